@@ -1,0 +1,198 @@
+package main
+
+import (
+	"io"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/nutslave/nutslave/notify"
+)
+
+const appDescription = `upsslave runs on every slave host that upsmon(8) watches over the network. upsmon
+starts it as NOTIFYCMD, once per event, with NOTIFYTYPE and UPSNAME in the
+environment and the message as its last argument. It needs no arguments.
+
+On ONBATT it keeps one SSH/SFTP connection to the master and polls the master's
+flag directory every POLL: "sdf" means acknowledge and shut down, "battsdf"
+means shut down after sdf or SDFWAIT, "onl" means power is back. LOWBATT, FSD,
+SHUTDOWN and NOPARENT (on battery) wait for sdf, acknowledge with
+sdfok.<NAME>, and run SHUTDOWNCMD. A master that cannot be reached is never a
+verdict: only DEADTIME of continuous unreachability while on battery shuts the
+host down (fail-safe). One upsslave waits per UPS; later events are handed to
+it within one POLL; the acknowledgement is written and SHUTDOWNCMD run at most
+once per boot.
+
+Setup, in the slave's upsmon.conf:
+
+   NOTIFYCMD /usr/sbin/upsslave
+   NOTIFYFLAG ONBATT SYSLOG+WALL+EXEC      (likewise ONLINE LOWBATT FSD COMMBAD
+                                            COMMOK SHUTDOWN NOCOMM NOPARENT)
+   SHUTDOWNCMD "/usr/sbin/upsslave shutdown"
+
+and in upsslave.conf (KEY=VALUE lines; durations as 60, 60s, 250ms, 2m):
+
+   MASTER       user@host[:port] of the master's SFTP account (required)
+   IDENTITY     private key (default: upsslave.key beside the config)
+   KNOWN_HOSTS  the master's host key (default: upsslave.known_hosts beside
+                the config; fill it with "upsslave trust")
+   FLAGDIR      the master's flag directory as seen over SFTP (default /flags)
+   ACKDIR       where acknowledgements go (default FLAGDIR/acks)
+   FLAGOWNER    uid that must own the master's flags (default 0)
+   NAME         this slave's name in sdfok.<NAME> (default: short host name)
+   POLL         how often to read the flags while waiting (default 250ms)
+   SDFWAIT      longest wait for sdf once shutting down (default 60s)
+   DEADTIME     unreachable master on battery before the fail-safe (default 60s)
+   CONNECT_TIMEOUT  TCP connect and SSH handshake bound (default 5s)
+   SHUTDOWNCMD  run without a shell (default "/sbin/shutdown -h +0")
+   LOGFILE      (default /var/log/nutslave/upsslave.log; "none" to disable)
+   STATEDIR     state and locks (default /var/lib/nutslave)
+   DRYRUN       yes: log the shutdown instead of running it (default no)
+   ON_NOPARENT  shutdown (on battery) or log (default shutdown)
+
+The configuration is found with --config, else $UPSSLAVE_CONF, else
+/etc/nut/upsslave.conf, else /etc/ups/upsslave.conf.
+
+Exit status: 0 success (also unknown events and cancelled waits), 1 runtime
+failure, 2 usage, 4 permission, 6 not configured.`
+
+func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
+	configFlag := &cli.StringFlag{
+		Name:    "config",
+		Aliases: []string{"c"},
+		Usage:   "read the configuration from `FILE`",
+		EnvVars: []string{confEnv},
+	}
+	app := &cli.App{
+		Name:                 "upsslave",
+		Usage:                "shut this host down when the UPS master says so (upsmon NOTIFYCMD)",
+		UsageText:            "NOTIFYTYPE=ONBATT UPSNAME=ups@master upsslave [--config FILE] MESSAGE\nupsslave [--config FILE] COMMAND [arguments]",
+		Description:          appDescription,
+		Version:              getVersion(),
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		HideHelpCommand:      true,
+		EnableBashCompletion: true,
+		Flags:                []cli.Flag{configFlag},
+		ExitErrHandler:       func(*cli.Context, error) {},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return &usageError{msg: err.Error(), hint: "see upsslave --help"}
+		},
+		Action: func(c *cli.Context) error {
+			return &usageError{
+				msg:  "no NOTIFYTYPE in the environment",
+				hint: "upsslave is run by upsmon as NOTIFYCMD; to try it by hand: upsslave simulate ONBATT",
+			}
+		},
+		Commands: []*cli.Command{
+			{
+				Name:      "check",
+				Usage:     "check the configuration, keys, the master connection and the shutdown command",
+				UsageText: "upsslave check",
+				Action: func(c *cli.Context) error {
+					cfg, err := configFrom(c, getenv)
+					if err != nil {
+						return err
+					}
+					return runCheck(c.Context, cfg, stdout)
+				},
+			},
+			{
+				Name:      "trust",
+				Usage:     "show the master's host key fingerprint and add it to KNOWN_HOSTS",
+				UsageText: "upsslave trust [--fingerprint SHA256:...] [--yes]",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "fingerprint", Usage: "trust the key only if its fingerprint is `SHA256:...`"},
+					&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
+				},
+				Action: func(c *cli.Context) error {
+					cfg, err := configFrom(c, getenv)
+					if err != nil {
+						return err
+					}
+					return runTrust(c.Context, cfg, c.String("fingerprint"), c.Bool("yes"), os.Stdin, stdout)
+				},
+			},
+			{
+				Name:      "status",
+				Usage:     "show what upsslave remembers and what the master's flags say",
+				UsageText: "upsslave status [--local]",
+				Flags: []cli.Flag{
+					&cli.BoolFlag{Name: "local", Usage: "do not contact the master"},
+				},
+				Action: func(c *cli.Context) error {
+					cfg, err := configFrom(c, getenv)
+					if err != nil {
+						return err
+					}
+					return runStatus(c.Context, cfg, !c.Bool("local"), stdout)
+				},
+			},
+			{
+				Name:  "simulate",
+				Usage: "play an event through the whole path against the real master, without acknowledging or shutting down",
+				UsageText: "upsslave simulate [--ups NAME] [--timeout DURATION] EVENT\n\n" +
+					"EVENT is a NOTIFYTYPE such as ONBATT, LOWBATT, FSD. State is kept in a\n" +
+					"temporary directory, so the real state is untouched.",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "ups", Value: "ups@master", Usage: "the UPSNAME to simulate"},
+					&cli.DurationFlag{Name: "timeout", Value: 5 * time.Minute, Usage: "stop the simulation after `DURATION`"},
+				},
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return &usageError{msg: "simulate needs one EVENT", hint: "e.g. upsslave simulate ONBATT"}
+					}
+					ev, err := notify.ParseEvent(c.Args().First())
+					if err != nil && ev == "" {
+						return &usageError{msg: err.Error(), hint: "events: ONBATT ONLINE LOWBATT FSD SHUTDOWN NOPARENT COMMBAD ..."}
+					}
+					cfg, err := configFrom(c, getenv)
+					if err != nil {
+						return err
+					}
+					return runSimulate(c.Context, cfg, string(ev), c.String("ups"), c.Duration("timeout"), stdout)
+				},
+			},
+			{
+				Name:  "shutdown",
+				Usage: "for upsmon's SHUTDOWNCMD (runs as root): finish the handshake with the master, then power off",
+				UsageText: "upsslave shutdown\n\n" +
+					"Waits up to SDFWAIT for the master's sdf, acknowledges, and runs SHUTDOWNCMD,\n" +
+					"unless an upsslave already started the shutdown in this boot.",
+				Action: func(c *cli.Context) error {
+					cfg, err := configFrom(c, getenv)
+					if err != nil {
+						return err
+					}
+					log := openLog(cfg, stderr)
+					defer log.Close()
+					return newSlave(cfg, log).shutdownCommand(c.Context)
+				},
+			},
+			{
+				Name:   "man",
+				Hidden: true,
+				Usage:  "print the man page (roff)",
+				Action: func(c *cli.Context) error {
+					page, err := c.App.ToMan()
+					if err != nil {
+						return err
+					}
+					_, err = io.WriteString(stdout, page)
+					return err
+				},
+			},
+		},
+	}
+	return app
+}
+
+// configFrom loads the configuration named by --config or the defaults.
+func configFrom(c *cli.Context, getenv func(string) string) (*Config, error) {
+	path, err := configPath(c.String("config"), getenv)
+	if err != nil {
+		return nil, err
+	}
+	return loadConfig(path)
+}

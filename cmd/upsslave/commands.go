@@ -1,0 +1,403 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/nutslave/nutslave/flags/sftpstore"
+	"github.com/nutslave/nutslave/internal/eventlog"
+	"github.com/nutslave/nutslave/internal/lock"
+	"github.com/nutslave/nutslave/notify"
+)
+
+// checker prints one line per finding and counts the problems.
+type checker struct {
+	w                  io.Writer
+	errors, warnings   int
+	permission, config bool
+}
+
+func (k *checker) ok(format string, a ...any) { fmt.Fprintf(k.w, "ok: "+format+"\n", a...) }
+func (k *checker) warn(format string, a ...any) {
+	k.warnings++
+	fmt.Fprintf(k.w, "warning: "+format+"\n", a...)
+}
+func (k *checker) fail(format string, a ...any) {
+	k.errors++
+	fmt.Fprintf(k.w, "error: "+format+"\n", a...)
+}
+
+// runCheck verifies everything an outage will need, so a broken slave is
+// found before the power fails.
+func runCheck(ctx context.Context, cfg *Config, w io.Writer) error {
+	k := &checker{w: w}
+	k.ok("configuration %s parsed (MASTER=%s@%s NAME=%s)", cfg.Path, cfg.MasterUser, cfg.MasterAddr, cfg.Name)
+	if fi, err := os.Stat(cfg.Path); err == nil && fi.Mode().Perm()&0o004 != 0 {
+		k.warn("%s is world-readable (mode %04o); use root:nut 0640", cfg.Path, fi.Mode().Perm())
+	}
+	if cfg.FlagDir == cfg.AckDir {
+		k.warn("ACKDIR is FLAGDIR (the original layout): any slave could forge sdf and shut every host down; use a separate ACKDIR (default FLAGDIR/acks)")
+	}
+	checkStateDir(k, cfg)
+	checkShutdownCmd(k, cfg)
+	signer, err := sftpstore.LoadSigner(cfg.Identity)
+	if err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			k.permission = true
+		}
+		k.fail("%v", err)
+	} else {
+		k.ok("identity %s (%s)", cfg.Identity, signer.PublicKey().Type())
+	}
+	if _, err := knownhosts.New(cfg.KnownHosts); err != nil {
+		k.config = true
+		k.fail("known hosts: %v (run: upsslave trust)", err)
+	}
+	if signer != nil && k.errors == 0 {
+		checkMaster(ctx, k, cfg, signer)
+	}
+	switch {
+	case k.errors > 0 && k.config:
+		return fmt.Errorf("%w: %d problem(s), see above", errNotConfigured, k.errors)
+	case k.errors > 0 && k.permission:
+		return fmt.Errorf("%w: %d problem(s), see above", fs.ErrPermission, k.errors)
+	case k.errors > 0:
+		return fmt.Errorf("check failed: %d problem(s), see above", k.errors)
+	}
+	fmt.Fprintf(w, "upsslave is ready (%d warning(s))\n", k.warnings)
+	return nil
+}
+
+func checkStateDir(k *checker, cfg *Config) {
+	probe := filepath.Join(cfg.StateDir, fmt.Sprintf(".check.%d", os.Getpid()))
+	if err := os.WriteFile(probe, nil, 0o600); err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			k.permission = true
+		}
+		k.fail("STATEDIR %s is not writable: %v", cfg.StateDir, err)
+		return
+	}
+	os.Remove(probe)
+	k.ok("STATEDIR %s writable", cfg.StateDir)
+	if cfg.LogFile != "" {
+		f, err := os.OpenFile(cfg.LogFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			k.warn("LOGFILE %s not writable (%v); syslog only", cfg.LogFile, err)
+		} else {
+			f.Close()
+		}
+	}
+}
+
+func checkShutdownCmd(k *checker, cfg *Config) {
+	path, err := exec.LookPath(cfg.ShutdownCmd[0])
+	if err != nil {
+		k.fail("SHUTDOWNCMD %q: %v", cfg.ShutdownCmd[0], err)
+		return
+	}
+	if cfg.DryRun {
+		k.warn("DRYRUN=yes: this host will NOT shut down, it will only log")
+	}
+	if os.Geteuid() != 0 && filepath.Base(path) != "sudo" && (filepath.Base(path) == "shutdown" || filepath.Base(path) == "poweroff" || filepath.Base(path) == "systemctl") {
+		k.warn("running as uid %d: %s usually needs root; set upsmon's SHUTDOWNCMD to \"/usr/sbin/upsslave shutdown\" (runs as root) or use SHUTDOWNCMD=\"sudo -n %s\"",
+			os.Geteuid(), path, strings.Join(cfg.ShutdownCmd, " "))
+	} else {
+		k.ok("SHUTDOWNCMD %q", cfg.ShutdownCmd)
+	}
+}
+
+func checkMaster(ctx context.Context, k *checker, cfg *Config, signer ssh.Signer) {
+	cctx, cancel := context.WithTimeout(ctx, 3*cfg.ConnectTimeout)
+	defer cancel()
+	conn, err := sftpstore.Dial(cctx, sshConfig(cfg, signer))
+	if err != nil {
+		if errors.Is(err, sftpstore.ErrHostKey) {
+			k.config = true
+		}
+		k.fail("connect to %s@%s: %v", cfg.MasterUser, cfg.MasterAddr, err)
+		return
+	}
+	defer conn.Close()
+	k.ok("connected to %s, host key matches %s", cfg.MasterAddr, cfg.KnownHosts)
+	infos, err := sftpstore.New(conn.SFTP, cfg.FlagDir).List(cctx)
+	if err != nil {
+		k.fail("read FLAGDIR %s on the master: %v", cfg.FlagDir, err)
+		return
+	}
+	names := []string{}
+	for _, in := range infos {
+		if in.HasOwner && in.UID != cfg.FlagOwner {
+			k.warn("flag %s is owned by uid %d, not FLAGOWNER %d: it will be ignored", in.Name, in.UID, cfg.FlagOwner)
+		}
+		names = append(names, string(in.Name))
+	}
+	k.ok("FLAGDIR %s readable (flags: %s)", cfg.FlagDir, strings.Join(append(names, "")[:max(len(names), 1)], " "))
+	// Can we write our acknowledgement? A dot-file probe is invisible to
+	// readers and removed at once.
+	probe := filepath.Join(cfg.AckDir, fmt.Sprintf(".check.%s.%d", cfg.Name, os.Getpid()))
+	f, err := conn.SFTP.OpenFile(probe, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	if err != nil {
+		k.fail("ACKDIR %s is not writable over SFTP: %v", cfg.AckDir, err)
+	} else {
+		f.Close()
+		conn.SFTP.Remove(probe)
+		k.ok("ACKDIR %s writable", cfg.AckDir)
+	}
+	if _, ok := conn.SFTP.HasExtension("posix-rename@openssh.com"); !ok {
+		k.fail("the master's SFTP server has no posix-rename@openssh.com: acknowledgements cannot be written atomically")
+	}
+	// In the hardened layout the slaves' account cannot write FLAGDIR.
+	if cfg.FlagDir != cfg.AckDir {
+		probe := filepath.Join(cfg.FlagDir, fmt.Sprintf(".check.%s.%d", cfg.Name, os.Getpid()))
+		if f, err := conn.SFTP.OpenFile(probe, os.O_WRONLY|os.O_CREATE|os.O_EXCL); err == nil {
+			f.Close()
+			conn.SFTP.Remove(probe)
+			k.warn("FLAGDIR %s is writable by this account: a slave could forge sdf; make it root-owned 0755", cfg.FlagDir)
+		}
+	}
+}
+
+func sshConfig(cfg *Config, signer ssh.Signer) sftpstore.Config {
+	return sftpstore.Config{
+		Addr:             cfg.MasterAddr,
+		User:             cfg.MasterUser,
+		Signer:           signer,
+		KnownHosts:       cfg.KnownHosts,
+		DialTimeout:      cfg.ConnectTimeout,
+		HandshakeTimeout: cfg.ConnectTimeout,
+		KeepAlive:        max(cfg.ConnectTimeout, time.Second),
+	}
+}
+
+// runTrust fetches the master's host key, shows its fingerprint and, once
+// confirmed, appends it to KNOWN_HOSTS.
+func runTrust(ctx context.Context, cfg *Config, wantFP string, yes bool, stdin io.Reader, w io.Writer) error {
+	var key ssh.PublicKey
+	capture := func(_ string, _ net.Addr, k ssh.PublicKey) error {
+		key = k
+		return errors.New("host key captured")
+	}
+	d := net.Dialer{Timeout: cfg.ConnectTimeout}
+	nc, err := d.DialContext(ctx, "tcp", cfg.MasterAddr)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", cfg.MasterAddr, err)
+	}
+	nc.SetDeadline(time.Now().Add(cfg.ConnectTimeout))
+	ssh.NewClientConn(nc, cfg.MasterAddr, &ssh.ClientConfig{User: cfg.MasterUser, HostKeyCallback: capture})
+	nc.Close()
+	if key == nil {
+		return fmt.Errorf("%s sent no host key", cfg.MasterAddr)
+	}
+	fp := ssh.FingerprintSHA256(key)
+	fmt.Fprintf(w, "%s host key %s %s\n", cfg.MasterAddr, key.Type(), fp)
+	switch {
+	case wantFP != "":
+		if wantFP != fp {
+			return &hinted{err: fmt.Errorf("fingerprint mismatch: the master sent %s, you expected %s", fp, wantFP),
+				hint: "compare with: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub (on the master)"}
+		}
+	case !yes:
+		fmt.Fprintf(w, "Compare with the master's own: ssh-keygen -lf /etc/ssh/ssh_host_%s_key.pub\nTrust this key? [y/N] ", keyFileType(key.Type()))
+		answer, _ := bufio.NewReader(stdin).ReadString('\n')
+		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+			return errors.New("not trusted")
+		}
+	}
+	f, err := os.OpenFile(cfg.KnownHosts, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("known hosts: %w", err)
+	}
+	defer f.Close()
+	if _, err := fmt.Fprintln(f, knownhosts.Line([]string{knownhosts.Normalize(cfg.MasterAddr)}, key)); err != nil {
+		return fmt.Errorf("known hosts: %w", err)
+	}
+	fmt.Fprintf(w, "added to %s\n", cfg.KnownHosts)
+	return nil
+}
+
+func keyFileType(t string) string {
+	switch t {
+	case ssh.KeyAlgoED25519:
+		return "ed25519"
+	case ssh.KeyAlgoRSA:
+		return "rsa"
+	}
+	return "ecdsa"
+}
+
+// runStatus prints the remembered state of each UPS and, unless local,
+// the master's flags.
+func runStatus(ctx context.Context, cfg *Config, remote bool, w io.Writer) error {
+	s := newSlave(cfg, eventlog.Discard())
+	ups := knownUPSes(cfg.StateDir, s.boot)
+	fmt.Fprintf(w, "slave %s, master %s@%s\n", cfg.Name, cfg.MasterUser, cfg.MasterAddr)
+	if len(ups) == 0 {
+		fmt.Fprintln(w, "no events seen since boot")
+	}
+	for _, u := range ups {
+		st, err := loadState(cfg.StateDir, u, s.boot)
+		if err != nil {
+			return err
+		}
+		watcher := "no"
+		if l, err := lock.TryLock(lockFile(cfg.StateDir, u, "watch")); errors.Is(err, lock.ErrHeld) {
+			watcher = "yes"
+		} else if err == nil {
+			l.Unlock()
+		}
+		fmt.Fprintf(w, "ups %s: power=%s job=%s since=%s last_event=%s at %s watcher=%s\n",
+			orDash(u), st.Power, st.Job, stamp(st.JobSince), orDash(string(st.LastEvent)), stamp(st.LastEventAt), watcher)
+		if !st.UnreachableSince.IsZero() {
+			fmt.Fprintf(w, "  master unreachable since %s\n", stamp(st.UnreachableSince))
+		}
+		if !st.Acked.IsZero() {
+			fmt.Fprintf(w, "  acknowledged at %s\n", stamp(st.Acked))
+		}
+	}
+	if state, when, ok := s.runner.Status(); ok {
+		fmt.Fprintf(w, "shutdown: %s at %s\n", state, stamp(when))
+	}
+	if !remote {
+		return nil
+	}
+	signer, err := sftpstore.LoadSigner(cfg.Identity)
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 2*cfg.ConnectTimeout)
+	defer cancel()
+	conn, err := sftpstore.Dial(cctx, sshConfig(cfg, signer))
+	if err != nil {
+		return fmt.Errorf("master: %w", err)
+	}
+	defer conn.Close()
+	for _, dir := range uniq(cfg.FlagDir, cfg.AckDir) {
+		infos, err := sftpstore.New(conn.SFTP, dir).List(cctx)
+		if err != nil {
+			return fmt.Errorf("master %s: %w", dir, err)
+		}
+		fmt.Fprintf(w, "master %s:", dir)
+		if len(infos) == 0 {
+			fmt.Fprint(w, " (empty)")
+		}
+		for _, in := range infos {
+			fmt.Fprintf(w, " %s(%s)", in.Name, stamp(in.ModTime))
+		}
+		fmt.Fprintln(w)
+	}
+	return nil
+}
+
+func uniq(a, b string) []string {
+	if a == b {
+		return []string{a}
+	}
+	return []string{a, b}
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Format(time.RFC3339)
+}
+
+// runSimulate plays one event through the real decision and watch path
+// against the real master, with a throwaway state directory, no
+// acknowledgement and no shutdown.
+func runSimulate(ctx context.Context, cfg *Config, event, ups string, timeout time.Duration, w io.Writer) error {
+	tmp, err := os.MkdirTemp("", "upsslave-simulate-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	sim := *cfg
+	sim.StateDir, sim.LogFile, sim.DryRun = tmp, "", true
+	log := eventlog.Open(eventlog.Options{Tag: "upsslave-simulate", Stderr: w})
+	s := newSlave(&sim, log)
+	s.simulate = true
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	fmt.Fprintf(w, "simulating %s for %s (state in %s; nothing is acknowledged or shut down)\n", event, ups, tmp)
+	err = s.handleEvent(ctx, event, ups, "simulated by upsslave simulate")
+	st, _ := loadState(tmp, ups, s.boot)
+	fmt.Fprintf(w, "result: power=%s job=%s\n", st.Power, st.Job)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("simulation stopped after %v without a verdict", timeout)
+	}
+	return err
+}
+
+// shutdownCommand is upsmon's SHUTDOWNCMD: upsmon has decided this host
+// goes down. Finish the handshake (wait for sdf up to SDFWAIT, acknowledge)
+// and power off, unless an upsslave already did in this boot.
+func (s *slave) shutdownCommand(ctx context.Context) error {
+	if state, _, ok := s.runner.Status(); ok && state != "failed" {
+		s.log.Info("upsmon's SHUTDOWNCMD: the shutdown was already started in this boot", "state", state)
+		return nil
+	}
+	ups := knownUPSes(s.cfg.StateDir, s.boot)
+	if len(ups) == 0 {
+		ups = []string{""}
+	}
+	for _, u := range ups {
+		s.update(ctx, u, func(st *upsState) error {
+			st.Seq++
+			st.LastEvent, st.LastEventAt = "SHUTDOWNCMD", time.Now()
+			if st.Job != notify.JobDone {
+				s.setJob(st, max(st.Job, notify.JobCommitted), time.Now())
+			} else {
+				st.Job = notify.JobCommitted // the earlier attempt failed: try again
+			}
+			return nil
+		})
+	}
+	defer s.close()
+	s.log.Crit("upsmon's SHUTDOWNCMD: finishing the handshake with the master, then powering off", "ups", strings.Join(ups, ","))
+	// The whole command is bounded: SDFWAIT plus time to acknowledge.
+	deadline := time.Now().Add(s.cfg.SDFWait + 3*s.cfg.ConnectTimeout)
+	dctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	u := ups[0]
+	for dctx.Err() == nil {
+		if state, _, ok := s.runner.Status(); ok && state != "failed" {
+			return nil
+		}
+		wl, err := lock.TryLock(lockFile(s.cfg.StateDir, u, "watch"))
+		if err == nil {
+			err = s.watch(dctx, u)
+			wl.Unlock()
+			if err == nil {
+				if state, _, ok := s.runner.Status(); ok && state != "failed" {
+					return nil
+				}
+			} else if dctx.Err() == nil {
+				return err
+			}
+			continue
+		}
+		select {
+		case <-dctx.Done():
+		case <-time.After(s.cfg.Poll):
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	// upsmon wants this host down: never return without trying.
+	s.log.Crit("no handshake within SDFWAIT; powering off anyway (upsmon's decision)")
+	return s.shutdown(context.WithoutCancel(ctx), u, "upsmon SHUTDOWNCMD, no sdf within SDFWAIT")
+}

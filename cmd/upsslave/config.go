@@ -1,0 +1,226 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nutslave/nutslave/flags"
+	"github.com/nutslave/nutslave/internal/conf"
+)
+
+// confEnv names the environment variable that overrides the config path.
+const confEnv = "UPSSLAVE_CONF"
+
+// defaultConfPaths are tried in order: Debian's NUT directory, then RHEL's.
+var defaultConfPaths = []string{"/etc/nut/upsslave.conf", "/etc/ups/upsslave.conf"}
+
+// errNotConfigured means no configuration file could be found or used.
+var errNotConfigured = errors.New("not configured")
+
+// Config is upsslave.conf.
+type Config struct {
+	Path string
+
+	MasterUser string
+	MasterAddr string // host:port
+	Identity   string
+	KnownHosts string
+	FlagDir    string // as seen over SFTP
+	AckDir     string
+	FlagOwner  uint32
+	Name       string
+
+	Poll           time.Duration
+	SDFWait        time.Duration
+	DeadTime       time.Duration
+	ConnectTimeout time.Duration
+
+	ShutdownCmd []string
+	LogFile     string
+	StateDir    string
+	DryRun      bool
+	// OnNoParent is "shutdown" or "log".
+	OnNoParent string
+
+	lines map[string]int // key -> line, for validation errors
+}
+
+func defaultConfig(path string) *Config {
+	dir := filepath.Dir(path)
+	host, _ := os.Hostname()
+	host, _, _ = strings.Cut(host, ".")
+	return &Config{
+		Path:           path,
+		Identity:       filepath.Join(dir, "upsslave.key"),
+		KnownHosts:     filepath.Join(dir, "upsslave.known_hosts"),
+		FlagDir:        "/flags",
+		Name:           host,
+		Poll:           250 * time.Millisecond,
+		SDFWait:        60 * time.Second,
+		DeadTime:       60 * time.Second,
+		ConnectTimeout: 5 * time.Second,
+		ShutdownCmd:    []string{"/sbin/shutdown", "-h", "+0"},
+		LogFile:        "/var/log/nutslave/upsslave.log",
+		StateDir:       "/var/lib/nutslave",
+		OnNoParent:     "shutdown",
+		lines:          map[string]int{},
+	}
+}
+
+// configPath picks the configuration file: the flag, then $UPSSLAVE_CONF,
+// then the first default that exists.
+func configPath(flagValue string, getenv func(string) string) (string, error) {
+	if flagValue != "" {
+		return flagValue, nil
+	}
+	if p := getenv(confEnv); p != "" {
+		return p, nil
+	}
+	for _, p := range defaultConfPaths {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%w: no %s (set --config or %s)", errNotConfigured, strings.Join(defaultConfPaths, " or "), confEnv)
+}
+
+// loadConfig reads and validates the configuration file at path.
+func loadConfig(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %v", errNotConfigured, err)
+		}
+		return nil, err
+	}
+	defer f.Close()
+	entries, err := conf.Parse(path, f)
+	if err != nil {
+		return nil, err
+	}
+	c := defaultConfig(path)
+	ackSet := false
+	abs := func(p *string) conf.Setter {
+		return func(v string) error {
+			if !filepath.IsAbs(v) {
+				return fmt.Errorf("%q is not an absolute path", v)
+			}
+			*p = filepath.Clean(v)
+			return nil
+		}
+	}
+	dur := func(p *time.Duration) conf.Setter {
+		return func(v string) (err error) { *p, err = conf.ParseDuration(v); return err }
+	}
+	keys := map[string]conf.Setter{
+		"MASTER":      c.setMaster,
+		"IDENTITY":    abs(&c.Identity),
+		"KNOWN_HOSTS": abs(&c.KnownHosts),
+		"FLAGDIR":     abs(&c.FlagDir),
+		"ACKDIR":      func(v string) error { ackSet = true; return abs(&c.AckDir)(v) },
+		"FLAGOWNER": func(v string) error {
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil {
+				return fmt.Errorf("%q is not a numeric uid, e.g. 0 for root", v)
+			}
+			c.FlagOwner = uint32(n)
+			return nil
+		},
+		"NAME":            func(v string) error { c.Name = v; return flags.ValidSlaveName(v) },
+		"POLL":            dur(&c.Poll),
+		"SDFWAIT":         dur(&c.SDFWait),
+		"DEADTIME":        dur(&c.DeadTime),
+		"CONNECT_TIMEOUT": dur(&c.ConnectTimeout),
+		"SHUTDOWNCMD": func(v string) (err error) {
+			c.ShutdownCmd, err = conf.SplitCommand(v)
+			return err
+		},
+		"LOGFILE": func(v string) error {
+			if v == "" || v == "none" {
+				c.LogFile = ""
+				return nil
+			}
+			return abs(&c.LogFile)(v)
+		},
+		"STATEDIR": abs(&c.StateDir),
+		"DRYRUN":   func(v string) (err error) { c.DryRun, err = conf.ParseBool(v); return err },
+		"ON_NOPARENT": func(v string) error {
+			if v != "shutdown" && v != "log" {
+				return fmt.Errorf("%q: want shutdown or log", v)
+			}
+			c.OnNoParent = v
+			return nil
+		},
+	}
+	if err := conf.Apply(path, entries, keys); err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		c.lines[e.Key] = e.Line
+	}
+	if !ackSet {
+		c.AckDir = c.FlagDir + "/acks"
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// setMaster parses MASTER=user@host[:port].
+func (c *Config) setMaster(v string) error {
+	user, hostport, ok := strings.Cut(v, "@")
+	if !ok || user == "" || hostport == "" {
+		return fmt.Errorf("%q: want user@host[:port], e.g. nutslave@192.168.2.5", v)
+	}
+	host, port := hostport, "22"
+	if h, p, err := net.SplitHostPort(hostport); err == nil {
+		host, port = h, p
+	} else if strings.HasPrefix(hostport, "[") && strings.HasSuffix(hostport, "]") {
+		host = hostport[1 : len(hostport)-1]
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q: bad port %q", v, port)
+	}
+	if host == "" {
+		return fmt.Errorf("%q: empty host", v)
+	}
+	c.MasterUser, c.MasterAddr = user, net.JoinHostPort(host, port)
+	return nil
+}
+
+// Validate checks the configuration as a whole.
+func (c *Config) Validate() error {
+	bad := func(key string, err error) error {
+		return &conf.Error{Path: c.Path, Line: c.lines[key], Key: key, Err: err}
+	}
+	if c.MasterAddr == "" {
+		return bad("MASTER", fmt.Errorf("%w: set MASTER=user@host[:port]", conf.ErrMissing))
+	}
+	if c.Name == "" {
+		return bad("NAME", fmt.Errorf("%w: the host name is empty; set NAME", conf.ErrMissing))
+	}
+	if err := flags.ValidSlaveName(c.Name); err != nil {
+		return bad("NAME", fmt.Errorf("%w: host name %q cannot name a slave; set NAME", conf.ErrBadValue, c.Name))
+	}
+	if c.Poll < 10*time.Millisecond || c.Poll > 30*time.Second {
+		return bad("POLL", fmt.Errorf("%w: %v, want between 10ms and 30s", conf.ErrBadValue, c.Poll))
+	}
+	if c.DeadTime < 2*c.Poll {
+		return bad("DEADTIME", fmt.Errorf("%w: %v must be at least twice POLL (%v)", conf.ErrBadValue, c.DeadTime, c.Poll))
+	}
+	if c.SDFWait <= 0 {
+		return bad("SDFWAIT", fmt.Errorf("%w: must be positive", conf.ErrBadValue))
+	}
+	if c.ConnectTimeout <= 0 {
+		return bad("CONNECT_TIMEOUT", fmt.Errorf("%w: must be positive", conf.ErrBadValue))
+	}
+	return nil
+}

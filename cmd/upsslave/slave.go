@@ -1,0 +1,424 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/nutslave/nutslave/flags"
+	"github.com/nutslave/nutslave/flags/sftpstore"
+	"github.com/nutslave/nutslave/internal/eventlog"
+	"github.com/nutslave/nutslave/internal/lock"
+	"github.com/nutslave/nutslave/internal/poweroff"
+	"github.com/nutslave/nutslave/notify"
+)
+
+// slave applies notify's decisions: it records events, runs the one
+// watcher per UPS, acknowledges and shuts down.
+type slave struct {
+	cfg  *Config
+	log  *eventlog.Logger
+	boot string
+	// simulate: acknowledge nothing on the master, run no command.
+	simulate bool
+	// shutdownCmd runs the shutdown at most once per boot.
+	runner *poweroff.Runner
+	sess   *sftpstore.Session
+	// warnedOwner avoids repeating the foreign-owner warning every poll.
+	warnedOwner map[flags.Name]bool
+}
+
+func newSlave(cfg *Config, log *eventlog.Logger) *slave {
+	boot := poweroff.BootID()
+	return &slave{
+		cfg:  cfg,
+		log:  log,
+		boot: boot,
+		runner: &poweroff.Runner{
+			Argv:   cfg.ShutdownCmd,
+			DryRun: cfg.DryRun,
+			Marker: cfg.StateDir + "/shutdown.started",
+			BootID: boot,
+		},
+		warnedOwner: map[flags.Name]bool{},
+	}
+}
+
+func (s *slave) policy() notify.Policy {
+	return notify.Policy{NoParentShutdown: s.cfg.OnNoParent == "shutdown"}
+}
+
+func (s *slave) timing() notify.Timing {
+	return notify.Timing{SDFWait: s.cfg.SDFWait, DeadTime: s.cfg.DeadTime}
+}
+
+// update runs fn on the state of ups under its state lock and saves it.
+func (s *slave) update(ctx context.Context, ups string, fn func(st *upsState) error) (*upsState, error) {
+	l, err := lock.Acquire(ctx, lockFile(s.cfg.StateDir, ups, "state"))
+	if err != nil {
+		return nil, err
+	}
+	defer l.Unlock()
+	st, err := loadState(s.cfg.StateDir, ups, s.boot)
+	if err != nil {
+		return nil, err
+	}
+	if err := fn(st); err != nil {
+		return st, err
+	}
+	return st, st.save(s.cfg.StateDir)
+}
+
+// handleEvent is drop-in mode: record the event, then wait for the
+// master if the plan says so and no other upsslave is already waiting.
+func (s *slave) handleEvent(ctx context.Context, rawType, ups, msg string) error {
+	ev, evErr := notify.ParseEvent(rawType)
+	defer s.close()
+	targets := []string{ups}
+	if ups == "" {
+		// Host events (SHUTDOWN, NOPARENT) concern every UPS we track.
+		if known := knownUPSes(s.cfg.StateDir, s.boot); len(known) > 0 {
+			targets = known
+		}
+	}
+	var firstErr error
+	for _, u := range targets {
+		var plan notify.Plan
+		st, err := s.update(ctx, u, func(st *upsState) error {
+			now := time.Now()
+			before := st.decision()
+			plan = notify.OnEvent(ev, before, s.policy())
+			st.Seq++
+			st.LastEvent, st.LastEventAt = ev, now
+			if plan.State.Power != before.Power {
+				st.Power, st.PowerSince = plan.State.Power, now
+			}
+			s.setJob(st, plan.State.Job, now)
+			return nil
+		})
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		lvl := logLevel(plan.Level)
+		if evErr != nil {
+			lvl = eventlog.Info
+		}
+		s.log.Log(lvl, plan.Note, "event", orDash(rawType), "ups", orDash(u), "power", st.Power, "job", st.Job, "msg", msg)
+		if st.Job.Waiting() {
+			if err := s.watchIfIdle(ctx, u); err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	return firstErr
+}
+
+func logLevel(l notify.Level) eventlog.Level {
+	switch l {
+	case notify.LevelWarning:
+		return eventlog.Warning
+	case notify.LevelCritical:
+		return eventlog.Critical
+	}
+	return eventlog.Info
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// setJob changes the job and starts its clocks.
+func (s *slave) setJob(st *upsState, job notify.Job, now time.Time) {
+	if job == st.Job {
+		return
+	}
+	if st.Job == notify.JobNone || job == notify.JobNone {
+		// A new job starts with a fresh view of the master.
+		st.OnlBaseline, st.UnreachableSince, st.WaitSince = "", time.Time{}, time.Time{}
+	}
+	st.Job, st.JobSince = job, now
+	if job >= notify.JobWaitSDF && job != notify.JobDone && st.WaitSince.IsZero() {
+		st.WaitSince = now
+	}
+}
+
+// session returns the one SSH session of this process, creating it on
+// first use.
+func (s *slave) session() *sftpstore.Session {
+	if s.sess == nil {
+		signer, err := sftpstore.LoadSigner(s.cfg.Identity)
+		if err != nil {
+			s.log.Error("cannot load the ssh identity; the master cannot be reached, only the fail-safe clocks apply", "err", err)
+		}
+		s.sess = sftpstore.NewSession(sshConfig(s.cfg, signer))
+	}
+	return s.sess
+}
+
+// close ends the SSH session, if any.
+func (s *slave) close() {
+	if s.sess != nil {
+		s.sess.Close()
+		s.sess = nil
+	}
+}
+
+// watchIfIdle becomes the watcher of ups unless another process is one;
+// that process sees the new event within one POLL.
+func (s *slave) watchIfIdle(ctx context.Context, ups string) error {
+	wl, err := lock.TryLock(lockFile(s.cfg.StateDir, ups, "watch"))
+	if errors.Is(err, lock.ErrHeld) {
+		s.log.Info("another upsslave is already waiting for the master; it takes this event within one POLL", "ups", orDash(ups))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer wl.Unlock()
+	return s.watch(ctx, ups)
+}
+
+// watch polls the master's flags over one SSH connection until the job
+// ends: a verdict, a clock, or a newer event that cancels it.
+func (s *slave) watch(ctx context.Context, ups string) error {
+	var seenSeq uint64
+	var lastErrClass string
+	for {
+		st, err := s.update(ctx, ups, func(*upsState) error { return nil })
+		if err != nil {
+			return err
+		}
+		if !st.Job.Waiting() {
+			return nil
+		}
+		if seenSeq != 0 && st.Seq != seenSeq {
+			s.log.Info("newer event taken into account", "ups", orDash(ups), "event", st.LastEvent, "job", st.Job)
+		}
+		seenSeq = st.Seq
+
+		seen, onlMark, pollErr := s.poll(ctx)
+		if ctx.Err() != nil {
+			s.log.Warn("interrupted while waiting for the master; the next upsslave resumes", "ups", orDash(ups), "job", st.Job)
+			return ctx.Err()
+		}
+		if pollErr != nil {
+			if class := errClass(pollErr); class != lastErrClass {
+				s.log.Warn("master not answering; retrying", "ups", orDash(ups), "err", pollErr)
+				lastErrClass = class
+			}
+		} else if lastErrClass != "" {
+			s.log.Info("master answers again", "ups", orDash(ups))
+			lastErrClass = ""
+		}
+
+		var verdict notify.Verdict
+		changed := false
+		st, err = s.update(ctx, ups, func(cur *upsState) error {
+			if cur.Seq != seenSeq {
+				changed = true // an event arrived during the poll: decide again
+				return nil
+			}
+			now := time.Now()
+			switch {
+			case seen.Reached:
+				cur.UnreachableSince = time.Time{}
+			case errors.Is(pollErr, sftpstore.ErrBusy):
+				// sshd accepted and closed before its banner: the master
+				// is alive, just busy. Not a step towards the fail-safe.
+			case cur.UnreachableSince.IsZero():
+				cur.UnreachableSince = now
+			}
+			if seen.Reached {
+				seen.Onl = onlNews(cur, onlMark)
+			}
+			verdict = notify.Step(cur.decision(), notify.Watch{WaitSince: cur.WaitSince, UnreachableSince: cur.UnreachableSince}, seen, now, s.timing())
+			if verdict.Job != cur.Job {
+				s.log.Info("job changes", "ups", orDash(ups), "from", cur.Job, "to", verdict.Job, "why", flagReason(seen))
+			}
+			s.setJob(cur, verdict.Job, now)
+			if verdict.Action == notify.ShutdownNow {
+				cur.Reason = verdict.Reason
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if changed {
+			continue
+		}
+		switch verdict.Action {
+		case notify.Stop:
+			s.log.Info("wait ended, no shutdown", "ups", orDash(ups), "why", verdict.Reason)
+			return nil
+		case notify.ShutdownNow:
+			return s.shutdown(ctx, ups, verdict.Reason)
+		}
+		select {
+		case <-ctx.Done():
+			s.log.Warn("interrupted while waiting for the master; the next upsslave resumes", "ups", orDash(ups), "job", st.Job)
+			return ctx.Err()
+		case <-time.After(s.cfg.Poll):
+		}
+	}
+}
+
+func flagReason(seen notify.Seen) string {
+	switch {
+	case seen.SDF:
+		return "sdf"
+	case seen.BattSDF:
+		return "battsdf"
+	case seen.Onl:
+		return "onl"
+	}
+	return "clock"
+}
+
+func errClass(err error) string {
+	for _, e := range []error{sftpstore.ErrHostKey, sftpstore.ErrAuth, sftpstore.ErrBusy, sftpstore.ErrUnreachable, fs.ErrPermission, fs.ErrNotExist} {
+		if errors.Is(err, e) {
+			return e.Error()
+		}
+	}
+	return "other"
+}
+
+// onlNews decides whether an onl flag is a verdict for this job: it is if
+// the job saw onl absent at some poll, or onl was rewritten since the job
+// first saw it. A leftover onl from the last on-line period is not.
+func onlNews(st *upsState, mark string) bool {
+	if st.OnlBaseline == "" {
+		st.OnlBaseline = mark
+		return false
+	}
+	if mark == "absent" {
+		st.OnlBaseline = "absent"
+		return false
+	}
+	return mark != st.OnlBaseline
+}
+
+// poll lists the master's flag directory once. onlMark is "absent" or the
+// onl flag's modification time.
+func (s *slave) poll(ctx context.Context) (seen notify.Seen, onlMark string, err error) {
+	c, err := s.session().Client(ctx)
+	if err != nil {
+		return seen, "", err
+	}
+	pctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
+	defer cancel()
+	infos, err := sftpstore.New(c, s.cfg.FlagDir).List(pctx)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
+			s.sess.Broken()
+		}
+		return seen, "", err
+	}
+	seen.Reached = true
+	onlMark = "absent"
+	for _, in := range infos {
+		if in.HasOwner && in.UID != s.cfg.FlagOwner {
+			if !s.warnedOwner[in.Name] {
+				s.warnedOwner[in.Name] = true
+				s.log.Warn("ignoring a flag not owned by FLAGOWNER: someone other than the master wrote it", "flag", in.Name, "uid", in.UID, "want", s.cfg.FlagOwner)
+			}
+			continue
+		}
+		switch in.Name {
+		case flags.SDF:
+			seen.SDF = true
+		case flags.BattSDF:
+			seen.BattSDF = true
+		case flags.Onl:
+			onlMark = in.ModTime.UTC().Format(time.RFC3339Nano) + fmt.Sprintf("/%d", in.Size)
+		}
+	}
+	return seen, onlMark, nil
+}
+
+// shutdown acknowledges (at most once, bounded in time) and runs the
+// shutdown command (at most once per boot).
+func (s *slave) shutdown(ctx context.Context, ups, reason string) error {
+	s.log.Crit("shutting down", "ups", orDash(ups), "name", s.cfg.Name, "reason", reason)
+	st, err := s.update(ctx, ups, func(*upsState) error { return nil })
+	if err != nil {
+		return err
+	}
+	if st.Acked.IsZero() {
+		if err := s.acknowledge(ctx, ups, reason); err != nil {
+			s.log.Error("could not acknowledge to the master; shutting down anyway", "ups", orDash(ups), "err", err)
+		} else {
+			s.update(ctx, ups, func(cur *upsState) error { cur.Acked = time.Now(); return nil })
+		}
+	}
+	if s.simulate {
+		s.log.Crit("simulate: would run the shutdown command", "cmd", fmt.Sprintf("%q", s.cfg.ShutdownCmd))
+		s.update(ctx, ups, func(cur *upsState) error { cur.Job = notify.JobDone; return nil })
+		return nil
+	}
+	outcome, runErr := s.runner.Run(ctx, reason)
+	switch outcome {
+	case poweroff.Ran:
+		s.log.Crit("shutdown command started", "cmd", fmt.Sprintf("%q", s.cfg.ShutdownCmd))
+	case poweroff.DryRun:
+		s.log.Crit("DRYRUN: would run the shutdown command now", "cmd", fmt.Sprintf("%q", s.cfg.ShutdownCmd))
+	case poweroff.AlreadyStarted:
+		s.log.Info("shutdown already started by another upsslave in this boot", "ups", orDash(ups))
+	case poweroff.Failed:
+		s.log.Crit("THE SHUTDOWN COMMAND FAILED; this host is still running on a failing UPS", "err", runErr)
+		if poweroff.IsPermission(runErr) && os.Geteuid() != 0 {
+			s.log.Crit("fix: upsmon runs NOTIFYCMD unprivileged; set upsmon's SHUTDOWNCMD to \"/usr/sbin/upsslave shutdown\" (it runs as root), or SHUTDOWNCMD=\"sudo -n /sbin/shutdown -h +0\" with a sudoers rule for the nut user")
+		}
+		// Leave the job committed so upsmon's SHUTDOWNCMD (upsslave
+		// shutdown, as root) finishes it.
+		s.update(ctx, ups, func(cur *upsState) error { cur.Job = notify.JobCommitted; return nil })
+		if poweroff.IsPermission(runErr) {
+			return fmt.Errorf("%w: %v", fs.ErrPermission, runErr)
+		}
+		return runErr
+	}
+	_, err = s.update(ctx, ups, func(cur *upsState) error { cur.Job = notify.JobDone; return nil })
+	return err
+}
+
+// acknowledge writes sdfok.<NAME> in ACKDIR, within a bounded time.
+func (s *slave) acknowledge(ctx context.Context, ups, reason string) error {
+	if s.simulate {
+		s.log.Info("simulate: would acknowledge", "flag", flags.Ack(s.cfg.Name))
+		return nil
+	}
+	actx, cancel := context.WithTimeout(ctx, max(2*s.cfg.ConnectTimeout, 3*time.Second))
+	defer cancel()
+	var lastErr error
+	for actx.Err() == nil {
+		c, err := s.session().Client(actx)
+		if err == nil {
+			body := flags.Stamp(time.Now(), s.cfg.Name,
+				flags.Field{Key: "ups", Value: ups}, flags.Field{Key: "reason", Value: reason}, flags.Field{Key: "version", Value: version})
+			err = sftpstore.New(c, s.cfg.AckDir).Set(actx, flags.Ack(s.cfg.Name), body)
+			if err == nil {
+				s.log.Info("acknowledged", "flag", flags.Ack(s.cfg.Name), "ackdir", s.cfg.AckDir)
+				return nil
+			}
+			if !errors.Is(err, fs.ErrPermission) && !errors.Is(err, fs.ErrNotExist) {
+				s.sess.Broken()
+			}
+		}
+		lastErr = err
+		select {
+		case <-actx.Done():
+		case <-time.After(min(s.cfg.Poll, 200*time.Millisecond)):
+		}
+	}
+	return lastErr
+}

@@ -1,0 +1,351 @@
+package sftpstore
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+// Errors from [Dial], by what they say about the master.
+var (
+	// ErrHostKey means the master's host key is not in KNOWN_HOSTS or
+	// differs from it. Never ignored: run `upsslave trust` after checking
+	// the fingerprint.
+	ErrHostKey = errors.New("master host key not trusted")
+	// ErrAuth means the master refused our key.
+	ErrAuth = errors.New("master refused the ssh key")
+	// ErrBusy means the master accepted the TCP connection and closed it
+	// before sending its banner, as sshd does past MaxStartups: the master
+	// is alive but busy.
+	ErrBusy = errors.New("master busy: connection closed before the ssh banner")
+	// ErrUnreachable means no TCP connection could be made, or it died.
+	ErrUnreachable = errors.New("master unreachable")
+)
+
+// Config says how to reach the master.
+type Config struct {
+	Addr       string // host:port
+	User       string
+	Signer     ssh.Signer
+	KnownHosts string // path of the known_hosts file
+	// DialTimeout bounds the TCP connect, HandshakeTimeout the SSH
+	// handshake and the SFTP start.
+	DialTimeout      time.Duration
+	HandshakeTimeout time.Duration
+	// KeepAlive is the interval of keepalive@openssh.com requests; a
+	// request not answered within one interval closes the connection.
+	KeepAlive time.Duration
+}
+
+// Conn is one SSH connection with an SFTP session on it.
+type Conn struct {
+	SFTP *sftp.Client
+	ssh  *ssh.Client
+	done chan struct{}
+	dead atomic.Bool
+}
+
+// Alive reports whether the connection has not been seen to fail.
+func (c *Conn) Alive() bool { return !c.dead.Load() }
+
+// Close closes the SFTP session and the connection.
+func (c *Conn) Close() error {
+	c.dead.Store(true)
+	c.SFTP.Close()
+	err := c.ssh.Close()
+	<-c.done
+	return err
+}
+
+// LoadSigner reads a private key file. A key readable by others than its
+// owner and group is refused, as OpenSSH refuses it.
+func LoadSigner(path string) (ssh.Signer, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	if fi.Mode().Perm()&0o007 != 0 {
+		return nil, fmt.Errorf("identity %s: mode %04o is readable by others: %w", path, fi.Mode().Perm(), fs.ErrPermission)
+	}
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	s, err := ssh.ParsePrivateKey(pem)
+	if err != nil {
+		return nil, fmt.Errorf("identity %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// HostKeyAlgorithms returns the key algorithms KNOWN_HOSTS holds for addr,
+// so the handshake asks the master for a key we can check.
+func HostKeyAlgorithms(cb ssh.HostKeyCallback, addr string) []string {
+	// Offer the callback a throwaway key: its KeyError lists the known
+	// keys for addr.
+	pub, _, _ := ed25519.GenerateKey(nil)
+	probe, _ := ssh.NewPublicKey(pub)
+	tcp, _ := net.ResolveTCPAddr("tcp", addr)
+	err := cb(addr, tcp, probe)
+	var ke *knownhosts.KeyError
+	if !errors.As(err, &ke) {
+		return nil
+	}
+	var algos []string
+	seen := map[string]bool{}
+	add := func(a string) {
+		if !seen[a] {
+			seen[a] = true
+			algos = append(algos, a)
+		}
+	}
+	for _, k := range ke.Want {
+		if k.Key.Type() == ssh.KeyAlgoRSA {
+			add(ssh.KeyAlgoRSASHA512)
+			add(ssh.KeyAlgoRSASHA256)
+		}
+		add(k.Key.Type())
+	}
+	return algos
+}
+
+// Dial makes one attempt to connect: TCP within DialTimeout, SSH handshake
+// and SFTP start within HandshakeTimeout, the host key checked against
+// KnownHosts. Errors wrap [ErrHostKey], [ErrAuth], [ErrBusy] or
+// [ErrUnreachable].
+func Dial(ctx context.Context, cfg Config) (*Conn, error) {
+	if cfg.Signer == nil {
+		return nil, errors.New("dial: no identity")
+	}
+	cb, err := knownhosts.New(cfg.KnownHosts)
+	if err != nil {
+		return nil, fmt.Errorf("known hosts: %w", err)
+	}
+	dialCtx := ctx
+	if cfg.DialTimeout > 0 {
+		var cancel context.CancelFunc
+		dialCtx, cancel = context.WithTimeout(ctx, cfg.DialTimeout)
+		defer cancel()
+	}
+	var d net.Dialer
+	raw, err := d.DialContext(dialCtx, "tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+	nc := &countingConn{Conn: raw}
+	if cfg.HandshakeTimeout > 0 {
+		nc.SetDeadline(time.Now().Add(cfg.HandshakeTimeout))
+	}
+	// A context ending mid-handshake closes the socket.
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	defer stop()
+
+	clientCfg := &ssh.ClientConfig{
+		User:              cfg.User,
+		Auth:              []ssh.AuthMethod{ssh.PublicKeys(cfg.Signer)},
+		HostKeyCallback:   cb,
+		HostKeyAlgorithms: HostKeyAlgorithms(cb, cfg.Addr),
+		Timeout:           cfg.DialTimeout,
+	}
+	sc, chans, reqs, err := ssh.NewClientConn(nc, cfg.Addr, clientCfg)
+	if err != nil {
+		nc.Close()
+		return nil, classify(err, nc.read.Load())
+	}
+	client := ssh.NewClient(sc, chans, reqs)
+	sftpc, err := sftp.NewClient(client)
+	if err != nil {
+		client.Close()
+		return nil, fmt.Errorf("%w: start sftp: %v", ErrUnreachable, err)
+	}
+	nc.SetDeadline(time.Time{})
+	c := &Conn{SFTP: sftpc, ssh: client, done: make(chan struct{})}
+	go c.watch(cfg.KeepAlive)
+	return c, nil
+}
+
+// watch marks the connection dead when it ends, and sends keepalives.
+func (c *Conn) watch(every time.Duration) {
+	defer close(c.done)
+	waitDone := make(chan struct{})
+	go func() { c.ssh.Wait(); c.dead.Store(true); close(waitDone) }()
+	if every <= 0 {
+		<-waitDone
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-waitDone:
+			return
+		case <-t.C:
+			answered := make(chan error, 1)
+			go func() {
+				_, _, err := c.ssh.SendRequest("keepalive@openssh.com", true, nil)
+				answered <- err
+			}()
+			select {
+			case err := <-answered:
+				if err == nil {
+					continue
+				}
+			case <-time.After(every):
+			case <-waitDone:
+				return
+			}
+			c.dead.Store(true)
+			c.ssh.Close()
+		}
+	}
+}
+
+func classify(err error, readBytes int64) error {
+	var ke *knownhosts.KeyError
+	var re *knownhosts.RevokedError
+	switch {
+	case errors.As(err, &ke):
+		if len(ke.Want) == 0 {
+			return fmt.Errorf("%w: host key is not in known_hosts: %v", ErrHostKey, err)
+		}
+		return fmt.Errorf("%w: HOST KEY CHANGED, possible man-in-the-middle: %v", ErrHostKey, err)
+	case errors.As(err, &re):
+		return fmt.Errorf("%w: host key is revoked: %v", ErrHostKey, err)
+	case strings.Contains(err.Error(), "unable to authenticate"):
+		return fmt.Errorf("%w: %v", ErrAuth, err)
+	case readBytes == 0 && (errors.Is(err, io.EOF) || isReset(err)):
+		return fmt.Errorf("%w: %v", ErrBusy, err)
+	}
+	return fmt.Errorf("%w: %v", ErrUnreachable, err)
+}
+
+func isReset(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "connection reset") || strings.Contains(s, "broken pipe")
+}
+
+// countingConn counts the bytes the server sent, to tell "closed before
+// the banner" (busy) from failures later in the handshake.
+type countingConn struct {
+	net.Conn
+	read atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.read.Add(int64(n))
+	return n, err
+}
+
+// Session keeps one connection to the master across polls and reconnects
+// with jittered exponential back-off after a failure. It is not safe for
+// concurrent use.
+type Session struct {
+	cfg     Config
+	conn    *Conn
+	failed  int
+	nextTry time.Time
+	lastErr error
+	// Dials counts connection attempts; Connects successful ones.
+	Dials, Connects int
+	// MinBackoff and MaxBackoff bound the wait between attempts.
+	MinBackoff, MaxBackoff time.Duration
+	now                    func() time.Time
+	mu                     sync.Mutex
+}
+
+// NewSession returns a session that dials on first use.
+func NewSession(cfg Config) *Session {
+	return &Session{cfg: cfg, MinBackoff: 200 * time.Millisecond, MaxBackoff: 5 * time.Second, now: time.Now}
+}
+
+// ErrBackoff wraps the last dial error while the session waits before its
+// next attempt.
+var ErrBackoff = errors.New("waiting before the next attempt")
+
+// Client returns a live SFTP client, dialling if there is none and the
+// back-off allows. Between attempts it returns the last error wrapped in
+// [ErrBackoff].
+func (s *Session) Client(ctx context.Context) (*sftp.Client, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn != nil && s.conn.Alive() {
+		return s.conn.SFTP, nil
+	}
+	if s.conn != nil {
+		s.conn.Close()
+		s.conn = nil
+	}
+	if now := s.now(); now.Before(s.nextTry) {
+		return nil, fmt.Errorf("%w (%v): %w", ErrBackoff, s.nextTry.Sub(now).Round(time.Millisecond), s.lastErr)
+	}
+	s.Dials++
+	c, err := Dial(ctx, s.cfg)
+	if err != nil {
+		s.failed++
+		s.lastErr = err
+		s.nextTry = s.now().Add(s.backoff())
+		return nil, err
+	}
+	s.Connects++
+	s.failed = 0
+	s.conn = c
+	return c.SFTP, nil
+}
+
+// NextTry is when the session will dial again after a failure.
+func (s *Session) NextTry() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nextTry
+}
+
+// backoff is "full jitter": uniform in [min, min(max, min*2^failed)], so a
+// fleet refused together does not come back together.
+func (s *Session) backoff() time.Duration {
+	hi := s.MinBackoff << min(s.failed, 16)
+	if hi > s.MaxBackoff || hi <= 0 {
+		hi = s.MaxBackoff
+	}
+	if hi <= s.MinBackoff {
+		return s.MinBackoff
+	}
+	return s.MinBackoff + rand.N(hi-s.MinBackoff)
+}
+
+// Broken tells the session its connection failed an operation; the next
+// Client call reconnects.
+func (s *Session) Broken() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn != nil {
+		s.conn.Close()
+		s.conn = nil
+	}
+}
+
+// Close closes the connection, if any.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil {
+		return nil
+	}
+	err := s.conn.Close()
+	s.conn = nil
+	return err
+}
