@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -228,7 +229,12 @@ func (c *Client) do(ctx context.Context, req string, read func() error) error {
 func (c *Client) fail(ctx context.Context, verb string, err error) error {
 	c.conn.Close()
 	c.broken = fmt.Errorf("%w after an earlier error: %v", ErrClosed, err)
-	if cerr := ctx.Err(); cerr != nil {
+	cerr := ctx.Err()
+	if d, ok := ctx.Deadline(); ok && cerr == nil && !time.Now().Before(d) {
+		// The connection deadline, set from ctx, fired just before ctx's timer.
+		cerr = context.DeadlineExceeded
+	}
+	if cerr != nil {
 		return fmt.Errorf("nut: %s: %w (%v)", verb, cerr, err)
 	}
 	return fmt.Errorf("nut: %s: %w", verb, err)
@@ -384,4 +390,26 @@ func ReadVars(ctx context.Context, addr, ups string) (map[string]string, error) 
 		}
 	}
 	return vars, nil
+}
+
+// NumLogins returns how many clients are logged in to ups (GET NUMLOGINS);
+// each running upsmon that monitors ups counts once.
+func (c *Client) NumLogins(ctx context.Context, ups string) (int, error) {
+	var n int
+	err := c.do(ctx, "GET NUMLOGINS "+token(ups), func() error {
+		toks, err := c.readTokens()
+		if err != nil {
+			return err
+		}
+		if len(toks) != 3 || toks[0] != "NUMLOGINS" || toks[1] != ups {
+			return unexpected("NUMLOGINS "+ups+" <n>", toks)
+		}
+		v, err := strconv.Atoi(toks[2])
+		if err != nil || v < 0 {
+			return unexpected("NUMLOGINS "+ups+" <n>", toks)
+		}
+		n = v
+		return nil
+	})
+	return n, err
 }

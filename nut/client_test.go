@@ -105,6 +105,7 @@ func TestClientRequests(t *testing.T) {
 		"USERNAME admin":                 "OK",
 		`PASSWORD "p w"`:                 "OK",
 		`SET VAR ups ups.status "OB LB"`: "OK",
+		"GET NUMLOGINS ups":              "NUMLOGINS ups 2",
 	})
 	vars, err := c.ListVars(ctx, "ups")
 	if err != nil {
@@ -136,6 +137,9 @@ func TestClientRequests(t *testing.T) {
 	}
 	if err := c.SetVar(ctx, "ups", "ups.status", "OB LB"); err != nil {
 		t.Errorf("SetVar: %v", err)
+	}
+	if n, err := c.NumLogins(ctx, "ups"); err != nil || n != 2 {
+		t.Errorf("NumLogins = %d, %v; want 2", n, err)
 	}
 }
 
