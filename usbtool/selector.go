@@ -145,7 +145,14 @@ func Find(ctx context.Context, b Backend, sel Selector) (DeviceInfo, error) {
 			return d, nil
 		}
 	}
-	return DeviceInfo{}, fmt.Errorf("%w (looked for %s among %d USB devices)", ErrNoDevice, sel, len(devs))
+	want := "a UPS-like device"
+	if sel.VID != 0 || sel.PID != 0 {
+		want = fmt.Sprintf("%04x:%04x", sel.VID, sel.PID)
+	}
+	if sel.Serial != "" {
+		want += fmt.Sprintf(" with serial %q", sel.Serial)
+	}
+	return DeviceInfo{}, fmt.Errorf("%w: looked for %s among %d USB device(s)", ErrNoDevice, want, len(devs))
 }
 
 // Read opens the device sel picks on backend b, reads it once with the
