@@ -126,6 +126,8 @@ type Descriptor struct {
 	Fields []Field
 	// lengths holds the number of bits per (report ID, type).
 	lengths map[reportKey]int
+	// byPath indexes Fields by standard path name, built on first use.
+	byPath map[string][]int
 }
 
 type reportKey struct {
@@ -185,10 +187,16 @@ func (d *Descriptor) IsPowerDevice() bool {
 // Find returns the first field whose path name (standard names) is path and
 // whose type is typ, or nil.
 func (d *Descriptor) Find(path string, typ ReportType) *Field {
-	for i := range d.Fields {
-		f := &d.Fields[i]
-		if f.Type == typ && f.Path.String() == path {
-			return f
+	if d.byPath == nil {
+		d.byPath = make(map[string][]int, len(d.Fields))
+		for i := range d.Fields {
+			n := d.Fields[i].Path.String()
+			d.byPath[n] = append(d.byPath[n], i)
+		}
+	}
+	for _, i := range d.byPath[path] {
+		if d.Fields[i].Type == typ {
+			return &d.Fields[i]
 		}
 	}
 	return nil
