@@ -52,6 +52,25 @@ func Upsmon(t testing.TB, n *lab.NUT, opts lab.UpsmonOptions) *lab.Upsmon {
 	return u
 }
 
+// SSHD starts sshd for the test, or skips it.
+func SSHD(t testing.TB, opts lab.SSHDOptions) *lab.SSHD {
+	t.Helper()
+	if err := lab.CheckSSHD(); err != nil {
+		t.Skipf("skipping: real OpenSSH sshd needed: %v", err)
+	}
+	s, err := lab.StartSSHD(filepath.Join(t.TempDir(), "sshd"), opts)
+	if err != nil {
+		t.Fatalf("StartSSHD: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Stop(); err != nil {
+			t.Errorf("SSHD.Stop: %v", err)
+		}
+		dumpLogs(t, s.Dir, "sshd.log")
+	})
+	return s
+}
+
 // dumpLogs logs the named files of dir when t failed.
 func dumpLogs(t testing.TB, dir string, names ...string) {
 	if !t.Failed() {

@@ -1,0 +1,536 @@
+package lab
+
+import (
+	"bufio"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+// DefaultSSHUser is the SFTP-only account the packages ship (DESIGN §2).
+const DefaultSSHUser = "nutslave"
+
+// safeBase is where the chroot and authorized keys go when the lab
+// directory's path is not root-owned all the way down (sshd refuses a
+// ChrootDirectory, and StrictModes an authorized_keys file, below a
+// directory that others may write to, such as /tmp).
+const safeBase = "/run/nutslave-lab"
+
+// SSHDOptions configures StartSSHD. The zero value is usable.
+type SSHDOptions struct {
+	// User is the SFTP-only account; default DefaultSSHUser. It is created
+	// with useradd --system (shell /usr/sbin/nologin, password field "*")
+	// if missing; a locked password field ("!") is replaced by "*", since
+	// sshd refuses locked accounts when UsePAM is off.
+	User string
+	// Port on 127.0.0.1; 0 picks a free one.
+	Port int
+	// LogLevel is sshd's LogLevel; default INFO. VERBOSE logs the key of
+	// every accepted login; the log is LogFile.
+	LogLevel string
+	// MaxStartups is sshd's MaxStartups ("10:30:100" is sshd's default);
+	// empty leaves sshd's default.
+	MaxStartups string
+	// KeyOwner is the local account that owns ClientKey (mode 0600) and
+	// KnownHostsFile, for a slave process that does not run as root (such
+	// as upsmon's RUN_AS_USER "nut"); default root.
+	KeyOwner string
+	// StartTimeout bounds the wait for sshd's banner; default 10s.
+	StartTimeout time.Duration
+}
+
+// An SSHD is a running OpenSSH sshd on loopback with one SFTP-only,
+// chrooted account laid out as the master's flag directory.
+type SSHD struct {
+	// Addr is "127.0.0.1:<port>"; User the SFTP-only account.
+	Addr, User string
+	// Dir holds sshd_config, the host key, the client key, known_hosts,
+	// sshd.log and sshd.pid.
+	Dir string
+	// ChrootDir is the account's ChrootDirectory (root:root 0755); FlagDir
+	// (root:root 0755, the master's flags) and AckDir (root:<user> 1770,
+	// the slaves' acknowledgements) lie in it. These are host paths.
+	ChrootDir, FlagDir, AckDir string
+	// SFTPFlagDir and SFTPAckDir are the same directories as the account
+	// sees them over SFTP: "/flags" and "/flags/acks".
+	SFTPFlagDir, SFTPAckDir string
+	// KnownHostsFile pins the host key for "[127.0.0.1]:<port>".
+	KnownHostsFile string
+	// ClientKey is the account's ed25519 private key (OpenSSH format,
+	// unencrypted); ClientKey+".pub" is its public half.
+	ClientKey string
+	// HostKey is sshd's public host key.
+	HostKey ssh.PublicKey
+	// ConfigFile is the sshd_config in use; LogFile sshd's log.
+	ConfigFile, LogFile string
+
+	base       string // directory holding the chroot and authorized keys
+	removeBase bool   // base was made under safeBase and goes on Stop
+	p          *proc
+}
+
+// StartSSHD generates keys and a config under dir (created if needed),
+// starts "sshd -D -e" on 127.0.0.1 and returns once it sends its banner. On
+// error nothing is left running.
+func StartSSHD(dir string, opts SSHDOptions) (*SSHD, error) {
+	if err := CheckSSHD(); err != nil {
+		return nil, err
+	}
+	if opts.User == "" {
+		opts.User = DefaultSSHUser
+	}
+	if opts.LogLevel == "" {
+		opts.LogLevel = "INFO"
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	// sshd needs its privilege separation directory.
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	acct, err := ensureSFTPUser(opts.User)
+	if err != nil {
+		return nil, err
+	}
+	s := &SSHD{
+		User:           opts.User,
+		Dir:            abs,
+		SFTPFlagDir:    "/flags",
+		SFTPAckDir:     "/flags/acks",
+		KnownHostsFile: filepath.Join(abs, "known_hosts"),
+		ClientKey:      filepath.Join(abs, "id_ed25519"),
+		ConfigFile:     filepath.Join(abs, "sshd_config"),
+		LogFile:        filepath.Join(abs, "sshd.log"),
+	}
+	if err := s.makeBase(); err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Stop()
+		}
+	}()
+	if err := s.layout(acct); err != nil {
+		return nil, err
+	}
+	if err := s.writeKeys(opts, acct); err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		port := opts.Port
+		if port == 0 {
+			if port, err = freePort(); err != nil {
+				return nil, err
+			}
+		}
+		s.Addr = "127.0.0.1:" + strconv.Itoa(port)
+		err = s.start(opts)
+		if err == nil || opts.Port != 0 || attempt == 2 || !s.p.exited() {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return s, nil
+}
+
+// sftpUser is what the lab needs to know about the account.
+type sftpUser struct{ uid, gid int }
+
+var userMu sync.Mutex
+
+// ensureSFTPUser creates the system account if missing and makes sure its
+// password field is not a locked "!" (sshd refuses those without PAM).
+func ensureSFTPUser(name string) (sftpUser, error) {
+	userMu.Lock()
+	defer userMu.Unlock()
+	if _, err := user.Lookup(name); err != nil {
+		// Another test process may be adding it at the same time; useradd
+		// then fails on the lock or on the existing name. Retry and look again.
+		var out []byte
+		for i := 0; i < 10; i++ {
+			out, err = exec.Command("useradd", "--system", "--user-group", "--no-create-home",
+				"--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
+				"--comment", "nutslave SFTP flags", name).CombinedOutput()
+			if _, lerr := user.Lookup(name); lerr == nil {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if _, lerr := user.Lookup(name); lerr != nil {
+			return sftpUser{}, fmt.Errorf("lab: useradd %s: %v: %s", name, err, strings.TrimSpace(string(out)))
+		}
+	}
+	if locked, err := passwordLocked(name); err != nil {
+		return sftpUser{}, err
+	} else if locked {
+		if out, err := exec.Command("usermod", "--password", "*", name).CombinedOutput(); err != nil {
+			return sftpUser{}, fmt.Errorf("lab: usermod --password '*' %s: %v: %s", name, err, strings.TrimSpace(string(out)))
+		}
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		return sftpUser{}, fmt.Errorf("lab: %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return sftpUser{uid: uid, gid: gid}, nil
+}
+
+// passwordLocked reports whether name's /etc/shadow password field is a
+// lock with no password behind it ("!", "!!", "!*").
+func passwordLocked(name string) (bool, error) {
+	f, err := os.Open("/etc/shadow")
+	if err != nil {
+		return false, fmt.Errorf("lab: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Split(sc.Text(), ":")
+		if len(fields) > 1 && fields[0] == name {
+			switch fields[1] {
+			case "!", "!!", "!*":
+				return true, nil
+			}
+			return false, nil
+		}
+	}
+	return false, sc.Err()
+}
+
+// makeBase picks the directory for the chroot and the authorized keys: Dir
+// itself when every component of its path is root-owned and not writable
+// by group or others, else a fresh directory under safeBase, linked from
+// Dir/chroot.
+func (s *SSHD) makeBase() error {
+	if rootOwnedPath(s.Dir) {
+		s.base = s.Dir
+		return nil
+	}
+	if err := os.MkdirAll(safeBase, 0o755); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	if !rootOwnedPath(safeBase) {
+		return fmt.Errorf("lab: %s is not root-owned 0755 all the way down; sshd would refuse a chroot there", safeBase)
+	}
+	base, err := os.MkdirTemp(safeBase, filepath.Base(s.Dir)+"-")
+	if err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	s.base, s.removeBase = base, true
+	return os.Chmod(base, 0o755)
+}
+
+// rootOwnedPath reports whether every directory from / to dir is owned by
+// root and not writable by group or others, as sshd demands of a chroot.
+func rootOwnedPath(dir string) bool {
+	for p := dir; ; p = filepath.Dir(p) {
+		fi, err := os.Lstat(p)
+		if err != nil || !fi.IsDir() {
+			return false
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok || st.Uid != 0 || fi.Mode().Perm()&0o022 != 0 {
+			return false
+		}
+		if p == "/" {
+			return true
+		}
+	}
+}
+
+// layout creates chroot/, chroot/flags/ and chroot/flags/acks/ and the
+// authorized keys directory.
+func (s *SSHD) layout(acct sftpUser) error {
+	s.ChrootDir = filepath.Join(s.base, "chroot")
+	s.FlagDir = filepath.Join(s.ChrootDir, "flags")
+	s.AckDir = filepath.Join(s.FlagDir, "acks")
+	dirs := []struct {
+		path     string
+		uid, gid int
+		mode     os.FileMode
+	}{
+		{s.ChrootDir, 0, 0, 0o755},
+		{s.FlagDir, 0, 0, 0o755},
+		{s.AckDir, 0, acct.gid, 0o770 | os.ModeSticky},
+		{filepath.Join(s.base, "authorized_keys"), 0, 0, 0o755},
+	}
+	for _, d := range dirs {
+		if err := os.MkdirAll(d.path, 0o755); err != nil {
+			return fmt.Errorf("lab: %w", err)
+		}
+		if err := os.Chown(d.path, d.uid, d.gid); err != nil {
+			return fmt.Errorf("lab: %w", err)
+		}
+		if err := os.Chmod(d.path, d.mode); err != nil {
+			return fmt.Errorf("lab: %w", err)
+		}
+	}
+	if s.removeBase {
+		link := filepath.Join(s.Dir, "chroot")
+		os.Remove(link)
+		if err := os.Symlink(s.ChrootDir, link); err != nil {
+			return fmt.Errorf("lab: %w", err)
+		}
+	}
+	return nil
+}
+
+// writeKeys generates the host key, the client key, authorized_keys and
+// (once the port is known, in start) known_hosts.
+func (s *SSHD) writeKeys(opts SSHDOptions, acct sftpUser) error {
+	hostPub, hostPEM, err := newKey("nutslave lab host key")
+	if err != nil {
+		return err
+	}
+	s.HostKey = hostPub
+	if err := os.WriteFile(filepath.Join(s.Dir, "ssh_host_ed25519_key"), hostPEM, 0o600); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	clientPub, clientPEM, err := newKey("nutslave lab client key")
+	if err != nil {
+		return err
+	}
+	authLine := ssh.MarshalAuthorizedKey(clientPub)
+	if err := writeFile(filepath.Join(s.base, "authorized_keys", s.User), authLine, 0o644); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	if err := os.WriteFile(s.ClientKey, clientPEM, 0o600); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	if err := os.WriteFile(s.ClientKey+".pub", authLine, 0o644); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	if opts.KeyOwner != "" {
+		u, err := user.Lookup(opts.KeyOwner)
+		if err != nil {
+			return fmt.Errorf("lab: KeyOwner: %w", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		for _, p := range []string{s.ClientKey, s.ClientKey + ".pub", s.KnownHostsFile} {
+			if p == s.KnownHostsFile {
+				if err := os.WriteFile(p, nil, 0o644); err != nil {
+					return fmt.Errorf("lab: %w", err)
+				}
+			}
+			if err := os.Chown(p, uid, gid); err != nil {
+				return fmt.Errorf("lab: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// newKey returns a fresh ed25519 public key and its private key in OpenSSH
+// PEM form.
+func newKey(comment string) (ssh.PublicKey, []byte, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("lab: %w", err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, comment)
+	if err != nil {
+		return nil, nil, fmt.Errorf("lab: %w", err)
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return nil, nil, fmt.Errorf("lab: %w", err)
+	}
+	return sshPub, pem.EncodeToMemory(block), nil
+}
+
+func (s *SSHD) config(opts SSHDOptions) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	w("# written by nutslave's internal/lab")
+	w("ListenAddress %s", s.Addr)
+	w("HostKey %s", filepath.Join(s.Dir, "ssh_host_ed25519_key"))
+	w("PidFile %s", filepath.Join(s.Dir, "sshd.pid"))
+	w("LogLevel %s", opts.LogLevel)
+	w("AuthorizedKeysFile %s/%%u", filepath.Join(s.base, "authorized_keys"))
+	w("AllowUsers %s", s.User)
+	w("PubkeyAuthentication yes")
+	w("PasswordAuthentication no")
+	w("KbdInteractiveAuthentication no")
+	w("HostbasedAuthentication no")
+	w("UsePAM no")
+	w("PermitRootLogin no")
+	w("StrictModes yes")
+	w("AllowTcpForwarding no")
+	w("AllowStreamLocalForwarding no")
+	w("AllowAgentForwarding no")
+	w("X11Forwarding no")
+	w("PermitTunnel no")
+	w("PermitTTY no")
+	w("PermitUserRC no")
+	w("GatewayPorts no")
+	if opts.MaxStartups != "" {
+		w("MaxStartups %s", opts.MaxStartups)
+	}
+	w("Subsystem sftp internal-sftp")
+	w("Match User %s", s.User)
+	w("\tForceCommand internal-sftp")
+	w("\tChrootDirectory %s", s.ChrootDir)
+	return b.String()
+}
+
+// start writes known_hosts and sshd_config for s.Addr, starts sshd and waits
+// for its banner.
+func (s *SSHD) start(opts SSHDOptions) error {
+	line := knownhosts.Line([]string{knownhosts.Normalize(s.Addr)}, s.HostKey) + "\n"
+	if err := os.WriteFile(s.KnownHostsFile, []byte(line), 0o644); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	if err := writeFile(s.ConfigFile, []byte(s.config(opts)), 0o600); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	p, err := startProc("sshd", s.LogFile, nil, nil, SSHDPath, "-D", "-e", "-f", s.ConfigFile)
+	if err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	s.p = p
+	timeout := opts.StartTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		if p.exited() {
+			return fmt.Errorf("lab: sshd exited at start (%v)%s", p.err, tailLog(s.LogFile))
+		}
+		if banner(s.Addr) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return fmt.Errorf("lab: sshd sent no banner on %s within %v%s", s.Addr, timeout, tailLog(s.LogFile))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// banner reports whether an SSH server answers on addr.
+func banner(addr string) bool {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(2 * time.Second))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	return err == nil && strings.HasPrefix(line, "SSH-2.0-")
+}
+
+// ClientConfig returns an ssh.ClientConfig for the account: its key, the
+// pinned host key, a 10 s timeout.
+func (s *SSHD) ClientConfig() (*ssh.ClientConfig, error) {
+	pemBytes, err := os.ReadFile(s.ClientKey)
+	if err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	signer, err := ssh.ParsePrivateKey(pemBytes)
+	if err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	hk, err := knownhosts.New(s.KnownHostsFile)
+	if err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	return &ssh.ClientConfig{
+		User:            s.User,
+		Auth:            []ssh.AuthMethod{ssh.PublicKeys(signer)},
+		HostKeyCallback: hk,
+		Timeout:         10 * time.Second,
+	}, nil
+}
+
+// Pid returns the listening sshd's process id.
+func (s *SSHD) Pid() int { return s.p.pid() }
+
+// Stop stops sshd and the per-connection processes it forked (which run in
+// sessions of their own), removes the chroot it made under
+// /run/nutslave-lab, and keeps Dir with its log. Idempotent.
+func (s *SSHD) Stop() error {
+	var errs []error
+	if s.p != nil {
+		kids := descendants(s.p.pid())
+		errs = append(errs, s.p.stop())
+		for _, pid := range kids {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	if s.removeBase {
+		if err := os.RemoveAll(s.base); err != nil {
+			errs = append(errs, fmt.Errorf("lab: %w", err))
+		}
+		s.removeBase = false
+	}
+	return errors.Join(errs...)
+}
+
+// descendants returns the pids of pid's children, grandchildren and so on,
+// read from /proc.
+func descendants(pid int) []int {
+	parent := map[int]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// The command name in parentheses may contain spaces: parse after ')'.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 2 {
+			continue
+		}
+		if pp, err := strconv.Atoi(f[1]); err == nil {
+			parent[p] = pp
+		}
+	}
+	var out []int
+	want := map[int]bool{pid: true}
+	for changed := true; changed; {
+		changed = false
+		for p, pp := range parent {
+			if want[pp] && !want[p] {
+				want[p] = true
+				out = append(out, p)
+				changed = true
+			}
+		}
+	}
+	return out
+}
