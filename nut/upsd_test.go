@@ -2,6 +2,7 @@ package nut_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"strings"
 	"testing"
@@ -95,6 +96,24 @@ func TestRealUPSDAuthenticate(t *testing.T) {
 	// upsd checks the password only when a privilege is used.
 	if err := c.SetVar(ctx, n.UPS, "ups.status", "OB"); !errors.Is(err, nut.ErrAccessDenied) {
 		t.Errorf("SetVar with a wrong password: %v, want ACCESS-DENIED", err)
+	}
+}
+
+func TestRealStartTLSNotConfigured(t *testing.T) {
+	n := labtest.NUT(t, lab.NUTOptions{})
+	ctx := context.Background()
+	c, err := nut.Dial(ctx, n.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The lab upsd has no certificate (Debian's upsd uses an NSS database).
+	err = c.StartTLS(ctx, &tls.Config{ServerName: "127.0.0.1"})
+	if !errors.Is(err, nut.ErrFeatureNotConfigured) {
+		t.Fatalf("StartTLS = %v, want FEATURE-NOT-CONFIGURED", err)
+	}
+	if _, err := c.GetVar(ctx, n.UPS, "ups.status"); err != nil {
+		t.Errorf("GetVar after a refused STARTTLS: %v", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package lab_test
 
 import (
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -87,5 +88,38 @@ func TestUpsmonStop(t *testing.T) {
 	checkGone(t, "upsmon", []int{u.Pid()})
 	if _, err := os.Stat("/run/nut/upsmon.pid"); err == nil {
 		t.Errorf("/run/nut/upsmon.pid exists on the host: the private mount leaked")
+	}
+}
+
+func TestUpsmonRunAsUserAndEnv(t *testing.T) {
+	if _, err := user.Lookup("nut"); err != nil {
+		t.Skipf("skipping: no nut account: %v", err)
+	}
+	n := labtest.NUT(t, lab.NUTOptions{})
+	// The notification runs as nut: its script and log must be reachable.
+	dir := t.TempDir()
+	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log := filepath.Join(dir, "notify.log")
+	if err := os.WriteFile(log, nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(log, 0o666)
+	cmd := filepath.Join(dir, "notify.sh")
+	script := "#!/bin/sh\necho \"$NOTIFYTYPE $(id -un) $LAB_MARK\" >> " + log + "\n"
+	if err := os.WriteFile(cmd, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	labtest.Upsmon(t, n, lab.UpsmonOptions{NotifyCmd: cmd, RunAsUser: "nut", Env: []string{"LAB_MARK=marked"}})
+	if err := n.Set(map[string]string{"ups.status": "OB"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, log, "ONBATT", 15*time.Second)
+	b, _ := os.ReadFile(log)
+	if !strings.Contains(string(b), "ONBATT nut marked") {
+		t.Errorf("notification log = %q, want a line \"ONBATT nut marked\"", b)
 	}
 }
