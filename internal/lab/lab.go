@@ -38,6 +38,10 @@ var (
 	SSHDPath     = "/usr/sbin/sshd"
 )
 
+// errExited marks a daemon that ended by itself during start-up (for
+// example because another program took its port); starting again may help.
+var errExited = errors.New("exited during start-up")
+
 // stopTimeout is how long a stopped process group gets between SIGTERM and
 // SIGKILL.
 const stopTimeout = 5 * time.Second

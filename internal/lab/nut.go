@@ -132,7 +132,7 @@ func StartNUT(dir string, opts NUTOptions) (*NUT, error) {
 		err = n.startUPSD()
 		// Another program may take a free port between the check and the
 		// bind; try a new one then.
-		if err == nil || opts.Port != 0 || attempt == 2 || n.upsd == nil || !n.upsd.exited() {
+		if err == nil || opts.Port != 0 || attempt == 2 || !errors.Is(err, errExited) {
 			break
 		}
 	}
@@ -303,7 +303,7 @@ func (n *NUT) waitReal(timeout time.Duration) error {
 		p := n.upsd
 		n.mu.Unlock()
 		if p.exited() {
-			return fmt.Errorf("upsd exited: %v", p.err)
+			return fmt.Errorf("upsd %w (%v)", errExited, p.err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		vars, err := nut.ReadVars(ctx, n.Addr, n.UPS)

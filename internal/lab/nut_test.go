@@ -1,8 +1,11 @@
 package lab_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"net"
+	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -88,5 +91,30 @@ func TestNUTStopDriver(t *testing.T) {
 	}
 	if err := n.Set(map[string]string{"ups.status": "OB"}); err != nil {
 		t.Errorf("Set after StartDriver: %v", err)
+	}
+}
+
+func TestNUTStartFailureLeavesNothing(t *testing.T) {
+	if err := lab.CheckNUT(); err != nil {
+		t.Skipf("skipping: real NUT needed: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dir := filepath.Join(t.TempDir(), "nut")
+	_, err = lab.StartNUT(dir, lab.NUTOptions{Port: ln.Addr().(*net.TCPAddr).Port, StartTimeout: 5 * time.Second})
+	if err == nil {
+		t.Fatal("StartNUT on a taken port succeeded")
+	}
+	t.Logf("StartNUT on a taken port: %v", err)
+	// No process may be left with this lab's NUT_CONFPATH.
+	procs, _ := filepath.Glob("/proc/[0-9]*/environ")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err == nil && bytes.Contains(b, []byte("NUT_CONFPATH="+dir)) {
+			t.Errorf("%s: a process of the failed lab is still running", p)
+		}
 	}
 }

@@ -146,7 +146,7 @@ func StartSSHD(dir string, opts SSHDOptions) (*SSHD, error) {
 		}
 		s.Addr = "127.0.0.1:" + strconv.Itoa(port)
 		err = s.start(opts)
-		if err == nil || opts.Port != 0 || attempt == 2 || !s.p.exited() {
+		if err == nil || opts.Port != 0 || attempt == 2 || !errors.Is(err, errExited) {
 			break
 		}
 	}
@@ -421,7 +421,7 @@ func (s *SSHD) start(opts SSHDOptions) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		if p.exited() {
-			return fmt.Errorf("lab: sshd exited at start (%v)%s", p.err, tailLog(s.LogFile))
+			return fmt.Errorf("lab: sshd %w (%v)%s", errExited, p.err, tailLog(s.LogFile))
 		}
 		if banner(s.Addr) {
 			return nil
