@@ -98,6 +98,9 @@ func (d *Dir) Get(ctx context.Context, name Name) ([]byte, error) {
 	if err := name.Valid(); err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("get flag %s: %w", name, err)
+	}
 	fd, err := unix.Openat(d.fd(), string(name), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) {
@@ -133,6 +136,9 @@ func (d *Dir) Stat(ctx context.Context, name Name) (Info, error) {
 	if err := name.Valid(); err != nil {
 		return Info{}, err
 	}
+	if err := ctx.Err(); err != nil {
+		return Info{}, fmt.Errorf("stat flag %s: %w", name, err)
+	}
 	var st unix.Stat_t
 	if err := unix.Fstatat(d.fd(), string(name), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return Info{}, fmt.Errorf("stat flag %s: %w", name, d.pathErr("stat", name, err))
@@ -158,6 +164,9 @@ func (d *Dir) Clear(ctx context.Context, name Name) error {
 	if err := name.Valid(); err != nil {
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("clear flag %s: %w", name, err)
+	}
 	err := unix.Unlinkat(d.fd(), string(name), 0)
 	if err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("clear flag %s: %w", name, d.pathErr("remove", name, err))
@@ -167,6 +176,9 @@ func (d *Dir) Clear(ctx context.Context, name Name) error {
 
 // List returns the valid, regular flag files of the directory.
 func (d *Dir) List(ctx context.Context) ([]Info, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("list %s: %w", d.path, err)
+	}
 	// A fresh descriptor: reading a directory moves its offset.
 	fd, err := unix.Openat(d.fd(), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {

@@ -37,10 +37,10 @@ const (
 // The slaves' files, in ACKDIR.
 const (
 	// AnonAck is the acknowledgement of a seed-style slave that has no name.
-	AnonAck Name = "sdfok"
-	ackPrefix    = "sdfok."
-	seenPrefix   = "seen."
-	drillPrefix  = "drillok."
+	AnonAck     Name = "sdfok"
+	ackPrefix        = "sdfok."
+	seenPrefix       = "seen."
+	drillPrefix      = "drillok."
 )
 
 // MaxBody is the largest flag body a reader accepts.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -91,8 +92,11 @@ func (s *Store) Get(ctx context.Context, name flags.Name) ([]byte, error) {
 	for n < len(buf) {
 		m, err := f.Read(buf[n:])
 		n += m
-		if err != nil {
+		if errors.Is(err, io.EOF) {
 			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("get flag %s: %w", name, err)
 		}
 	}
 	if n > flags.MaxBody {
@@ -107,7 +111,7 @@ func (s *Store) Stat(ctx context.Context, name flags.Name) (flags.Info, error) {
 		return flags.Info{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return flags.Info{}, err
+		return flags.Info{}, fmt.Errorf("stat flag %s: %w", name, err)
 	}
 	fi, err := s.c.Lstat(s.path(name))
 	if err != nil {
@@ -131,6 +135,9 @@ func info(name flags.Name, fi fs.FileInfo) flags.Info {
 func (s *Store) Clear(ctx context.Context, name flags.Name) error {
 	if err := name.Valid(); err != nil {
 		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("clear flag %s: %w", name, err)
 	}
 	if err := s.c.Remove(s.path(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("clear flag %s: %w", name, err)
