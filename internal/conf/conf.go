@@ -14,6 +14,7 @@ package conf
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -75,8 +76,16 @@ func (e *Error) Unwrap() error { return e.Err }
 // Parse reads KEY=VALUE lines from r. path is used in error messages only.
 // Keys must be upper case letters, digits and underscores.
 func Parse(path string, r io.Reader) ([]Entry, error) {
-	lr := &io.LimitedReader{R: r, N: MaxFileSize + 1}
-	sc := bufio.NewScanner(lr)
+	// Read the whole file first, so an oversized file is reported as
+	// such, not as a syntax error in the line the limit cuts.
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	if err != nil {
+		return nil, &Error{Path: path, Err: err}
+	}
+	if len(data) > MaxFileSize {
+		return nil, &Error{Path: path, Err: fmt.Errorf("%w: more than %d bytes", ErrTooLarge, MaxFileSize)}
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 4096), MaxFileSize+1)
 	var out []Entry
 	seen := map[string]int{}
@@ -104,13 +113,7 @@ func Parse(path string, r io.Reader) ([]Entry, error) {
 		out = append(out, Entry{Key: key, Value: val, Line: n})
 	}
 	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, &Error{Path: path, Line: n + 1, Err: fmt.Errorf("%w: line longer than %d bytes", ErrSyntax, MaxFileSize)}
-		}
 		return nil, &Error{Path: path, Err: err}
-	}
-	if lr.N <= 0 {
-		return nil, &Error{Path: path, Err: fmt.Errorf("%w: more than %d bytes", ErrTooLarge, MaxFileSize)}
 	}
 	return out, nil
 }
