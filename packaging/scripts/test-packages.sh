@@ -22,8 +22,8 @@ cd "$(dirname "$0")/../.."
 . packaging/scripts/lib.sh
 
 need_root "make package-test"
-for c in lintian rpm debootstrap dpkg-deb objdump systemd-analyze; do
-	command -v "$c" >/dev/null || die "$c is missing (apt-get install lintian rpm debootstrap binutils systemd)"
+for c in lintian rpm debootstrap dpkg-deb objdump readelf; do
+	command -v "$c" >/dev/null || die "$c is missing (apt-get install lintian rpm debootstrap binutils)"
 done
 DIST=${DIST:-dist}
 [ -s "$DIST/packages.txt" ] || die "no $DIST/packages.txt: run make package first"
@@ -103,6 +103,13 @@ for b in upsflags upsusb; do
 	pass "$b needs $floor (reported, not a gate)"
 done
 t "upsslave is static" sh -c "! readelf -lW '$DIST/pkg/bin/upsslave' | grep -q INTERP"
+
+for f in packaging/completion/*; do
+	t "bash -n $f" bash -n "$f"
+done
+for f in packaging/scripts/deb-* packaging/scripts/rpm-*; do
+	t "sh -n $f" sh -n "$f"
+done
 
 debls() { dpkg-deb -c "$1" | awk '{print $1, $2, $6}'; }
 debls "$DEB_S" >"$WORK/deb-s.list"
@@ -224,11 +231,12 @@ run_binaries() {
 		fi
 	done
 }
-# verify_units UNIT...: systemd-analyze verify in the chroot; --man=no
-# because minbase has no man(1) (the pages are checked by lintian).
+# verify_units UNIT...: systemd-analyze verify, run inside the chroot (its
+# systemd, no systemd needed here); --man=no because minbase has no man(1)
+# (lintian checks the pages).
 verify_units() {
 	local out
-	if out=$(systemd-analyze verify --man=no --root="$CH" "$@" 2>&1) && [ -z "$out" ]; then
+	if out=$(in_ch systemd-analyze verify --man=no "$@" 2>&1) && [ -z "$out" ]; then
 		pass "systemd-analyze verify: $*"
 	else
 		fail "systemd-analyze verify: $*"$'\n'"$(sed 's/^/     /' <<<"$out")"
