@@ -3,6 +3,7 @@
 # (refuses while anything is mounted below them).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=packaging/scripts/lib.sh
 . packaging/scripts/lib.sh
 for d in "$PKG_CACHE"/bullseye "$PKG_CACHE"/bullseye.tmp "$PKG_CACHE"/bookworm.tmp \
 	"$PKG_CACHE"/gocache-bullseye "$PKG_CACHE"/run.*; do

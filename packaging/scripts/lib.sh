@@ -117,6 +117,7 @@ build_bullseye_chroot() {
 ensure_bullseye() {
 	command -v debootstrap >/dev/null || die "debootstrap is not installed (apt-get install debootstrap)"
 	with_cache_lock build_bullseye_chroot
+	# shellcheck disable=SC2034 # used by the scripts that source this file
 	BULLSEYE=$PKG_CACHE/bullseye
 }
 

@@ -19,6 +19,7 @@
 # $DIST/packages.txt; the glibc floor to $PKG_STAGE/glibc-floor.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=packaging/scripts/lib.sh
 . packaging/scripts/lib.sh
 
 VERSION=${VERSION:?VERSION must be set (make package sets it from git describe)}

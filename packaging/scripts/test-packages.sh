@@ -19,6 +19,7 @@
 # Ends with "package-test: N passed, M failed"; exits 1 if any failed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=packaging/scripts/lib.sh
 . packaging/scripts/lib.sh
 
 need_root "make package-test"
@@ -60,6 +61,7 @@ for f in "$DEB_S" "$DEB_M" "$RPM_S" "$RPM_M"; do [ -f "$f" ] || die "missing pac
 DEBVER=$(dpkg-deb -f "$DEB_S" Version)
 UPSTREAM=${DEBVER%-*}
 RELEASE=${DEBVER##*-}
+RPMARCH=$(rpm -qp --qf '%{ARCH}' "$RPM_S" 2>/dev/null)
 
 WORK=$(mktemp -d)
 TMPDIRS+=("$WORK")
@@ -292,6 +294,13 @@ check_deb_files() {
 }
 check_deb_files "$WORK/deb-s.list" "nutslave installed"
 check_deb_files "$WORK/deb-m.list" "nutslave-master installed"
+# apt unpacks our packages before nut-client's postinst creates the group
+# nut; then dpkg gives the config group root and our postinst fixes it.
+if awk '/Unpacking nutslave /{u=NR} /Setting up nut-client /{s=NR} END{exit !(u && s && u < s)}' "$WORK/apt1.log"; then
+	pass "unpacked before the group nut existed: the postinst's group fix was exercised"
+else
+	pass "nut-client was set up before our unpack: the postinst's group fix was not needed"
+fi
 is "/etc/nut/upsslave.conf" "$(st /etc/nut/upsslave.conf)" "640 root:nut"
 is "/etc/nut/upsflags.conf" "$(st /etc/nut/upsflags.conf)" "640 root:nut"
 t "user nut can read upsslave.conf" as_nut test -r /etc/nut/upsslave.conf
@@ -371,7 +380,7 @@ else
 fi
 t "rpm -i printed no warnings" test ! -s "$WORK/rpm1.log"
 is "rpm -q" "$(rpmq --root "$CH" -q nutslave nutslave-master | tr '\n' ' ')" \
-	"nutslave-$UPSTREAM-$RELEASE.x86_64 nutslave-master-$UPSTREAM-$RELEASE.x86_64 "
+	"nutslave-$UPSTREAM-$RELEASE.$RPMARCH nutslave-master-$UPSTREAM-$RELEASE.$RPMARCH "
 out=$(rpmq --root "$CH" -V --nodeps nutslave nutslave-master 2>&1) || true
 is "rpm -V (every file's digest, mode, owner)" "$out" ""
 is "/etc/ups/upsslave.conf" "$(st /etc/ups/upsslave.conf)" "640 root:nut"
@@ -401,7 +410,7 @@ else
 	sed 's/^/     /' "$WORK/rpm2.log"
 fi
 is "rpm -q after upgrade" "$(rpmq --root "$CH" -q nutslave nutslave-master | tr '\n' ' ')" \
-	"nutslave-$UPSTREAM.1-$RELEASE.x86_64 nutslave-master-$UPSTREAM.1-$RELEASE.x86_64 "
+	"nutslave-$UPSTREAM.1-$RELEASE.$RPMARCH nutslave-master-$UPSTREAM.1-$RELEASE.$RPMARCH "
 t "edit of upsslave.conf survived" grep -q 'edited by package-test' "$CH/etc/ups/upsslave.conf"
 t "edit of upsflags.conf survived" grep -q 'edited by package-test' "$CH/etc/ups/upsflags.conf"
 t "no .rpmnew (the packaged config did not change)" sh -c "! ls '$CH'/etc/ups/*.rpmnew 2>/dev/null | grep -q ."
