@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared shell functions of nutslave's packaging scripts (sourced by bash).
 #
 # Chroots are cached outside the checkout, in PKG_CACHE (default
