@@ -25,9 +25,9 @@ import (
 
 // checker prints one line per finding and counts the problems.
 type checker struct {
-	w                  io.Writer
-	errors, warnings   int
-	permission, config bool
+	w                           io.Writer
+	errors, warnings            int
+	permission, config, hostKey bool
 }
 
 func (k *checker) ok(format string, a ...any) { fmt.Fprintf(k.w, "ok: "+format+"\n", a...) }
@@ -63,13 +63,16 @@ func runCheck(ctx context.Context, cfg *Config, w io.Writer) error {
 		k.ok("identity %s (%s)", cfg.Identity, signer.PublicKey().Type())
 	}
 	if _, err := knownhosts.New(cfg.KnownHosts); err != nil {
-		k.config = true
-		k.fail("known hosts: %v (run: upsslave trust)", err)
+		k.config, k.hostKey = true, true
+		k.fail("known hosts: %v", err)
 	}
 	if signer != nil && k.errors == 0 {
 		checkMaster(ctx, k, cfg, signer)
 	}
 	switch {
+	case k.errors > 0 && k.hostKey:
+		return &hinted{err: fmt.Errorf("%w: %d problem(s), see above", errNotConfigured, k.errors),
+			hint: "check the master's fingerprint, then run: upsslave trust"}
 	case k.errors > 0 && k.config:
 		return fmt.Errorf("%w: %d problem(s), see above", errNotConfigured, k.errors)
 	case k.errors > 0 && k.permission:
@@ -125,7 +128,7 @@ func checkMaster(ctx context.Context, k *checker, cfg *Config, signer ssh.Signer
 	conn, err := sftpstore.Dial(cctx, sshConfig(cfg, signer))
 	if err != nil {
 		if errors.Is(err, sftpstore.ErrHostKey) {
-			k.config = true
+			k.config, k.hostKey = true, true
 		}
 		k.fail("connect to %s@%s: %v", cfg.MasterUser, cfg.MasterAddr, err)
 		return

@@ -198,6 +198,9 @@ func (s *slave) watch(ctx context.Context, ups string) error {
 			return err
 		}
 		if !st.Job.Waiting() {
+			if seenSeq != 0 {
+				s.log.Info("wait ended, no shutdown", "ups", orDash(ups), "why", "event "+string(st.LastEvent), "job", st.Job)
+			}
 			return nil
 		}
 		if seenSeq != 0 && st.Seq != seenSeq {
