@@ -48,3 +48,5 @@ clean:
 
 -include packaging/package.mk
 -include internal/lab/lab.mk
+-include internal/e2e/e2e.mk
+-include internal/bench/bench.mk
