@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestExitCodes covers the exit-code table of upsslave(8) in-process;
+// testscript can only tell failure from success.
+func TestExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	os.MkdirAll(filepath.Join(dir, "state"), 0o755)
+	good := write("good.conf", "MASTER=nutslave@127.0.0.1:1\nNAME=s1\nSTATEDIR="+dir+"/state\nLOGFILE=none\n", 0o640)
+	bad := write("bad.conf", "MASTER=nutslave@127.0.0.1\nPOLL=fast\n", 0o640)
+	key := write("open.key", "not a key", 0o644)
+	write("upsslave.known_hosts", "", 0o644)
+	openKey := write("openkey.conf", "MASTER=nutslave@127.0.0.1:1\nNAME=s1\nIDENTITY="+key+"\nSTATEDIR="+dir+"/state\nLOGFILE=none\n", 0o640)
+
+	tests := []struct {
+		name   string
+		args   []string
+		env    map[string]string
+		code   int
+		stderr string
+	}{
+		{"no NOTIFYTYPE, no command", []string{"upsslave"}, nil, exitUsage, "no NOTIFYTYPE"},
+		{"unknown flag", []string{"upsslave", "--bogus"}, nil, exitUsage, "flag provided but not defined"},
+		{"simulate without event", []string{"upsslave", "--config", good, "simulate"}, nil, exitUsage, "simulate needs one EVENT"},
+		{"drop-in without any config", []string{"upsslave", "UPS x on battery"}, map[string]string{"NOTIFYTYPE": "ONBATT", confEnv: filepath.Join(dir, "missing.conf")}, exitNotConfigured, "not configured"},
+		{"drop-in with a bad config names file and line", []string{"upsslave", "msg"}, map[string]string{"NOTIFYTYPE": "ONBATT", confEnv: bad}, exitNotConfigured, "bad.conf:2: POLL: bad value"},
+		{"check with a bad config", []string{"upsslave", "--config", bad, "check"}, nil, exitNotConfigured, "bad.conf:2"},
+		{"unknown event is fine", []string{"upsslave", "a new kind of event"}, map[string]string{"NOTIFYTYPE": "NEW_THING", confEnv: good}, exitOK, ""},
+		{"log-only event is fine", []string{"upsslave", "--config", good, "UPS x battery needs to be replaced"}, map[string]string{"NOTIFYTYPE": "REPLBATT"}, exitOK, ""},
+		{"world-readable key is a permission problem", []string{"upsslave", "--config", openKey, "check"}, nil, exitPermission, "readable by others"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			getenv := func(k string) string { return tt.env[k] }
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), tt.args, getenv, &stdout, &stderr)
+			if code != tt.code {
+				t.Errorf("exit code = %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, stdout.String(), stderr.String())
+			}
+			if tt.stderr != "" && !strings.Contains(stderr.String()+stdout.String(), tt.stderr) {
+				t.Errorf("output does not mention %q:\nstdout: %s\nstderr: %s", tt.stderr, stdout.String(), stderr.String())
+			}
+			if tt.code != exitOK && !strings.HasPrefix(stderr.String(), "upsslave: error: ") {
+				t.Errorf("stderr = %q, want an upsslave: error: line", stderr.String())
+			}
+		})
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "upsslave.conf")
+	os.WriteFile(p, []byte("MASTER=nutslave@192.168.2.5\nNAME=web1\n"), 0o640)
+	c, err := loadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MasterAddr != "192.168.2.5:22" || c.MasterUser != "nutslave" {
+		t.Errorf("MASTER parsed as %s@%s", c.MasterUser, c.MasterAddr)
+	}
+	if c.AckDir != "/flags/acks" || c.FlagDir != "/flags" {
+		t.Errorf("FLAGDIR=%s ACKDIR=%s, want /flags and /flags/acks", c.FlagDir, c.AckDir)
+	}
+	if c.Identity != filepath.Join(dir, "upsslave.key") || c.KnownHosts != filepath.Join(dir, "upsslave.known_hosts") {
+		t.Errorf("IDENTITY=%s KNOWN_HOSTS=%s, want beside the config", c.Identity, c.KnownHosts)
+	}
+	if strings.Join(c.ShutdownCmd, " ") != "/sbin/shutdown -h +0" {
+		t.Errorf("SHUTDOWNCMD = %q", c.ShutdownCmd)
+	}
+	for _, tc := range []struct{ in, addr string }{
+		{"u@[::1]:2222", "[::1]:2222"}, {"u@[fe80::1]", "[fe80::1]:22"}, {"u@host:2200", "host:2200"},
+	} {
+		var c Config
+		if err := c.setMaster(tc.in); err != nil || c.MasterAddr != tc.addr {
+			t.Errorf("setMaster(%q) = %q, %v; want %q", tc.in, c.MasterAddr, err, tc.addr)
+		}
+	}
+	for _, in := range []string{"host", "@host", "u@", "u@host:0", "u@host:99999"} {
+		var c Config
+		if err := c.setMaster(in); err == nil {
+			t.Errorf("setMaster(%q) accepted", in)
+		}
+	}
+}
