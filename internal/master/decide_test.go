@@ -81,7 +81,7 @@ func TestDecide(t *testing.T) {
 			want:  Plan{BattSDF: Set, SDF: Set, Commit: true, Critical: true, Level: LevelCritical, Note: "runtime 4m0s below STDWRUNTIME 5m0s"},
 			phase: PhaseCommitted, low: 2},
 		{name: "runtime unset is ignored", st: onBatt,
-			r:   Reading{Status: []string{"OB"}, Charge: 90, HasCharge: true, Runtime: time.Second, HasRuntime: true}, now: at(5 * time.Second),
+			r: Reading{Status: []string{"OB"}, Charge: 90, HasCharge: true, Runtime: time.Second, HasRuntime: true}, now: at(5 * time.Second),
 			want: Plan{Level: LevelWarning, Note: "on battery"}},
 		{name: "MAXONBATT passed", cfg: func(c *Config) { c.MaxOnBatt = time.Minute }, st: onBatt, r: rd("OB", 95), now: at(61 * time.Second),
 			want:  Plan{BattSDF: Set, SDF: Set, Commit: true, Critical: true, Level: LevelCritical, Note: "MAXONBATT 1m0s"},

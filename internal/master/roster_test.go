@@ -8,7 +8,9 @@ import (
 	"github.com/nutslave/nutslave/flags"
 )
 
-func info(name string, at time.Time) flags.Info { return flags.Info{Name: flags.Name(name), ModTime: at} }
+func info(name string, at time.Time) flags.Info {
+	return flags.Info{Name: flags.Name(name), ModTime: at}
+}
 
 func TestCount(t *testing.T) {
 	sdf := at(0)
