@@ -43,6 +43,31 @@ const (
 	drillPrefix      = "drillok."
 )
 
+// Per-slave verdicts of a staged shutdown, in FLAGDIR: the master tells one
+// slave what BattSDF and SDF tell them all.
+const (
+	stagedBattPrefix = "battsdf."
+	stagedSDFPrefix  = "sdf."
+)
+
+// StagedBattSDF is the per-slave battsdf.<slave> verdict.
+func StagedBattSDF(slave string) Name { return Name(stagedBattPrefix + slave) }
+
+// StagedSDF is the per-slave sdf.<slave> verdict.
+func StagedSDF(slave string) Name { return Name(stagedSDFPrefix + slave) }
+
+// StagedSlave returns the slave a per-slave verdict names, and which
+// verdict it is (BattSDF or SDF).
+func StagedSlave(n Name) (slave string, verdict Name, ok bool) {
+	if s, ok := cutName(n, "", stagedBattPrefix); ok {
+		return s, BattSDF, true
+	}
+	if s, ok := cutName(n, "", stagedSDFPrefix); ok {
+		return s, SDF, true
+	}
+	return "", "", false
+}
+
 // MaxBody is the largest flag body a reader accepts.
 const MaxBody = 4 << 10
 
@@ -113,6 +138,9 @@ func (n Name) Valid() error {
 		return nil
 	}
 	if _, ok := DrillSlave(n); ok {
+		return nil
+	}
+	if _, _, ok := StagedSlave(n); ok {
 		return nil
 	}
 	return fmt.Errorf("%w: %q", ErrInvalidName, string(n))

@@ -171,6 +171,24 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 				},
 			},
 			{
+				Name:  "heartbeat",
+				Usage: "run the self-check and report readiness to the master (seen.<NAME>); answer a drill",
+				UsageText: "upsslave heartbeat\n\n" +
+					"Meant for the upsslave-heartbeat.timer (about once a minute) or cron. It\n" +
+					"writes seen.<NAME> in ACKDIR with the time, version and check result, so\n" +
+					"`upsflags status` shows a broken slave before the power fails, and answers\n" +
+					"an `upsflags drill` with drillok.<NAME> without powering anything off.",
+				Action: func(c *cli.Context) error {
+					cfg, err := configFrom(c, getenv)
+					if err != nil {
+						return err
+					}
+					log := openLog(cfg, stderr)
+					defer log.Close()
+					return newSlave(cfg, log).runHeartbeat(c.Context, stdout)
+				},
+			},
+			{
 				Name:   "man",
 				Hidden: true,
 				Usage:  "print the man page (roff)",

@@ -329,6 +329,7 @@ func (s *slave) poll(ctx context.Context) (seen notify.Seen, onlMark string, err
 	}
 	seen.Reached = true
 	onlMark = "absent"
+	mySDF, myBatt := flags.StagedSDF(s.cfg.Name), flags.StagedBattSDF(s.cfg.Name)
 	for _, in := range infos {
 		if in.HasOwner && in.UID != s.cfg.FlagOwner {
 			if !s.warnedOwner[in.Name] {
@@ -342,8 +343,14 @@ func (s *slave) poll(ctx context.Context) (seen notify.Seen, onlMark string, err
 			seen.SDF = true
 		case flags.BattSDF:
 			seen.BattSDF = true
+		case mySDF:
+			seen.SDF = true
+		case myBatt:
+			seen.BattSDF = true
 		case flags.Onl:
 			onlMark = in.ModTime.UTC().Format(time.RFC3339Nano) + fmt.Sprintf("/%d", in.Size)
+		case flags.Drill:
+			s.answerDrill(pctx, c, in)
 		}
 	}
 	return seen, onlMark, nil
