@@ -1,0 +1,440 @@
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/nutslave/nutslave/internal/lab"
+)
+
+// Options configure Start. Zero durations take the defaults in brackets.
+type Options struct {
+	// Dir holds everything: NUT, sshd, the master, one directory per slave.
+	Dir string
+	// Bin are the programs under test.
+	Bin Binaries
+	// StandIn forces the stand-in master even when upsflags is built.
+	StandIn bool
+	// Slaves are the slaves' NAMEs (default slave1 slave2). Each gets its
+	// own secondary upsmon, STATEDIR, LOGFILE and shutdown recorder.
+	Slaves []string
+	// NoUpsmon starts no upsmon at all (the scenario delivers events
+	// itself); NoPrimary starts no primary upsmon.
+	NoUpsmon, NoPrimary bool
+	// StdwCharge is the master's STDWCHARGE [50]; Debounce its DEBOUNCE [2].
+	StdwCharge, Debounce int
+	// MasterPoll [500ms], HostSync [15s] and MasterDeadTime [10s] are the
+	// master's POLL, HOSTSYNC and DEADTIME.
+	MasterPoll, HostSync, MasterDeadTime time.Duration
+	// SlavePoll [250ms], SlaveDeadTime [4s], SDFWait [10s] and
+	// ConnectTimeout [1s] go into every upsslave.conf.
+	SlavePoll, SlaveDeadTime, SDFWait, ConnectTimeout time.Duration
+	// UpsmonPrimaryHostSync is the primary upsmon's HOSTSYNC [5s].
+	UpsmonPrimaryHostSync time.Duration
+	// SlaveWrap is put before every upsslave command line (e.g. "ip netns
+	// exec NS"); SlaveMaster and SlaveKnownHosts, when set, replace the
+	// address the slaves dial and their known_hosts file.
+	SlaveWrap                    []string
+	SlaveMaster, SlaveKnownHosts string
+	// Logf, when set, receives progress lines.
+	Logf func(format string, args ...any)
+}
+
+func (o *Options) defaults() {
+	if len(o.Slaves) == 0 {
+		o.Slaves = []string{"slave1", "slave2"}
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if o.StdwCharge == 0 {
+		o.StdwCharge = 50
+	}
+	if o.Debounce == 0 {
+		o.Debounce = 2
+	}
+	def(&o.MasterPoll, 500*time.Millisecond)
+	def(&o.HostSync, 15*time.Second)
+	def(&o.MasterDeadTime, 10*time.Second)
+	def(&o.SlavePoll, 250*time.Millisecond)
+	def(&o.SlaveDeadTime, 4*time.Second)
+	def(&o.SDFWait, 10*time.Second)
+	def(&o.ConnectTimeout, time.Second)
+	def(&o.UpsmonPrimaryHostSync, 5*time.Second)
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+}
+
+// A Slave is one slave host: its upsslave configuration, state, log and
+// shutdown recorder, and the secondary upsmon that runs upsslave.
+type Slave struct {
+	Name string
+	// Dir holds upsslave.conf, state/, upsslave.log, shutdown.log and
+	// upsmon/.
+	Dir, ConfFile, StateDir, LogFile, ShutdownLog string
+	// Upsmon is the slave's secondary upsmon; nil with NoUpsmon.
+	Upsmon *lab.Upsmon
+}
+
+// Shutdowns returns the recorded calls of the slave's shutdown command.
+func (s *Slave) Shutdowns() []Record {
+	r, _ := ReadRecords(s.ShutdownLog)
+	return r
+}
+
+// Log returns the slave's upsslave log.
+func (s *Slave) Log() string {
+	b, _ := os.ReadFile(s.LogFile)
+	return string(b)
+}
+
+// A Cluster is one UPS with its NUT, the master's sshd and master program,
+// a primary upsmon and the slaves.
+type Cluster struct {
+	Opts    Options
+	NUT     *lab.NUT
+	SSHD    *lab.SSHD
+	Master  Master
+	Primary *lab.Upsmon
+	Slaves  []*Slave
+	// Recorder is the shutdown recorder script.
+	Recorder string
+	// Start is when the cluster was up.
+	Start time.Time
+
+	mu     sync.Mutex
+	events []Event
+	extra  []*proc
+}
+
+// Start brings a cluster up under opts.Dir: dummy-ups and upsd (UPS on
+// line, charge 100), sshd with the flag account, the master, the slaves'
+// secondary upsmons and the primary upsmon. On error everything started is
+// stopped.
+func Start(opts Options) (c *Cluster, err error) {
+	opts.defaults()
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	opts.Dir = dir
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	c = &Cluster{Opts: opts}
+	defer func() {
+		if err != nil {
+			c.Stop()
+		}
+	}()
+	if c.Recorder, err = writeRecorder(dir); err != nil {
+		return nil, err
+	}
+	opts.Logf("starting dummy-ups and upsd")
+	c.NUT, err = lab.StartNUT(filepath.Join(dir, "nut"), lab.NUTOptions{
+		Vars: map[string]string{"ups.status": "OL", "battery.charge": "100", "battery.runtime": "1800"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.event("ups", "OL, charge 100 (dummy-ups)")
+	opts.Logf("starting sshd (SFTP-only flag account)")
+	c.SSHD, err = lab.StartSSHD(filepath.Join(dir, "sshd"), lab.SSHDOptions{LogLevel: "VERBOSE"})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.startMaster(); err != nil {
+		return nil, err
+	}
+	for _, name := range opts.Slaves {
+		s, err := c.newSlave(name)
+		if err != nil {
+			return nil, err
+		}
+		c.Slaves = append(c.Slaves, s)
+	}
+	if !opts.NoUpsmon {
+		for _, s := range c.Slaves {
+			opts.Logf("starting %s's secondary upsmon", s.Name)
+			if err := c.startSlaveUpsmon(s); err != nil {
+				return nil, err
+			}
+		}
+		if !opts.NoPrimary {
+			if err := c.startPrimary(); err != nil {
+				return nil, err
+			}
+		}
+		// upsmon polls every 5 s until it first sees OL or OB: give every
+		// upsmon its first status before the outage starts.
+		time.Sleep(firstPoll)
+	}
+	c.Start = time.Now()
+	return c, nil
+}
+
+// firstPoll is how long an upsmon may take to see its first status.
+const firstPoll = 5500 * time.Millisecond
+
+func (c *Cluster) masterConfig() masterConfig {
+	return masterConfig{
+		dir:        filepath.Join(c.Opts.Dir, "master"),
+		source:     c.NUT.URL(),
+		upsdAddr:   c.NUT.Addr,
+		ups:        c.NUT.UPS,
+		flagDir:    c.SSHD.FlagDir,
+		ackDir:     c.SSHD.AckDir,
+		slaves:     c.Opts.Slaves,
+		stdwCharge: c.Opts.StdwCharge,
+		debounce:   c.Opts.Debounce,
+		hostSync:   c.Opts.HostSync,
+		poll:       c.Opts.MasterPoll,
+		deadTime:   c.Opts.MasterDeadTime,
+		recorder:   c.Recorder,
+	}
+}
+
+func (c *Cluster) startMaster() error {
+	mc := c.masterConfig()
+	if err := os.MkdirAll(mc.dir, 0o755); err != nil {
+		return err
+	}
+	if c.Opts.Bin.Upsflags != "" && !c.Opts.StandIn {
+		c.Opts.Logf("starting the master: upsflags watch")
+		m, err := startUpsflags(c.Opts.Bin.Upsflags, mc)
+		if err != nil {
+			return err
+		}
+		c.Master = m
+		return nil
+	}
+	c.Opts.Logf("starting the master: stand-in (upsflags not used)")
+	m, err := startStandIn(mc)
+	if err != nil {
+		return err
+	}
+	c.Master = m
+	return nil
+}
+
+func (c *Cluster) startPrimary() error {
+	c.Opts.Logf("starting the master's primary upsmon")
+	mdir := filepath.Join(c.Opts.Dir, "master")
+	opts := lab.UpsmonOptions{
+		HostSync:    c.Opts.UpsmonPrimaryHostSync,
+		ShutdownCmd: c.Recorder + " " + filepath.Join(mdir, "upsmon-shutdown.log") + " upsmon-primary",
+	}
+	if m, ok := c.Master.(*UpsflagsMaster); ok {
+		opts.NotifyCmd = c.Opts.Bin.Upsflags
+		opts.Env = []string{"UPSFLAGS_CONF=" + m.ConfFile()}
+	}
+	u, err := c.NUT.StartUpsmon(filepath.Join(mdir, "upsmon"), opts)
+	if err != nil {
+		return err
+	}
+	c.Primary = u
+	return nil
+}
+
+// newSlave writes a slave's directory and upsslave.conf.
+func (c *Cluster) newSlave(name string) (*Slave, error) {
+	d := filepath.Join(c.Opts.Dir, name)
+	s := &Slave{
+		Name:        name,
+		Dir:         d,
+		ConfFile:    filepath.Join(d, "upsslave.conf"),
+		StateDir:    filepath.Join(d, "state"),
+		LogFile:     filepath.Join(d, "upsslave.log"),
+		ShutdownLog: filepath.Join(d, "shutdown.log"),
+	}
+	if err := os.MkdirAll(s.StateDir, 0o750); err != nil {
+		return nil, err
+	}
+	master := c.SSHD.User + "@" + c.SSHD.Addr
+	if c.Opts.SlaveMaster != "" {
+		master = c.SSHD.User + "@" + c.Opts.SlaveMaster
+	}
+	kh := c.SSHD.KnownHostsFile
+	if c.Opts.SlaveKnownHosts != "" {
+		kh = c.Opts.SlaveKnownHosts
+	}
+	o := c.Opts
+	conf := []string{
+		"# written by nutslave's internal/e2e",
+		"MASTER=" + master,
+		"IDENTITY=" + c.SSHD.ClientKey,
+		"KNOWN_HOSTS=" + kh,
+		"FLAGDIR=" + c.SSHD.SFTPFlagDir,
+		"ACKDIR=" + c.SSHD.SFTPAckDir,
+		"FLAGOWNER=0",
+		"NAME=" + name,
+		"POLL=" + o.SlavePoll.String(),
+		"SDFWAIT=" + o.SDFWait.String(),
+		"DEADTIME=" + o.SlaveDeadTime.String(),
+		"CONNECT_TIMEOUT=" + o.ConnectTimeout.String(),
+		fmt.Sprintf("SHUTDOWNCMD=%q", c.Recorder+" "+s.ShutdownLog+" "+name),
+		"LOGFILE=" + s.LogFile,
+		"STATEDIR=" + s.StateDir,
+	}
+	if err := os.WriteFile(s.ConfFile, []byte(strings.Join(conf, "\n")+"\n"), 0o640); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// SlaveCommand is the command line that runs upsslave for s, with the
+// scenario's wrapper in front.
+func (c *Cluster) SlaveCommand(args ...string) []string {
+	return append(append(append([]string{}, c.Opts.SlaveWrap...), c.Opts.Bin.Upsslave), args...)
+}
+
+func (c *Cluster) startSlaveUpsmon(s *Slave) error {
+	u, err := c.NUT.StartUpsmon(filepath.Join(s.Dir, "upsmon"), lab.UpsmonOptions{
+		Secondary:   true,
+		NotifyCmd:   strings.Join(c.SlaveCommand(), " "),
+		ShutdownCmd: strings.Join(c.SlaveCommand("shutdown"), " "),
+		Env:         []string{"UPSSLAVE_CONF=" + s.ConfFile},
+	})
+	if err != nil {
+		return err
+	}
+	s.Upsmon = u
+	return nil
+}
+
+// Slave returns the slave called name, or nil.
+func (c *Cluster) Slave(name string) *Slave {
+	for _, s := range c.Slaves {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// Set changes the dummy UPS (and waits until upsd serves the change), and
+// notes it in the timeline.
+func (c *Cluster) Set(vars map[string]string) error {
+	if err := c.NUT.Set(vars); err != nil {
+		return err
+	}
+	var parts []string
+	if s, ok := vars["ups.status"]; ok {
+		parts = append(parts, s)
+	}
+	if ch, ok := vars["battery.charge"]; ok {
+		parts = append(parts, "charge "+ch)
+	}
+	c.event("ups", strings.Join(parts, ", "))
+	return nil
+}
+
+// Note adds a line to the timeline (for what the scenario does, such as
+// stopping sshd).
+func (c *Cluster) Note(text string) { c.event("scenario", text) }
+
+func (c *Cluster) event(src, text string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.events = append(c.events, Event{Time: time.Now(), Source: src, Text: text})
+}
+
+// AckTime returns when slave's sdfok.<name> was written, and whether it
+// exists.
+func (c *Cluster) AckTime(name string) (time.Time, bool) {
+	fi, err := os.Stat(filepath.Join(c.SSHD.AckDir, "sdfok."+name))
+	if err != nil {
+		return time.Time{}, false
+	}
+	return fi.ModTime(), true
+}
+
+// FlagTime returns when the master's flag name was written, and whether it
+// exists.
+func (c *Cluster) FlagTime(name string) (time.Time, bool) {
+	fi, err := os.Stat(filepath.Join(c.SSHD.FlagDir, name))
+	if err != nil {
+		return time.Time{}, false
+	}
+	return fi.ModTime(), true
+}
+
+// MasterShutdowns returns the recorded calls of the master's shutdown
+// command.
+func (c *Cluster) MasterShutdowns() []Record {
+	r, _ := ReadRecords(c.Master.ShutdownLog())
+	return r
+}
+
+// PrimaryUpsmonShutdowns returns the recorded calls of the primary upsmon's
+// own SHUTDOWNCMD (NUT's path, separate from the master program's).
+func (c *Cluster) PrimaryUpsmonShutdowns() []Record {
+	r, _ := ReadRecords(filepath.Join(c.Opts.Dir, "master", "upsmon-shutdown.log"))
+	return r
+}
+
+// WriteKnownHosts writes a known_hosts file that pins the master's host key
+// for addr (host:port), for slaves that dial the master at another address.
+func (c *Cluster) WriteKnownHosts(path, addr string) error {
+	line := knownhosts.Line([]string{knownhosts.Normalize(addr)}, c.SSHD.HostKey) + "\n"
+	return os.WriteFile(path, []byte(line), 0o644)
+}
+
+// StartSSHDProc starts one more sshd from the flag account's sshd_config,
+// with extra arguments (such as "-o", "ListenAddress=..."), prefixed by
+// wrap (such as "ip netns exec NS"). It is stopped with the cluster or by
+// the returned function.
+func (c *Cluster) StartSSHDProc(logName string, wrap []string, extra ...string) (stop func() error, err error) {
+	argv := append(append([]string{}, wrap...), lab.SSHDPath, "-D", "-e", "-f", c.SSHD.ConfigFile)
+	argv = append(argv, extra...)
+	p, err := startProc("sshd", filepath.Join(c.SSHD.Dir, logName), nil, argv...)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.extra = append(c.extra, p)
+	c.mu.Unlock()
+	return p.stop, nil
+}
+
+// Stop stops everything the cluster started: upsmons first (and their
+// notification commands), then the master, sshd and NUT. The directory and
+// its logs stay.
+func (c *Cluster) Stop() error {
+	var errs []error
+	for _, s := range c.Slaves {
+		if s.Upsmon != nil {
+			errs = append(errs, s.Upsmon.Stop())
+		}
+	}
+	if c.Primary != nil {
+		errs = append(errs, c.Primary.Stop())
+	}
+	if c.Master != nil {
+		errs = append(errs, c.Master.Stop())
+	}
+	c.mu.Lock()
+	extra := c.extra
+	c.extra = nil
+	c.mu.Unlock()
+	for _, p := range extra {
+		errs = append(errs, p.stop())
+	}
+	if c.SSHD != nil {
+		errs = append(errs, c.SSHD.Stop())
+	}
+	if c.NUT != nil {
+		errs = append(errs, c.NUT.Stop())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,347 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nutslave/nutslave/flags"
+	"github.com/nutslave/nutslave/nut"
+)
+
+// A Master is the master side of an outage: it reads the UPS, writes onl,
+// battsdf and sdf into FLAGDIR, waits for the slaves' acknowledgements and
+// runs its (recorded) shutdown command last.
+type Master interface {
+	// Kind is "upsflags" or "stand-in".
+	Kind() string
+	// LogFile is the master's log.
+	LogFile() string
+	// ShutdownLog is where its shutdown command records its calls.
+	ShutdownLog() string
+	// Stop ends it. Idempotent.
+	Stop() error
+}
+
+// masterConfig is what both kinds of master need.
+type masterConfig struct {
+	dir        string // the master's own directory
+	source     string // nut://ups@127.0.0.1:port
+	upsdAddr   string
+	ups        string
+	flagDir    string
+	ackDir     string
+	slaves     []string
+	stdwCharge int
+	debounce   int
+	hostSync   time.Duration
+	poll       time.Duration
+	deadTime   time.Duration
+	recorder   string
+}
+
+func (m masterConfig) shutdownLog() string { return filepath.Join(m.dir, "shutdown.log") }
+func (m masterConfig) logFile() string     { return filepath.Join(m.dir, "master.log") }
+
+// StandInMaster is the master used where upsflags is not available: a
+// goroutine that follows DESIGN §4 in its simplest form and writes the
+// flags with [flags.Dir]. It is deliberately small: the slaves under test
+// see the same files upsflags would write.
+type StandInMaster struct {
+	cfg    masterConfig
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu  sync.Mutex
+	log *os.File
+}
+
+func startStandIn(cfg masterConfig) (*StandInMaster, error) {
+	lf, err := os.OpenFile(cfg.logFile(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("stand-in master: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &StandInMaster{cfg: cfg, cancel: cancel, done: make(chan struct{}), log: lf}
+	// Like "upsflags reset" at boot: no flag survives from before.
+	if err := m.reset(ctx); err != nil {
+		cancel()
+		lf.Close()
+		return nil, err
+	}
+	go m.loop(ctx)
+	return m, nil
+}
+
+// Kind implements Master.
+func (m *StandInMaster) Kind() string { return "stand-in" }
+
+// LogFile implements Master.
+func (m *StandInMaster) LogFile() string { return m.cfg.logFile() }
+
+// ShutdownLog implements Master.
+func (m *StandInMaster) ShutdownLog() string { return m.cfg.shutdownLog() }
+
+// Stop implements Master.
+func (m *StandInMaster) Stop() error {
+	m.cancel()
+	<-m.done
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.log != nil {
+		m.log.Close()
+		m.log = nil
+	}
+	return nil
+}
+
+func (m *StandInMaster) logf(format string, args ...any) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.log != nil {
+		fmt.Fprintf(m.log, "%s stand-in-master: %s\n", time.Now().Format(time.RFC3339Nano), fmt.Sprintf(format, args...))
+	}
+}
+
+func (m *StandInMaster) reset(ctx context.Context) error {
+	fd, err := flags.OpenDir(m.cfg.flagDir)
+	if err != nil {
+		return err
+	}
+	defer fd.Close()
+	for _, n := range []flags.Name{flags.SDF, flags.BattSDF} {
+		if err := fd.Clear(ctx, n); err != nil {
+			return err
+		}
+	}
+	ad, err := flags.OpenDir(m.cfg.ackDir)
+	if err != nil {
+		return err
+	}
+	defer ad.Close()
+	infos, err := ad.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, in := range infos {
+		if _, ok := flags.AckSlave(in.Name); ok {
+			if err := ad.Clear(ctx, in.Name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (m *StandInMaster) loop(ctx context.Context) {
+	defer close(m.done)
+	fd, err := flags.OpenDir(m.cfg.flagDir)
+	if err != nil {
+		m.logf("error: %v", err)
+		return
+	}
+	defer fd.Close()
+	set := func(n flags.Name, status, charge string) {
+		body := flags.Stamp(time.Now(), "master", flags.Field{Key: "ups", Value: m.cfg.ups},
+			flags.Field{Key: "status", Value: status}, flags.Field{Key: "charge", Value: charge})
+		if err := fd.Set(ctx, n, body); err != nil {
+			m.logf("error: set %s: %v", n, err)
+			return
+		}
+		m.logf("wrote %s (status %q, charge %s)", n, status, charge)
+	}
+	clear := func(n flags.Name) {
+		if _, err := fd.Stat(ctx, n); flags.IsNotExist(err) {
+			return
+		}
+		if err := fd.Clear(ctx, n); err != nil {
+			m.logf("error: clear %s: %v", n, err)
+			return
+		}
+		m.logf("removed %s", n)
+	}
+	below := 0
+	var lastGood time.Time
+	lastOB := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(m.cfg.poll):
+		}
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		vars, err := nut.ReadVars(rctx, m.cfg.upsdAddr, m.cfg.ups)
+		cancel()
+		critical, why := false, ""
+		status, charge := "", ""
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if lastOB && time.Since(lastGood) >= m.cfg.deadTime {
+				critical, why = true, "no reading for DEADTIME while on battery"
+			} else {
+				continue
+			}
+		} else {
+			lastGood = time.Now()
+			status, charge = vars["ups.status"], vars["battery.charge"]
+			tokens := strings.Fields(status)
+			ob := slices.Contains(tokens, "OB")
+			lastOB = ob
+			switch {
+			case slices.Contains(tokens, "OL") && !ob:
+				below = 0
+				if _, err := fd.Stat(ctx, flags.Onl); flags.IsNotExist(err) {
+					set(flags.Onl, status, charge)
+				}
+				clear(flags.BattSDF)
+			case ob:
+				clear(flags.Onl)
+				if c, err := strconv.ParseFloat(charge, 64); err == nil && c < float64(m.cfg.stdwCharge) {
+					below++
+				} else {
+					below = 0
+				}
+				switch {
+				case slices.Contains(tokens, "LB"):
+					critical, why = true, "LB"
+				case below >= m.cfg.debounce:
+					critical, why = true, fmt.Sprintf("charge %s < STDWCHARGE %d", charge, m.cfg.stdwCharge)
+				}
+			}
+		}
+		if critical {
+			m.logf("critical (%s): shutting the slaves down", why)
+			set(flags.BattSDF, status, charge)
+			set(flags.SDF, status, charge)
+			m.waitAcks(ctx)
+			return
+		}
+	}
+}
+
+// waitAcks waits for every slave's sdfok.<name> or HOSTSYNC, then runs the
+// (recorded) shutdown command once.
+func (m *StandInMaster) waitAcks(ctx context.Context) {
+	ad, err := flags.OpenDir(m.cfg.ackDir)
+	if err != nil {
+		m.logf("error: %v", err)
+		return
+	}
+	defer ad.Close()
+	deadline := time.Now().Add(m.cfg.hostSync)
+	var missing []string
+	for {
+		missing = missing[:0]
+		for _, s := range m.cfg.slaves {
+			if _, err := ad.Stat(ctx, flags.Ack(s)); err != nil {
+				missing = append(missing, s)
+			}
+		}
+		if len(missing) == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	if len(missing) > 0 {
+		m.logf("HOSTSYNC %v passed; no acknowledgement from %s", m.cfg.hostSync, strings.Join(missing, " "))
+	} else {
+		m.logf("every slave acknowledged (%s)", strings.Join(m.cfg.slaves, " "))
+	}
+	m.logf("running the shutdown command (recorded)")
+	if out, err := exec.Command(m.cfg.recorder, m.cfg.shutdownLog(), "master").CombinedOutput(); err != nil {
+		m.logf("error: shutdown command: %v: %s", err, out)
+	}
+}
+
+// UpsflagsMaster runs the real upsflags: "upsflags reset", then
+// "upsflags watch", with UPSFLAGS_CONF pointing at a config it writes.
+type UpsflagsMaster struct {
+	cfg      masterConfig
+	confFile string
+	p        *proc
+}
+
+func (m masterConfig) upsflagsConf(trigger string) string {
+	var b strings.Builder
+	w := func(k, v string) { fmt.Fprintf(&b, "%s=%s\n", k, v) }
+	b.WriteString("# written by nutslave's internal/e2e\n")
+	w("SOURCE", m.source)
+	w("FLAGDIR", m.flagDir)
+	w("ACKDIR", m.ackDir)
+	w("SLAVES", strconv.Quote(strings.Join(m.slaves, " ")))
+	w("STDWCHARGE", strconv.Itoa(m.stdwCharge))
+	w("DEBOUNCE", strconv.Itoa(m.debounce))
+	w("HOSTSYNC", m.hostSync.String())
+	w("DEADTIME", m.deadTime.String())
+	w("POLL", m.poll.String())
+	w("SHUTDOWNCMD", strconv.Quote(m.recorder+" "+m.shutdownLog()+" master"))
+	w("LOGFILE", m.logFile())
+	w("STATEDIR", filepath.Join(m.dir, "state"))
+	w("TRIGGER", trigger)
+	w("DRYRUN", "no")
+	return b.String()
+}
+
+func startUpsflags(bin string, cfg masterConfig) (*UpsflagsMaster, error) {
+	m := &UpsflagsMaster{cfg: cfg, confFile: filepath.Join(cfg.dir, "upsflags.conf")}
+	if err := os.MkdirAll(filepath.Join(cfg.dir, "state"), 0o750); err != nil {
+		return nil, fmt.Errorf("upsflags master: %w", err)
+	}
+	if err := os.WriteFile(m.confFile, []byte(cfg.upsflagsConf(m.Trigger())), 0o640); err != nil {
+		return nil, fmt.Errorf("upsflags master: %w", err)
+	}
+	out, err := exec.Command(bin, "--config", m.confFile, "reset").CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("upsflags reset: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	p, err := startProc("upsflags watch", filepath.Join(cfg.dir, "upsflags-watch.out"),
+		[]string{"UPSFLAGS_CONF=" + m.confFile}, bin, "watch")
+	if err != nil {
+		return nil, err
+	}
+	m.p = p
+	time.Sleep(200 * time.Millisecond)
+	if p.exited() {
+		b, _ := os.ReadFile(filepath.Join(cfg.dir, "upsflags-watch.out"))
+		return nil, fmt.Errorf("upsflags watch exited at start: %s", strings.TrimSpace(string(b)))
+	}
+	return m, nil
+}
+
+// Kind implements Master.
+func (m *UpsflagsMaster) Kind() string { return "upsflags" }
+
+// LogFile implements Master.
+func (m *UpsflagsMaster) LogFile() string { return m.cfg.logFile() }
+
+// ShutdownLog implements Master.
+func (m *UpsflagsMaster) ShutdownLog() string { return m.cfg.shutdownLog() }
+
+// ConfFile is the upsflags.conf in use (UPSFLAGS_CONF).
+func (m *UpsflagsMaster) ConfFile() string { return m.confFile }
+
+// Trigger is the file upsflags touches when upsmon runs it as NOTIFYCMD.
+func (m *UpsflagsMaster) Trigger() string { return filepath.Join(m.cfg.dir, "upsflags.trigger") }
+
+// Stop implements Master.
+func (m *UpsflagsMaster) Stop() error {
+	if m == nil || m.p == nil {
+		return nil
+	}
+	return m.p.stop()
+}
+
+var errNoMaster = errors.New("no master")

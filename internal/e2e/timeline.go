@@ -1,0 +1,133 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+)
+
+// An Event is one line of an outage's timeline.
+type Event struct {
+	Time   time.Time
+	Source string
+	Text   string
+}
+
+// Timeline merges what the cluster did (UPS changes, scenario notes), the
+// master's log and shutdown records, every slave's upsslave log and
+// shutdown records, and the acknowledgement files, in time order. Lines of
+// a source keep their order; upsslave logs carry whole seconds.
+func (c *Cluster) Timeline() []Event {
+	c.mu.Lock()
+	evs := append([]Event(nil), c.events...)
+	c.mu.Unlock()
+	if c.Master != nil {
+		evs = append(evs, readLogEvents(c.Master.LogFile(), "master")...)
+		for _, r := range c.MasterShutdowns() {
+			evs = append(evs, Event{r.Time, "master", "SHUTDOWN COMMAND (recorded): " + r.Args})
+		}
+		for _, r := range c.PrimaryUpsmonShutdowns() {
+			evs = append(evs, Event{r.Time, "master", "upsmon's own SHUTDOWNCMD (recorded): " + r.Args})
+		}
+	}
+	if c.SSHD != nil {
+		for _, f := range []string{"onl", "battsdf", "sdf"} {
+			if t, ok := c.FlagTime(f); ok {
+				evs = append(evs, Event{t, "flags", f + " present (last written)"})
+			}
+		}
+	}
+	for _, s := range c.Slaves {
+		evs = append(evs, readLogEvents(s.LogFile, s.Name)...)
+		for _, r := range s.Shutdowns() {
+			evs = append(evs, Event{r.Time, s.Name, "SHUTDOWN COMMAND (recorded): " + r.Args})
+		}
+		if t, ok := c.AckTime(s.Name); ok {
+			evs = append(evs, Event{t, "flags", "sdfok." + s.Name + " written"})
+		}
+	}
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].Time.Before(evs[j].Time) })
+	return evs
+}
+
+// readLogEvents reads a log whose lines start with an RFC 3339 time (as
+// upsslave, upsflags and the stand-in master write them).
+func readLogEvents(path, src string) []Event {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var evs []Event
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		ts, rest, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil {
+			continue
+		}
+		// Drop the "upsslave[pid]:" style tag; the source says who.
+		if tag, body, ok := strings.Cut(rest, ": "); ok && !strings.Contains(tag, " ") {
+			rest = body
+		}
+		evs = append(evs, Event{t, src, rest})
+	}
+	return evs
+}
+
+// PrintTimeline writes the timeline with times relative to the cluster's
+// start, each line cut to width characters (0: no limit).
+func (c *Cluster) PrintTimeline(w io.Writer, width int) {
+	t0 := c.Start
+	for _, e := range c.Timeline() {
+		rel := e.Time.Sub(t0)
+		sign := "+"
+		if rel < 0 {
+			sign, rel = "-", -rel
+		}
+		line := fmt.Sprintf("%s %s%6.2fs  %-9s %s", e.Time.Format("15:04:05.000"), sign, rel.Seconds(), e.Source, e.Text)
+		if width > 0 && len(line) > width {
+			line = line[:width-3] + "..."
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+// PrintRoster writes who acknowledged and who shut down, and when.
+func (c *Cluster) PrintRoster(w io.Writer) {
+	at := func(t time.Time) string {
+		return fmt.Sprintf("%s (+%.2fs)", t.Format("15:04:05.000"), t.Sub(c.Start).Seconds())
+	}
+	fmt.Fprintf(w, "%-10s %-28s %-28s %s\n", "host", "acknowledged (sdfok)", "shutdown recorded", "calls")
+	for _, s := range c.Slaves {
+		ack, shut := "-", "-"
+		if t, ok := c.AckTime(s.Name); ok {
+			ack = at(t)
+		}
+		recs := s.Shutdowns()
+		if len(recs) > 0 {
+			shut = at(recs[0].Time)
+		}
+		fmt.Fprintf(w, "%-10s %-28s %-28s %d\n", s.Name, ack, shut, len(recs))
+	}
+	if c.Master != nil {
+		shut := "-"
+		recs := c.MasterShutdowns()
+		if len(recs) > 0 {
+			shut = at(recs[0].Time)
+		}
+		sdf := "-"
+		if t, ok := c.FlagTime("sdf"); ok {
+			sdf = "sdf " + at(t)
+		}
+		fmt.Fprintf(w, "%-10s %-28s %-28s %d\n", "master", sdf, shut, len(recs))
+	}
+}
