@@ -18,38 +18,46 @@ On ONBATT it keeps one SSH/SFTP connection to the master and polls the master's
 flag directory every POLL: "sdf" means acknowledge and shut down, "battsdf"
 means shut down after sdf or SDFWAIT, "onl" means power is back. LOWBATT, FSD,
 SHUTDOWN and NOPARENT (on battery) wait for sdf, acknowledge with
-sdfok.<NAME>, and run SHUTDOWNCMD. A master that cannot be reached is never a
+sdfok.NAME, and run SHUTDOWNCMD. A master that cannot be reached is never a
 verdict: only DEADTIME of continuous unreachability while on battery shuts the
 host down (fail-safe). One upsslave waits per UPS; later events are handed to
 it within one POLL; the acknowledgement is written and SHUTDOWNCMD run at most
 once per boot.
 
+Stages, readiness and drills: the master may give this slave a verdict of its
+own, battsdf.NAME and sdf.NAME, which count exactly like battsdf and sdf
+(upsflags STAGES=). "upsslave heartbeat", run by upsslave-heartbeat.timer about
+once a minute, runs the same self-check as "check" and reports it to the master
+as seen.NAME in ACKDIR. A "drill" flag from "upsflags drill" is answered with
+drillok.NAME, by the heartbeat or a running watcher within one POLL; a drill
+never runs SHUTDOWNCMD and is never taken for sdf.
+
 Setup, in the slave's upsmon.conf:
 
-   NOTIFYCMD /usr/sbin/upsslave
-   NOTIFYFLAG ONBATT SYSLOG+WALL+EXEC      (likewise ONLINE LOWBATT FSD COMMBAD
+    NOTIFYCMD /usr/sbin/upsslave
+    NOTIFYFLAG ONBATT SYSLOG+WALL+EXEC      (likewise ONLINE LOWBATT FSD COMMBAD
                                             COMMOK SHUTDOWN NOCOMM NOPARENT)
-   SHUTDOWNCMD "/usr/sbin/upsslave shutdown"
+    SHUTDOWNCMD "/usr/sbin/upsslave shutdown"
 
 and in upsslave.conf (KEY=VALUE lines; durations as 60, 60s, 250ms, 2m):
 
-   MASTER       user@host[:port] of the master's SFTP account (required)
-   IDENTITY     private key (default: upsslave.key beside the config)
-   KNOWN_HOSTS  the master's host key (default: upsslave.known_hosts beside
+    MASTER       user@host[:port] of the master's SFTP account (required)
+    IDENTITY     private key (default: upsslave.key beside the config)
+    KNOWN_HOSTS  the master's host key (default: upsslave.known_hosts beside
                 the config; fill it with "upsslave trust")
-   FLAGDIR      the master's flag directory as seen over SFTP (default /flags)
-   ACKDIR       where acknowledgements go (default FLAGDIR/acks)
-   FLAGOWNER    uid that must own the master's flags (default 0)
-   NAME         this slave's name in sdfok.<NAME> (default: short host name)
-   POLL         how often to read the flags while waiting (default 250ms)
-   SDFWAIT      longest wait for sdf once shutting down (default 60s)
-   DEADTIME     unreachable master on battery before the fail-safe (default 60s)
-   CONNECT_TIMEOUT  TCP connect and SSH handshake bound (default 5s)
-   SHUTDOWNCMD  run without a shell (default "/sbin/shutdown -h +0")
-   LOGFILE      (default /var/log/nutslave/upsslave.log; "none" to disable)
-   STATEDIR     state and locks (default /var/lib/nutslave)
-   DRYRUN       yes: log the shutdown instead of running it (default no)
-   ON_NOPARENT  shutdown (on battery) or log (default shutdown)
+    FLAGDIR      the master's flag directory as seen over SFTP (default /flags)
+    ACKDIR       where acknowledgements go (default FLAGDIR/acks)
+    FLAGOWNER    uid that must own the master's flags (default 0)
+    NAME         this slave's name in sdfok.NAME (default: short host name)
+    POLL         how often to read the flags while waiting (default 250ms)
+    SDFWAIT      longest wait for sdf once shutting down (default 60s)
+    DEADTIME     unreachable master on battery before the fail-safe (default 60s)
+    CONNECT_TIMEOUT  TCP connect and SSH handshake bound (default 5s)
+    SHUTDOWNCMD  run without a shell (default "/sbin/shutdown -h +0")
+    LOGFILE      (default /var/log/nutslave/upsslave.log; "none" to disable)
+    STATEDIR     state and locks (default /var/lib/nutslave)
+    DRYRUN       yes: log the shutdown instead of running it (default no)
+    ON_NOPARENT  shutdown (on battery) or log (default shutdown)
 
 The configuration is found with --config, else $UPSSLAVE_CONF, else
 /etc/nut/upsslave.conf, else /etc/ups/upsslave.conf.
@@ -172,12 +180,12 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 			},
 			{
 				Name:  "heartbeat",
-				Usage: "run the self-check and report readiness to the master (seen.<NAME>); answer a drill",
+				Usage: "run the self-check and report readiness to the master (seen.NAME); answer a drill",
 				UsageText: "upsslave heartbeat\n\n" +
 					"Meant for the upsslave-heartbeat.timer (about once a minute) or cron. It\n" +
-					"writes seen.<NAME> in ACKDIR with the time, version and check result, so\n" +
+					"writes seen.NAME in ACKDIR with the time, version and check result, so\n" +
 					"`upsflags status` shows a broken slave before the power fails, and answers\n" +
-					"an `upsflags drill` with drillok.<NAME> without powering anything off.",
+					"an `upsflags drill` with drillok.NAME without powering anything off.",
 				Action: func(c *cli.Context) error {
 					cfg, err := configFrom(c, getenv)
 					if err != nil {
