@@ -1,0 +1,214 @@
+package main
+
+import (
+	"io"
+
+	"github.com/urfave/cli/v2"
+)
+
+const appDescription = `upsflags runs on the master: the host the UPS is plugged into, which runs NUT's
+driver, upsd and upsmon. It reads the UPS, writes the flag files that the
+slaves' upsslave reads over SFTP, waits for the slaves' acknowledgements, and
+shuts the master down last.
+
+Flags, in FLAGDIR (root-owned 0755, read-only for the slaves):
+   onl      on line power. Written only when it is absent, i.e. once per
+            on-line period: slaves take an onl that did not change since
+            their wait began for a leftover.
+   battsdf  on battery and critical: slaves must shut down.
+   sdf      the master has committed to shutting down. Latched: it stays,
+            even if power returns, until "upsflags reset" at boot.
+and the slaves' acknowledgements sdfok.<NAME> in ACKDIR (root:SSHUSER 1770).
+
+Each run: on line → onl present, battsdf absent. On battery → onl absent.
+Critical when on battery and the charge is below STDWCHARGE (or the runtime
+below STDWRUNTIME) for DEBOUNCE consecutive readings, or the status says LB,
+or on battery longer than MAXONBATT; also when the status says FSD, and when
+there was no reading for DEADTIME while last known on battery. Critical →
+write battsdf, then sdf, then wait until every slave in SLAVES has written
+sdfok.<name> (not older than this sdf) or HOSTSYNC passes, log who did and
+who did not, and run SHUTDOWNCMD once. No reading (upsd DATA-STALE, a busy
+USB device, WAIT) is never taken for "fine". One upsflags decides at a time
+(STATEDIR/upsflags.lock).
+
+Setup on the master:
+ 1. /etc/nut/upsflags.conf (below); at least SLAVES="name1 name2 ...".
+ 2. "upsflags check": creates FLAGDIR and ACKDIR, checks owners and modes,
+    reads the UPS once, finds SHUTDOWNCMD.
+ 3. systemctl enable --now upsflags.timer upsflags.path upsflags-reset.service
+    (a run every 5 s; at once on upsmon events; the flags cleared at boot).
+ 4. For an immediate reaction, in upsmon.conf:
+       NOTIFYCMD /usr/sbin/upsflags
+       NOTIFYFLAG ONBATT SYSLOG+WALL+EXEC
+       NOTIFYFLAG ONLINE SYSLOG+WALL+EXEC
+       NOTIFYFLAG LOWBATT SYSLOG+WALL+EXEC
+       NOTIFYFLAG FSD SYSLOG+WALL+EXEC
+    upsmon runs it as user nut, which may not write FLAGDIR: it then only
+    touches TRIGGER and upsflags.path starts upsflags.service as root.
+ 5. "upsflags status" shows the reading, the flags and who acknowledged.
+
+upsflags.conf (KEY=VALUE lines; durations as 60, 60s, 250ms, 2m):
+
+   SOURCE       where the UPS is read (default auto):
+                  auto                upsd on localhost:3493 if it serves a
+                                      UPS (NUT's driver then holds the USB
+                                      device), else USB
+                  nut://ups@host:port upsd's protocol
+                  usb, usb://VID:PID[?serial=S]  the UPS directly (HID PDC or
+                                      Megatec/Q1, e.g. usb://0001:0000)
+                  file:/path          upsc-style "name: value" lines; for
+                                      tests, demos and drills
+   UPS          with SOURCE=auto: which UPS upsd serves (default: the only one)
+   FLAGDIR      the master's flags (default /srv/nutslave/flags)
+   ACKDIR       the slaves' acknowledgements (default FLAGDIR/acks); equal to
+                FLAGDIR is the original layout, where any slave can forge sdf
+   SSHUSER      the slaves' SFTP account; ACKDIR's group (default nutslave)
+   FLAGOWNER    uid that must own FLAGDIR and ACKDIR (default 0)
+   SLAVES       slave NAMEs to wait for, space-separated (default empty: any
+                one acknowledgement, including a seed-style plain sdfok)
+   STDWCHARGE   on battery, critical below this charge in percent (default 50)
+   STDWRUNTIME  on battery, critical below this runtime (default unset)
+   MAXONBATT    critical after this long on battery (default unset)
+   DEBOUNCE     consecutive low readings before acting (default 2); readings
+                closer than POLL/2 apart count once
+   HOSTSYNC     longest wait for the slaves after sdf (default 120s)
+   DEADTIME     no reading this long while on battery is critical (default 30s)
+   POLL         "upsflags watch" reads the UPS this often (default 2s)
+   SHUTDOWNCMD  the master's shutdown, run without a shell
+                (default "/sbin/shutdown -h +0")
+   LOGFILE      (default /var/log/nutslave/upsflags.log; "none" to disable)
+   STATEDIR     state and the decider lock (default /var/lib/nutslave)
+   TRIGGER      touched in NOTIFYCMD mode when FLAGDIR is not writable
+                (default /run/nutslave/upsflags.trigger)
+   DRYRUN       yes: log the master's shutdown instead of running it (default no)
+
+upsflags refuses a FLAGDIR or ACKDIR that is a symlink, world-writable or not
+owned by FLAGOWNER, and never follows symlinks inside them. Whoever holds the
+slaves' shared key can forge another slave's acknowledgement (shortening the
+master's wait) but cannot make anyone shut down; one SSH account per slave
+removes even that.
+
+The configuration is found with --config, else $UPSFLAGS_CONF, else
+/etc/nut/upsflags.conf, else /etc/ups/upsflags.conf.
+
+Exit status: 0 success (also when another upsflags is deciding), 1 runtime
+failure (also a refused flag directory), 2 usage, 4 permission, 6 not
+configured.`
+
+func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
+	configFlag := &cli.StringFlag{
+		Name:    "config",
+		Aliases: []string{"c"},
+		Usage:   "read the configuration from `FILE`",
+		EnvVars: []string{confEnv},
+	}
+	withFlagger := func(c *cli.Context, fn func(f *flagger) error) error {
+		cfg, err := configFrom(c, getenv)
+		if err != nil {
+			return err
+		}
+		log := openLog(cfg, stderr)
+		defer log.Close()
+		f, err := newFlagger(cfg, log)
+		if err != nil {
+			return err
+		}
+		return fn(f)
+	}
+	app := &cli.App{
+		Name:                 "upsflags",
+		Usage:                "read the UPS, tell the slaves when to shut down, shut the master down last",
+		UsageText:            "upsflags [--config FILE] COMMAND\nNOTIFYTYPE=ONBATT UPSNAME=ups upsflags MESSAGE   (as upsmon's NOTIFYCMD)",
+		Description:          appDescription,
+		Version:              getVersion(),
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		HideHelpCommand:      true,
+		EnableBashCompletion: true,
+		Flags:                []cli.Flag{configFlag},
+		ExitErrHandler:       func(*cli.Context, error) {},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return &usageError{msg: err.Error(), hint: "see upsflags --help"}
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return &usageError{msg: "unknown command " + c.Args().First(), hint: "commands: run watch status reset check"}
+			}
+			return &usageError{msg: "no command", hint: "the timer runs: upsflags run; to look: upsflags status"}
+		},
+		Commands: []*cli.Command{
+			{
+				Name:      "run",
+				Usage:     "read the UPS once, write the flags; when critical, wait for the slaves and shut down",
+				UsageText: "upsflags run\n\nOne decision, for the systemd timer or cron. Exits 0 when another upsflags\nis deciding.",
+				Action: func(c *cli.Context) error {
+					return withFlagger(c, func(f *flagger) error { return f.once(c.Context) })
+				},
+			},
+			{
+				Name:      "watch",
+				Usage:     "run a decision every POLL until stopped",
+				UsageText: "upsflags watch",
+				Action: func(c *cli.Context) error {
+					return withFlagger(c, func(f *flagger) error { return f.watch(c.Context) })
+				},
+			},
+			{
+				Name:      "status",
+				Usage:     "show the reading, the flags and which slaves acknowledged",
+				UsageText: "upsflags status",
+				Action: func(c *cli.Context) error {
+					cfg, err := configFrom(c, getenv)
+					if err != nil {
+						return err
+					}
+					return runStatus(c.Context, cfg, stdout)
+				},
+			},
+			{
+				Name:  "reset",
+				Usage: "at boot, before NUT starts: clear sdf, battsdf, the acknowledgements and this boot's state",
+				UsageText: "upsflags reset\n\nRun by upsflags-reset.service once per boot. Running it during an outage\n" +
+					"cancels the master's latch: the slaves already shutting down are not called back.",
+				Action: func(c *cli.Context) error {
+					return withFlagger(c, func(f *flagger) error { return f.reset(c.Context) })
+				},
+			},
+			{
+				Name:      "check",
+				Usage:     "check the configuration, the flag directories, the UPS reading and the shutdown command",
+				UsageText: "upsflags check",
+				Action: func(c *cli.Context) error {
+					cfg, err := configFrom(c, getenv)
+					if err != nil {
+						return err
+					}
+					return runCheck(c.Context, cfg, stdout)
+				},
+			},
+			{
+				Name:   "man",
+				Hidden: true,
+				Usage:  "print the man page (roff)",
+				Action: func(c *cli.Context) error {
+					page, err := c.App.ToMan()
+					if err != nil {
+						return err
+					}
+					_, err = io.WriteString(stdout, page)
+					return err
+				},
+			},
+		},
+	}
+	return app
+}
+
+// configFrom loads the configuration named by --config or the defaults.
+func configFrom(c *cli.Context, getenv func(string) string) (*Config, error) {
+	path, err := configPath(c.String("config"), getenv)
+	if err != nil {
+		return nil, err
+	}
+	return loadConfig(path)
+}

@@ -1,0 +1,351 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nutslave/nutslave/flags"
+	"github.com/nutslave/nutslave/internal/eventlog"
+	"github.com/nutslave/nutslave/internal/lock"
+	"github.com/nutslave/nutslave/internal/master"
+)
+
+// runStatus prints the reading, the state, the flags and the roster. It
+// takes no lock and writes nothing.
+func runStatus(ctx context.Context, cfg *Config, w io.Writer) error {
+	f, err := newFlagger(cfg, eventlog.Discard())
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	r := f.src.Read(ctx)
+	took := time.Since(start)
+	fmt.Fprintf(w, "source:   %s\n", f.src)
+	fmt.Fprintf(w, "reading:  %s (%v)\n", r, took.Round(10*time.Microsecond))
+	st, err := loadState(cfg, f.boot)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "state:    power=%s since %s, phase=%s, low readings=%d", st.Power, stamp(st.PowerSince), st.Phase, st.LowCount)
+	if !st.NoReadingSince.IsZero() {
+		fmt.Fprintf(w, ", no reading since %s", stamp(st.NoReadingSince))
+	}
+	fmt.Fprintln(w)
+	if st.Reason != "" {
+		fmt.Fprintf(w, "reason:   %s\n", st.Reason)
+	}
+	if l, err := lock.TryLock(lockPath(cfg)); errors.Is(err, lock.ErrHeld) {
+		fmt.Fprintln(w, "decider:  another upsflags is running now")
+	} else if err == nil {
+		l.Unlock()
+	}
+	if _, err := checkDir("FLAGDIR", cfg.FlagDir, cfg.FlagOwner); err != nil {
+		return err
+	}
+	fd, err := flags.OpenDir(cfg.FlagDir)
+	if err != nil {
+		return err
+	}
+	defer fd.Close()
+	infos, err := fd.List(ctx)
+	if err != nil {
+		return err
+	}
+	var disk master.Disk
+	have := map[flags.Name]flags.Info{}
+	for _, in := range infos {
+		have[in.Name] = in
+	}
+	fmt.Fprintf(w, "flags:    %s:", cfg.FlagDir)
+	for _, n := range []flags.Name{flags.Onl, flags.BattSDF, flags.SDF} {
+		if in, ok := have[n]; ok {
+			fmt.Fprintf(w, " %s(%s)", n, stamp(in.ModTime))
+		} else {
+			fmt.Fprintf(w, " -%s", n)
+		}
+	}
+	fmt.Fprintln(w)
+	disk.Onl = has(have, flags.Onl)
+	disk.BattSDF = has(have, flags.BattSDF)
+	if in, ok := have[flags.SDF]; ok {
+		disk.SDF, disk.SDFTime = true, in.ModTime
+	}
+	_, plan := master.Decide(st, r, disk, time.Now(), cfg.decision())
+	fmt.Fprintf(w, "next run: %s%s\n", plan.Note, planOps(plan))
+
+	sdfAt := st.SDFAt
+	if sdfAt.IsZero() && disk.SDF {
+		sdfAt = disk.SDFTime
+	}
+	var acks []flags.Info
+	if _, err := checkDir("ACKDIR", cfg.AckDir, cfg.FlagOwner); err != nil {
+		fmt.Fprintf(w, "roster:   %v\n", err)
+	} else if ad, err := flags.OpenDir(cfg.AckDir); err != nil {
+		fmt.Fprintf(w, "roster:   %v\n", err)
+	} else {
+		acks, err = ad.List(ctx)
+		ad.Close()
+		if err != nil {
+			return err
+		}
+	}
+	printRoster(w, cfg, acks, sdfAt)
+	if state, when, ok := f.runner.Status(); ok {
+		fmt.Fprintf(w, "shutdown: %s at %s\n", state, stamp(when))
+	}
+	return nil
+}
+
+func has(m map[flags.Name]flags.Info, n flags.Name) bool { _, ok := m[n]; return ok }
+
+func planOps(p master.Plan) string {
+	var ops []string
+	for _, o := range []struct {
+		n  flags.Name
+		op master.Op
+	}{{flags.BattSDF, p.BattSDF}, {flags.SDF, p.SDF}, {flags.Onl, p.Onl}} {
+		if o.op != master.Keep {
+			ops = append(ops, o.op.String()+" "+string(o.n))
+		}
+	}
+	if p.Commit {
+		ops = append(ops, "wait for the slaves, then shut down")
+	}
+	if len(ops) == 0 {
+		return ""
+	}
+	return " → " + strings.Join(ops, ", ")
+}
+
+// printRoster prints one line per slave: acknowledged for this outage's
+// sdf or not, and when.
+func printRoster(w io.Writer, cfg *Config, acks []flags.Info, sdfAt time.Time) {
+	when := "no sdf"
+	if !sdfAt.IsZero() {
+		when = "sdf at " + stamp(sdfAt) + ", HOSTSYNC until " + stamp(sdfAt.Add(cfg.HostSync))
+	}
+	fmt.Fprintf(w, "roster:   %s (%s)\n", cfg.AckDir, when)
+	since := sdfAt
+	if since.IsZero() {
+		// No outage: every acknowledgement present is from an old one.
+		since = time.Now().Add(24 * 365 * time.Hour)
+	}
+	t := master.Count(cfg.Slaves, acks, since)
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "  SLAVE\tACKNOWLEDGED\tWHEN")
+	acked := map[string]master.Ack{}
+	for _, a := range t.Acked {
+		acked[a.Slave] = a
+	}
+	stale := map[string]master.Ack{}
+	for _, a := range t.Stale {
+		stale[a.Slave] = a
+	}
+	names := cfg.Slaves
+	if len(names) == 0 {
+		fmt.Fprintln(tw, "  (SLAVES empty: any one acknowledgement ends the wait)\t\t")
+		for _, a := range t.Acked {
+			fmt.Fprintf(tw, "  %s\tyes\t%s\n", a.Who(), stamp(a.At))
+		}
+	}
+	for _, n := range names {
+		switch a, ok := acked[n]; {
+		case ok:
+			fmt.Fprintf(tw, "  %s\tyes\t%s\n", n, stamp(a.At))
+		case len(names) == 1 && len(t.Acked) == 1:
+			fmt.Fprintf(tw, "  %s\tyes (sdfok)\t%s\n", n, stamp(t.Acked[0].At))
+		default:
+			if s, ok := stale[n]; ok {
+				fmt.Fprintf(tw, "  %s\tno (old: %s)\t-\n", n, stamp(s.At))
+			} else {
+				fmt.Fprintf(tw, "  %s\tno\t-\n", n)
+			}
+		}
+	}
+	for _, a := range t.Unlisted {
+		fmt.Fprintf(tw, "  %s\tnot in SLAVES\t%s\n", a.Who(), stamp(a.At))
+	}
+	tw.Flush()
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format(time.RFC3339)
+}
+
+// checker prints one line per finding and counts the problems.
+type checker struct {
+	w                  io.Writer
+	errors, warnings   int
+	permission, config bool
+}
+
+func (k *checker) ok(format string, a ...any) { fmt.Fprintf(k.w, "ok: "+format+"\n", a...) }
+func (k *checker) warn(format string, a ...any) {
+	k.warnings++
+	fmt.Fprintf(k.w, "warning: "+format+"\n", a...)
+}
+func (k *checker) fail(format string, a ...any) {
+	k.errors++
+	fmt.Fprintf(k.w, "error: "+format+"\n", a...)
+}
+
+// runCheck verifies everything an outage will need, so a broken master is
+// found before the power fails. It creates missing flag directories.
+func runCheck(ctx context.Context, cfg *Config, w io.Writer) error {
+	k := &checker{w: w}
+	k.ok("configuration %s parsed (SOURCE=%s SLAVES=%s)", cfg.Path, cfg.Source, slavesText(cfg.Slaves))
+	if fi, err := os.Stat(cfg.Path); err == nil && fi.Mode().Perm()&0o004 != 0 {
+		k.warn("%s is world-readable (mode %04o); use root:nut 0640", cfg.Path, fi.Mode().Perm())
+	}
+	checkDirs(k, cfg)
+	checkStateDir(k, cfg)
+	checkShutdownCmd(k, cfg)
+	f, err := newFlagger(cfg, eventlog.Discard())
+	if err != nil {
+		k.config = true
+		k.fail("SOURCE: %v", err)
+	} else {
+		start := time.Now()
+		r := f.src.Read(ctx)
+		switch {
+		case r.OK():
+			k.ok("UPS read through %s in %v: %s", f.src, time.Since(start).Round(time.Millisecond), r)
+			if !r.HasCharge {
+				k.warn("the reading has no battery.charge: STDWCHARGE cannot apply; only LB, STDWRUNTIME and MAXONBATT can")
+			}
+		case permanent(r.Err):
+			if errors.Is(r.Err, fs.ErrPermission) {
+				k.permission = true
+			}
+			k.fail("cannot read the UPS through %s: %v", f.src, r.Err)
+		default:
+			k.fail("no reading through %s now: %v", f.src, r.Err)
+		}
+	}
+	if len(cfg.Slaves) == 0 {
+		k.warn("SLAVES is empty: the first acknowledgement from any slave ends the master's wait; list the slaves' NAMEs")
+	}
+	if cfg.DryRun {
+		k.warn("DRYRUN=yes: the master will NOT shut down, it will only log")
+	}
+	switch {
+	case k.errors > 0 && k.config:
+		return fmt.Errorf("%w: %d problem(s), see above", errNotConfigured, k.errors)
+	case k.errors > 0 && k.permission:
+		return fmt.Errorf("%w: %d problem(s), see above", fs.ErrPermission, k.errors)
+	case k.errors > 0:
+		return fmt.Errorf("check failed: %d problem(s), see above", k.errors)
+	}
+	fmt.Fprintf(w, "upsflags is ready (%d warning(s))\n", k.warnings)
+	return nil
+}
+
+func checkDirs(k *checker, cfg *Config) {
+	notes, err := ensureDirs(cfg)
+	for _, n := range notes {
+		if strings.Contains(n, "does not exist") {
+			k.warn("%s", n)
+		} else {
+			k.ok("%s", n)
+		}
+	}
+	if err != nil {
+		k.fail("%v", err)
+		var h *hinted
+		if errors.As(err, &h) {
+			fmt.Fprintf(k.w, "  fix: %s\n", h.hint)
+		}
+		return
+	}
+	describe := func(key, path string) *syscall.Stat_t {
+		fi, err := os.Lstat(path)
+		if err != nil {
+			k.fail("%s %s: %v", key, path, err)
+			return nil
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		k.ok("%s %s (uid %d, gid %d, mode %04o)", key, path, st.Uid, st.Gid, modeBits(fi))
+		return st
+	}
+	if st := describe("FLAGDIR", cfg.FlagDir); st != nil && cfg.AckDir != cfg.FlagDir && st.Mode&0o022 != 0 {
+		k.warn("FLAGDIR %s is writable by its group or others: a slave could forge sdf; chmod 0755 it", cfg.FlagDir)
+	}
+	if cfg.AckDir == cfg.FlagDir {
+		k.warn("ACKDIR is FLAGDIR (the original layout): any slave could forge sdf and shut every host down; use a separate ACKDIR (default FLAGDIR/acks)")
+		return
+	}
+	st := describe("ACKDIR", cfg.AckDir)
+	if st == nil {
+		return
+	}
+	gid, gerr := sshGroup(cfg.SSHUser)
+	switch {
+	case gerr != nil:
+		k.warn("ACKDIR: %v; create the slaves' account (SSHUSER=%s), then chgrp %s %s", gerr, cfg.SSHUser, cfg.SSHUser, cfg.AckDir)
+	case int(st.Gid) != gid:
+		k.warn("ACKDIR %s has gid %d, not group %s (%d): the slaves cannot write their acknowledgements; chgrp %s %s",
+			cfg.AckDir, st.Gid, cfg.SSHUser, gid, cfg.SSHUser, cfg.AckDir)
+	}
+	if st.Mode&0o7777 != 0o1770 {
+		k.warn("ACKDIR %s has mode %04o, want 1770 (sticky: a slave cannot delete another's acknowledgement)", cfg.AckDir, st.Mode&0o7777)
+	}
+	if fd, err := flags.OpenDir(cfg.FlagDir); err == nil {
+		if in, err := fd.Stat(context.Background(), flags.SDF); err == nil {
+			if bt := bootTime(); !bt.IsZero() && in.ModTime.Before(bt) {
+				k.warn("sdf in FLAGDIR is from before this boot: is upsflags-reset.service enabled? (upsflags run clears it)")
+			} else {
+				k.warn("sdf is present: the master is committed to shutting down (upsflags reset clears it at boot)")
+			}
+		}
+		fd.Close()
+	}
+}
+
+func checkStateDir(k *checker, cfg *Config) {
+	probe := filepath.Join(cfg.StateDir, fmt.Sprintf(".check.%d", os.Getpid()))
+	if err := os.WriteFile(probe, nil, 0o600); err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			k.permission = true
+		}
+		k.fail("STATEDIR %s is not writable: %v", cfg.StateDir, err)
+		return
+	}
+	os.Remove(probe)
+	k.ok("STATEDIR %s writable", cfg.StateDir)
+	if cfg.LogFile != "" {
+		f, err := os.OpenFile(cfg.LogFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			k.warn("LOGFILE %s not writable (%v); syslog only", cfg.LogFile, err)
+		} else {
+			f.Close()
+		}
+	}
+	if _, err := os.Stat(filepath.Dir(cfg.Trigger)); err != nil {
+		k.warn("TRIGGER directory %s: %v; NOTIFYCMD runs as user nut cannot hand events to the root service", filepath.Dir(cfg.Trigger), err)
+	}
+}
+
+func checkShutdownCmd(k *checker, cfg *Config) {
+	path, err := exec.LookPath(cfg.ShutdownCmd[0])
+	if err != nil {
+		k.fail("SHUTDOWNCMD %q: %v", cfg.ShutdownCmd[0], err)
+		return
+	}
+	if os.Geteuid() != 0 {
+		k.warn("running as uid %d: the timer runs upsflags as root; %s may need root", os.Geteuid(), path)
+	}
+	k.ok("SHUTDOWNCMD %q", cfg.ShutdownCmd)
+}

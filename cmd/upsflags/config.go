@@ -1,0 +1,250 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nutslave/nutslave/internal/conf"
+	"github.com/nutslave/nutslave/internal/master"
+)
+
+// confEnv names the environment variable that overrides the config path.
+const confEnv = "UPSFLAGS_CONF"
+
+// defaultConfPaths are tried in order: Debian's NUT directory, then RHEL's.
+var defaultConfPaths = []string{"/etc/nut/upsflags.conf", "/etc/ups/upsflags.conf"}
+
+// errNotConfigured means no configuration file could be found or used.
+var errNotConfigured = errors.New("not configured")
+
+// Config is upsflags.conf.
+type Config struct {
+	Path string
+
+	Source    string // auto, nut://..., usb, usb://..., file:/path
+	UPS       string // for SOURCE=auto: which UPS upsd serves
+	FlagDir   string
+	AckDir    string
+	SSHUser   string
+	FlagOwner uint32
+	Slaves    []string
+
+	StdwCharge  float64
+	StdwRuntime time.Duration
+	MaxOnBatt   time.Duration
+	Debounce    int
+	HostSync    time.Duration
+	DeadTime    time.Duration
+	Poll        time.Duration
+
+	ShutdownCmd []string
+	LogFile     string
+	StateDir    string
+	Trigger     string
+	DryRun      bool
+
+	lines map[string]int // key -> line, for validation errors
+}
+
+func defaultConfig(path string) *Config {
+	return &Config{
+		Path:        path,
+		Source:      "auto",
+		FlagDir:     "/srv/nutslave/flags",
+		SSHUser:     "nutslave",
+		StdwCharge:  50,
+		Debounce:    2,
+		HostSync:    120 * time.Second,
+		DeadTime:    30 * time.Second,
+		Poll:        2 * time.Second,
+		ShutdownCmd: []string{"/sbin/shutdown", "-h", "+0"},
+		LogFile:     "/var/log/nutslave/upsflags.log",
+		StateDir:    "/var/lib/nutslave",
+		Trigger:     "/run/nutslave/upsflags.trigger",
+		lines:       map[string]int{},
+	}
+}
+
+// decision returns the thresholds for internal/master.
+func (c *Config) decision() master.Config {
+	return master.Config{
+		StdwCharge:  c.StdwCharge,
+		StdwRuntime: c.StdwRuntime,
+		MaxOnBatt:   c.MaxOnBatt,
+		Debounce:    c.Debounce,
+		Spacing:     c.Poll / 2,
+		DeadTime:    c.DeadTime,
+	}
+}
+
+// configPath picks the configuration file: the flag, then $UPSFLAGS_CONF,
+// then the first default that exists.
+func configPath(flagValue string, getenv func(string) string) (string, error) {
+	if flagValue != "" {
+		return flagValue, nil
+	}
+	if p := getenv(confEnv); p != "" {
+		return p, nil
+	}
+	for _, p := range defaultConfPaths {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%w: no %s (set --config or %s)", errNotConfigured, strings.Join(defaultConfPaths, " or "), confEnv)
+}
+
+// loadConfig reads and validates the configuration file at path.
+func loadConfig(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %v", errNotConfigured, err)
+		}
+		return nil, err
+	}
+	defer f.Close()
+	entries, err := conf.Parse(path, f)
+	if err != nil {
+		return nil, err
+	}
+	c := defaultConfig(path)
+	ackSet := false
+	abs := func(p *string) conf.Setter {
+		return func(v string) error {
+			if !filepath.IsAbs(v) {
+				return fmt.Errorf("%q is not an absolute path", v)
+			}
+			*p = filepath.Clean(v)
+			return nil
+		}
+	}
+	dur := func(p *time.Duration) conf.Setter {
+		return func(v string) (err error) { *p, err = conf.ParseDuration(v); return err }
+	}
+	// optDur is a duration that may be left empty or 0 to disable it.
+	optDur := func(p *time.Duration) conf.Setter {
+		return func(v string) (err error) {
+			if v == "" || v == "0" {
+				*p = 0
+				return nil
+			}
+			*p, err = conf.ParseDuration(v)
+			return err
+		}
+	}
+	keys := map[string]conf.Setter{
+		"SOURCE": func(v string) error {
+			if _, err := parseSource(v, ""); err != nil {
+				return err
+			}
+			c.Source = v
+			return nil
+		},
+		"UPS": func(v string) error {
+			if v != "" {
+				if _, _, err := parseNUTName(v); err != nil {
+					return err
+				}
+			}
+			c.UPS = v
+			return nil
+		},
+		"FLAGDIR":  abs(&c.FlagDir),
+		"ACKDIR":   func(v string) error { ackSet = true; return abs(&c.AckDir)(v) },
+		"SSHUSER":  func(v string) error { c.SSHUser = v; return validUser(v) },
+		"FLAGOWNER": func(v string) error {
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil {
+				return fmt.Errorf("%q is not a numeric uid, e.g. 0 for root", v)
+			}
+			c.FlagOwner = uint32(n)
+			return nil
+		},
+		"SLAVES": func(v string) (err error) { c.Slaves, err = master.ParseSlaves(v); return err },
+		"STDWCHARGE": func(v string) error {
+			n, err := strconv.ParseFloat(strings.TrimSuffix(v, "%"), 64)
+			if err != nil || n < 0 || n > 100 {
+				return fmt.Errorf("%q: want a percentage from 0 to 100, e.g. 50", v)
+			}
+			c.StdwCharge = n
+			return nil
+		},
+		"STDWRUNTIME": optDur(&c.StdwRuntime),
+		"MAXONBATT":   optDur(&c.MaxOnBatt),
+		"DEBOUNCE": func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 100 {
+				return fmt.Errorf("%q: want a count from 1 to 100, e.g. 2", v)
+			}
+			c.Debounce = n
+			return nil
+		},
+		"HOSTSYNC": dur(&c.HostSync),
+		"DEADTIME": dur(&c.DeadTime),
+		"POLL":     dur(&c.Poll),
+		"SHUTDOWNCMD": func(v string) (err error) {
+			c.ShutdownCmd, err = conf.SplitCommand(v)
+			if err == nil && len(c.ShutdownCmd) == 0 {
+				err = errors.New("empty command")
+			}
+			return err
+		},
+		"LOGFILE": func(v string) error {
+			if v == "" || v == "none" {
+				c.LogFile = ""
+				return nil
+			}
+			return abs(&c.LogFile)(v)
+		},
+		"STATEDIR": abs(&c.StateDir),
+		"TRIGGER":  abs(&c.Trigger),
+		"DRYRUN":   func(v string) (err error) { c.DryRun, err = conf.ParseBool(v); return err },
+	}
+	if err := conf.Apply(path, entries, keys); err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		c.lines[e.Key] = e.Line
+	}
+	if !ackSet {
+		c.AckDir = c.FlagDir + "/acks"
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func validUser(v string) error {
+	if v == "" || len(v) > 32 || strings.ContainsAny(v, " :/\t") {
+		return fmt.Errorf("%q is not a user name", v)
+	}
+	return nil
+}
+
+// Validate checks the configuration as a whole.
+func (c *Config) Validate() error {
+	bad := func(key string, err error) error {
+		return &conf.Error{Path: c.Path, Line: c.lines[key], Key: key, Err: err}
+	}
+	if c.Poll < 10*time.Millisecond || c.Poll > time.Minute {
+		return bad("POLL", fmt.Errorf("%w: %v, want between 10ms and 1m", conf.ErrBadValue, c.Poll))
+	}
+	if c.DeadTime < 2*c.Poll {
+		return bad("DEADTIME", fmt.Errorf("%w: %v must be at least twice POLL (%v)", conf.ErrBadValue, c.DeadTime, c.Poll))
+	}
+	if c.HostSync <= 0 {
+		return bad("HOSTSYNC", fmt.Errorf("%w: must be positive", conf.ErrBadValue))
+	}
+	if c.FlagDir == "/" || c.AckDir == "/" {
+		return bad("FLAGDIR", fmt.Errorf("%w: / cannot be a flag directory", conf.ErrBadValue))
+	}
+	return nil
+}

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nutslave/nutslave/flags"
+	"github.com/nutslave/nutslave/internal/master"
+)
+
+// errUnsafeDir means a FLAGDIR or ACKDIR upsflags refuses to use.
+var errUnsafeDir = errors.New("unsafe flag directory")
+
+// checkDir refuses a directory that is a symlink, not a directory,
+// world-writable, or owned by someone other than owner. A missing
+// directory wraps fs.ErrNotExist.
+func checkDir(key, path string, owner uint32) (fs.FileInfo, error) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", key, path, err)
+	}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return fi, &hinted{err: fmt.Errorf("%w: %s %s is a symlink", errUnsafeDir, key, path),
+			hint: fmt.Sprintf("point %s at the real directory; upsflags never follows symlinks there", key)}
+	case !fi.IsDir():
+		return fi, fmt.Errorf("%w: %s %s is not a directory", errUnsafeDir, key, path)
+	case fi.Mode().Perm()&0o002 != 0:
+		return fi, &hinted{err: fmt.Errorf("%w: %s %s is world-writable (mode %04o)", errUnsafeDir, key, path, modeBits(fi)),
+			hint: fmt.Sprintf("chmod o-w %s", path)}
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != owner {
+		return fi, &hinted{err: fmt.Errorf("%w: %s %s is owned by uid %d, not FLAGOWNER %d", errUnsafeDir, key, path, st.Uid, owner),
+			hint: fmt.Sprintf("chown %d %s (or set FLAGOWNER)", owner, path)}
+	}
+	return fi, nil
+}
+
+func modeBits(fi fs.FileInfo) uint32 {
+	m := uint32(fi.Mode().Perm())
+	if fi.Mode()&fs.ModeSticky != 0 {
+		m |= 0o1000
+	}
+	return m
+}
+
+// ensureDirs creates a missing FLAGDIR (FLAGOWNER, 0755) and ACKDIR
+// (FLAGOWNER:SSHUSER's group, 1770), then checks both. It returns notes
+// for people (what it created, a missing group).
+func ensureDirs(cfg *Config) (notes []string, err error) {
+	if _, err := os.Lstat(cfg.FlagDir); errors.Is(err, fs.ErrNotExist) {
+		if err := mkdir(cfg.FlagDir, 0o755, int(cfg.FlagOwner), -1); err != nil {
+			return notes, fmt.Errorf("create FLAGDIR: %w", err)
+		}
+		notes = append(notes, fmt.Sprintf("created FLAGDIR %s (uid %d, 0755)", cfg.FlagDir, cfg.FlagOwner))
+	}
+	if _, err := checkDir("FLAGDIR", cfg.FlagDir, cfg.FlagOwner); err != nil {
+		return notes, err
+	}
+	if cfg.AckDir == cfg.FlagDir {
+		return notes, nil
+	}
+	if _, err := os.Lstat(cfg.AckDir); errors.Is(err, fs.ErrNotExist) {
+		gid, gerr := sshGroup(cfg.SSHUser)
+		if err := mkdir(cfg.AckDir, 0o1770, int(cfg.FlagOwner), gid); err != nil {
+			return notes, fmt.Errorf("create ACKDIR: %w", err)
+		}
+		if gerr != nil {
+			notes = append(notes, fmt.Sprintf("created ACKDIR %s (1770) but %v: the slaves cannot write there until you chgrp it", cfg.AckDir, gerr))
+		} else {
+			notes = append(notes, fmt.Sprintf("created ACKDIR %s (uid %d, group %s, 1770)", cfg.AckDir, cfg.FlagOwner, cfg.SSHUser))
+		}
+	}
+	if _, err := checkDir("ACKDIR", cfg.AckDir, cfg.FlagOwner); err != nil {
+		return notes, err
+	}
+	return notes, nil
+}
+
+// sshGroup returns the gid of the group named like the slaves' account.
+func sshGroup(name string) (int, error) {
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		return -1, fmt.Errorf("group %q does not exist", name)
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return -1, fmt.Errorf("group %q: gid %q", name, g.Gid)
+	}
+	return gid, nil
+}
+
+func mkdir(path string, mode fs.FileMode, uid, gid int) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	if err := os.Mkdir(path, mode.Perm()); err != nil {
+		return err
+	}
+	if os.Geteuid() == 0 {
+		if err := os.Lchown(path, uid, gid); err != nil {
+			return err
+		}
+	}
+	m := mode.Perm()
+	if mode&0o1000 != 0 {
+		m |= fs.ModeSticky
+	}
+	return os.Chmod(path, m) // the umask narrowed Mkdir's mode
+}
+
+// openDirs checks (creating if needed) and opens FLAGDIR and ACKDIR.
+func openDirs(cfg *Config) (fd, ad *flags.Dir, notes []string, err error) {
+	notes, err = ensureDirs(cfg)
+	if err != nil {
+		return nil, nil, notes, err
+	}
+	fd, err = flags.OpenDir(cfg.FlagDir)
+	if err != nil {
+		return nil, nil, notes, err
+	}
+	ad, err = flags.OpenDir(cfg.AckDir)
+	if err != nil {
+		fd.Close()
+		return nil, nil, notes, err
+	}
+	return fd, ad, notes, nil
+}
+
+// canWrite reports whether this process may create files in dir. It is a
+// variable so tests can play upsmon's unprivileged user.
+var canWrite = func(dir string) bool { return unix.Access(dir, unix.W_OK|unix.X_OK) == nil }
+
+// bootTime reads the kernel's boot time from /proc/stat.
+func bootTime() time.Time {
+	f, err := os.Open("/proc/stat")
+	if err != nil {
+		return time.Time{}
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "btime "); ok {
+			if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+				return time.Unix(n, 0)
+			}
+		}
+	}
+	return time.Time{}
+}
+
+// stateFile is where upsflags keeps its state.
+func stateFile(cfg *Config) string { return filepath.Join(cfg.StateDir, "upsflags.state") }
+
+// loadState reads the state; a missing, unreadable or earlier-boot file
+// yields a fresh state.
+func loadState(cfg *Config, boot string) (master.State, error) {
+	b, err := os.ReadFile(stateFile(cfg))
+	if errors.Is(err, fs.ErrNotExist) {
+		return master.State{Boot: boot}, nil
+	}
+	if err != nil {
+		return master.State{}, fmt.Errorf("read state: %w", err)
+	}
+	var st master.State
+	if err := json.Unmarshal(b, &st); err != nil || st.Boot != boot {
+		return master.State{Boot: boot}, nil
+	}
+	return st, nil
+}
+
+// saveState writes the state atomically.
+func saveState(cfg *Config, st master.State) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := stateFile(cfg)
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o640); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write state: %w", err)
+	}
+	return nil
+}
+
+// syscallNoFollow refuses to open TRIGGER through a symlink.
+const syscallNoFollow = unix.O_NOFOLLOW

@@ -1,0 +1,454 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nutslave/nutslave/flags"
+	"github.com/nutslave/nutslave/internal/eventlog"
+	"github.com/nutslave/nutslave/internal/lock"
+	"github.com/nutslave/nutslave/internal/master"
+	"github.com/nutslave/nutslave/internal/poweroff"
+)
+
+// lockWait is how long a run waits for another decider before leaving the
+// decision to it.
+const lockWait = 3 * time.Second
+
+// flagger applies internal/master's decisions: it reads the UPS, writes
+// the flags, waits for the slaves and shuts the master down.
+type flagger struct {
+	cfg    *Config
+	log    *eventlog.Logger
+	src    Source
+	boot   string
+	host   string
+	runner *poweroff.Runner
+}
+
+func newFlagger(cfg *Config, log *eventlog.Logger) (*flagger, error) {
+	src, err := parseSource(cfg.Source, cfg.UPS)
+	if err != nil {
+		return nil, err
+	}
+	boot := poweroff.BootID()
+	host, _ := os.Hostname()
+	host, _, _ = strings.Cut(host, ".")
+	return &flagger{
+		cfg:  cfg,
+		log:  log,
+		src:  src,
+		boot: boot,
+		host: host,
+		runner: &poweroff.Runner{
+			Argv:   cfg.ShutdownCmd,
+			DryRun: cfg.DryRun,
+			Marker: filepath.Join(cfg.StateDir, "upsflags.shutdown"),
+			BootID: boot,
+		},
+	}, nil
+}
+
+func lockPath(cfg *Config) string { return filepath.Join(cfg.StateDir, "upsflags.lock") }
+
+// once is one run: take the decider lock, decide, and carry out a
+// committed shutdown. A run that finds another decider at work leaves the
+// decision to it.
+func (f *flagger) once(ctx context.Context) error {
+	lctx, cancel := context.WithTimeout(ctx, lockWait)
+	l, err := lock.Acquire(lctx, lockPath(f.cfg))
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			f.log.Info("another upsflags is deciding (or waiting for the slaves); leaving the decision to it")
+			return nil
+		}
+		return err
+	}
+	defer l.Unlock()
+	fd, ad, notes, err := openDirs(f.cfg)
+	for _, n := range notes {
+		f.log.Info(n)
+	}
+	if err != nil {
+		f.log.Crit("refusing the flag directory; no flags written", "err", err)
+		return err
+	}
+	defer fd.Close()
+	defer ad.Close()
+	return f.step(ctx, fd, ad)
+}
+
+// step reads the UPS, decides and applies the plan, with the lock held.
+func (f *flagger) step(ctx context.Context, fd, ad *flags.Dir) error {
+	r := f.src.Read(ctx)
+	old, err := loadState(f.cfg, f.boot)
+	if err != nil {
+		return err
+	}
+	disk, err := f.disk(ctx, fd, ad)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	st, plan := master.Decide(old, r, disk, now, f.cfg.decision())
+	if err := f.apply(ctx, fd, plan, r, st); err != nil {
+		f.log.Crit("could not write the flags", "err", err)
+		saveState(f.cfg, st)
+		return err
+	}
+	if err := saveState(f.cfg, st); err != nil {
+		return err
+	}
+	if changed(old, st, plan) {
+		kv := []any{"ups", f.src, "reading", r, "power", st.Power}
+		if plan.Critical {
+			kv = append(kv, "slaves", slavesText(f.cfg.Slaves))
+		}
+		f.log.Log(level(plan.Level), plan.Note, kv...)
+	}
+	var srcErr error
+	if !r.OK() && permanent(r.Err) {
+		srcErr = fmt.Errorf("SOURCE %s: %w", f.src, r.Err)
+		f.log.Error("cannot read the UPS; fix SOURCE", "err", r.Err)
+	}
+	if plan.Commit {
+		if err := f.finish(ctx, ad, st); err != nil {
+			return err
+		}
+	}
+	return srcErr
+}
+
+// disk lists FLAGDIR. An sdf from before this boot (the boot-time reset
+// did not run) is cleared with the other flags of that outage, so it
+// cannot turn this boot into an instant shutdown.
+func (f *flagger) disk(ctx context.Context, fd, ad *flags.Dir) (master.Disk, error) {
+	infos, err := fd.List(ctx)
+	if err != nil {
+		return master.Disk{}, err
+	}
+	var d master.Disk
+	for _, in := range infos {
+		switch in.Name {
+		case flags.Onl:
+			d.Onl = true
+		case flags.BattSDF:
+			d.BattSDF = true
+		case flags.SDF:
+			d.SDF, d.SDFTime = true, in.ModTime
+		}
+	}
+	if bt := bootTime(); d.SDF && !bt.IsZero() && d.SDFTime.Before(bt) {
+		f.log.Warn("sdf is from before this boot (upsflags reset did not run at boot); clearing the last outage's flags",
+			"sdf_time", d.SDFTime.Format(time.RFC3339), "boot", bt.Format(time.RFC3339))
+		if _, err := resetFlags(ctx, fd, ad); err != nil {
+			return d, err
+		}
+		d.SDF, d.BattSDF = false, false
+	}
+	return d, nil
+}
+
+func changed(old, st master.State, p master.Plan) bool {
+	return p.Onl != master.Keep || p.BattSDF != master.Keep || p.SDF != master.Keep || p.Critical ||
+		old.Power != st.Power || old.LowCount != st.LowCount || old.Phase != st.Phase ||
+		old.NoReadingSince.IsZero() != st.NoReadingSince.IsZero()
+}
+
+func level(l master.Level) eventlog.Level {
+	switch l {
+	case master.LevelWarning:
+		return eventlog.Warning
+	case master.LevelCritical:
+		return eventlog.Critical
+	}
+	return eventlog.Info
+}
+
+// apply writes and clears flags in the plan's order: battsdf, sdf, onl.
+func (f *flagger) apply(ctx context.Context, fd *flags.Dir, p master.Plan, r master.Reading, st master.State) error {
+	for _, op := range []struct {
+		name flags.Name
+		op   master.Op
+	}{{flags.BattSDF, p.BattSDF}, {flags.SDF, p.SDF}, {flags.Onl, p.Onl}} {
+		switch op.op {
+		case master.Set:
+			if err := fd.Set(ctx, op.name, f.body(r, st, p)); err != nil {
+				return err
+			}
+			f.log.Log(flagLevel(op.name), "wrote "+string(op.name), "flagdir", f.cfg.FlagDir)
+		case master.Clear:
+			if err := fd.Clear(ctx, op.name); err != nil {
+				return err
+			}
+			f.log.Info("removed "+string(op.name), "flagdir", f.cfg.FlagDir)
+		}
+	}
+	return nil
+}
+
+func flagLevel(n flags.Name) eventlog.Level {
+	if n == flags.Onl {
+		return eventlog.Info
+	}
+	return eventlog.Critical
+}
+
+// body is a flag's content: for people only.
+func (f *flagger) body(r master.Reading, st master.State, p master.Plan) []byte {
+	fields := []flags.Field{{Key: "ups", Value: f.src.String()}}
+	if r.OK() {
+		fields = append(fields, flags.Field{Key: "status", Value: strings.Join(r.Status, " ")})
+		if r.HasCharge {
+			fields = append(fields, flags.Field{Key: "charge", Value: strconv.FormatFloat(r.Charge, 'f', -1, 64)})
+		}
+		if r.HasRuntime {
+			fields = append(fields, flags.Field{Key: "runtime", Value: strconv.Itoa(int(r.Runtime.Seconds()))})
+		}
+	}
+	reason := p.Note
+	if st.Reason != "" && st.Phase != master.PhaseNormal {
+		reason = st.Reason
+	}
+	fields = append(fields, flags.Field{Key: "reason", Value: reason}, flags.Field{Key: "version", Value: getVersion()})
+	return flags.Stamp(time.Now(), f.host, fields...)
+}
+
+func slavesText(s []string) string {
+	if len(s) == 0 {
+		return "(any one)"
+	}
+	return strings.Join(s, " ")
+}
+
+// ackPoll is how often ACKDIR is read while waiting for the slaves.
+func (f *flagger) ackPoll() time.Duration { return min(f.cfg.Poll, 250*time.Millisecond) }
+
+// finish waits for the roster (until HOSTSYNC after sdf), then runs the
+// master's shutdown command, at most once per boot.
+func (f *flagger) finish(ctx context.Context, ad *flags.Dir, st master.State) error {
+	if state, _, ok := f.runner.Status(); ok && state != "failed" {
+		st.Phase = master.PhaseDone
+		return saveState(f.cfg, st)
+	}
+	tally, timedOut, err := f.waitRoster(ctx, ad, st.SDFAt)
+	if err != nil {
+		return err
+	}
+	var acked []string
+	for _, a := range tally.Acked {
+		acked = append(acked, a.Who())
+	}
+	if timedOut {
+		f.log.Crit("HOSTSYNC passed without every slave's acknowledgement; shutting the master down anyway",
+			"missing", strings.Join(tally.Missing, " "), "acknowledged", orDash(strings.Join(acked, " ")), "hostsync", f.cfg.HostSync)
+	} else {
+		f.log.Crit("every slave acknowledged; shutting the master down last", "acknowledged", strings.Join(acked, " "))
+	}
+	outcome, runErr := f.runner.Run(ctx, st.Reason)
+	switch outcome {
+	case poweroff.Ran:
+		f.log.Crit("shutdown command started", "cmd", fmt.Sprintf("%q", f.cfg.ShutdownCmd))
+	case poweroff.DryRun:
+		f.log.Crit("DRYRUN: would run the shutdown command now", "cmd", fmt.Sprintf("%q", f.cfg.ShutdownCmd))
+	case poweroff.AlreadyStarted:
+		f.log.Info("the master's shutdown was already started in this boot")
+	case poweroff.Failed:
+		f.log.Crit("THE SHUTDOWN COMMAND FAILED; the master is still running on a failing UPS", "err", runErr)
+		if poweroff.IsPermission(runErr) {
+			return fmt.Errorf("%w: %v", fs.ErrPermission, runErr)
+		}
+		return runErr
+	}
+	st.Phase = master.PhaseDone
+	return saveState(f.cfg, st)
+}
+
+// waitRoster polls ACKDIR until every listed slave acknowledged this
+// outage's sdf or HOSTSYNC passed, logging each acknowledgement once.
+func (f *flagger) waitRoster(ctx context.Context, ad *flags.Dir, sdfAt time.Time) (master.Tally, bool, error) {
+	seen := map[string]bool{}
+	first := true
+	var listErr string
+	for {
+		infos, err := ad.List(ctx)
+		if err != nil && err.Error() != listErr {
+			listErr = err.Error()
+			f.log.Error("cannot read ACKDIR; still waiting", "err", err)
+		}
+		t := master.Count(f.cfg.Slaves, infos, sdfAt)
+		now := time.Now()
+		if first {
+			for _, a := range t.Stale {
+				f.log.Info("ignoring an acknowledgement from before this outage's sdf", "slave", a.Who(), "at", a.At.Format(time.RFC3339))
+			}
+		}
+		for _, a := range t.Acked {
+			if !seen["ok:"+a.Who()] {
+				seen["ok:"+a.Who()] = true
+				f.log.Info("slave acknowledged", "slave", a.Who(), "at", a.At.Format(time.RFC3339Nano), "after", a.At.Sub(sdfAt).Round(time.Millisecond), "body", f.ackBody(ctx, ad, a))
+			}
+		}
+		for _, a := range t.Unlisted {
+			if !seen["x:"+a.Who()] {
+				seen["x:"+a.Who()] = true
+				f.log.Warn("acknowledgement from a slave not in SLAVES; not counted", "slave", a.Who(), "at", a.At.Format(time.RFC3339))
+			}
+		}
+		if over, timedOut := master.WaitOver(t, sdfAt, now, f.cfg.HostSync); over {
+			return t, timedOut, nil
+		}
+		if first {
+			f.log.Info("waiting for the slaves to acknowledge sdf", "slaves", slavesText(f.cfg.Slaves),
+				"missing", strings.Join(t.Missing, " "), "until", sdfAt.Add(f.cfg.HostSync).Format(time.RFC3339))
+			first = false
+		}
+		select {
+		case <-ctx.Done():
+			f.log.Warn("interrupted while waiting for the slaves; the next upsflags run resumes the wait")
+			return t, false, ctx.Err()
+		case <-time.After(f.ackPoll()):
+		}
+	}
+}
+
+// ackBody reads an acknowledgement (size-limited) for the log only.
+func (f *flagger) ackBody(ctx context.Context, ad *flags.Dir, a master.Ack) string {
+	name := flags.AnonAck
+	if a.Slave != "" {
+		name = flags.Ack(a.Slave)
+	}
+	b, err := ad.Get(ctx, name)
+	if err != nil && len(b) == 0 {
+		return "(unreadable: " + err.Error() + ")"
+	}
+	if s := flags.Summary(b); s != "" {
+		return s
+	}
+	return "(empty)"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// resetFlags clears sdf and battsdf in FLAGDIR and every acknowledgement in
+// ACKDIR; it returns what it removed.
+func resetFlags(ctx context.Context, fd, ad *flags.Dir) ([]string, error) {
+	var removed []string
+	for _, n := range []flags.Name{flags.SDF, flags.BattSDF} {
+		if _, err := fd.Stat(ctx, n); err == nil {
+			removed = append(removed, string(n))
+		}
+		if err := fd.Clear(ctx, n); err != nil {
+			return removed, err
+		}
+	}
+	infos, err := ad.List(ctx)
+	if err != nil {
+		return removed, err
+	}
+	for _, in := range infos {
+		if _, ok := flags.AckSlave(in.Name); !ok {
+			continue
+		}
+		if err := ad.Clear(ctx, in.Name); err != nil {
+			return removed, err
+		}
+		removed = append(removed, string(in.Name))
+	}
+	return removed, nil
+}
+
+// reset is `upsflags reset`, at boot before NUT starts: clear sdf, battsdf,
+// the acknowledgements and this boot's state.
+func (f *flagger) reset(ctx context.Context) error {
+	lctx, cancel := context.WithTimeout(ctx, 2*lockWait)
+	l, err := lock.Acquire(lctx, lockPath(f.cfg))
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return &hinted{err: errors.New("another upsflags holds the lock (maybe waiting for the slaves to shut down)"),
+				hint: "reset is for boot time; stop the other upsflags first if you really mean to cancel a shutdown"}
+		}
+		return err
+	}
+	defer l.Unlock()
+	fd, ad, notes, err := openDirs(f.cfg)
+	for _, n := range notes {
+		f.log.Info(n)
+	}
+	if err != nil {
+		return err
+	}
+	defer fd.Close()
+	defer ad.Close()
+	removed, err := resetFlags(ctx, fd, ad)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(stateFile(f.cfg)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	f.log.Info("reset: cleared the last power event's flags", "removed", orDash(strings.Join(removed, " ")))
+	return nil
+}
+
+// watch runs a decision every POLL until ctx ends.
+func (f *flagger) watch(ctx context.Context) error {
+	f.log.Info("watching the UPS", "source", f.src, "poll", f.cfg.Poll)
+	var lastErr string
+	for {
+		err := f.once(ctx)
+		if ctx.Err() != nil {
+			f.log.Info("watch stopped")
+			return nil
+		}
+		if err != nil {
+			var h *hinted
+			if errors.Is(err, errUnsafeDir) || errors.As(err, &h) && errors.Is(h.err, errUnsafeDir) {
+				return err
+			}
+			if err.Error() != lastErr {
+				f.log.Error("run failed; retrying every POLL", "err", err)
+				lastErr = err.Error()
+			}
+		} else {
+			lastErr = ""
+		}
+		select {
+		case <-ctx.Done():
+			f.log.Info("watch stopped")
+			return nil
+		case <-time.After(f.cfg.Poll):
+		}
+	}
+}
+
+// trigger touches TRIGGER, so that upsflags.path starts the root service:
+// NOTIFYCMD mode for a user that may not write FLAGDIR.
+func trigger(cfg *Config, event, ups string) error {
+	fd, err := os.OpenFile(cfg.Trigger, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscallNoFollow, 0o660)
+	if err != nil {
+		return fmt.Errorf("touch TRIGGER: %w", err)
+	}
+	_, err = fmt.Fprintf(fd, "event=%s ups=%s time=%s pid=%d\n", event, ups, time.Now().Format(time.RFC3339Nano), os.Getpid())
+	if cerr := fd.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("touch TRIGGER: %w", err)
+	}
+	return nil
+}
