@@ -115,6 +115,7 @@ type Cluster struct {
 	mu     sync.Mutex
 	events []Event
 	extra  []*proc
+	tail   *tailer
 }
 
 // Start brings a cluster up under opts.Dir: dummy-ups and upsd (UPS on
@@ -163,6 +164,11 @@ func Start(opts Options) (c *Cluster, err error) {
 		}
 		c.Slaves = append(c.Slaves, s)
 	}
+	logs := []string{c.Master.LogFile()}
+	for _, s := range c.Slaves {
+		logs = append(logs, s.LogFile)
+	}
+	c.tail = startTailer(logs...)
 	if !opts.NoUpsmon {
 		for _, s := range c.Slaves {
 			opts.Logf("starting %s's secondary upsmon", s.Name)
@@ -430,6 +436,7 @@ func (c *Cluster) Stop() error {
 	for _, p := range extra {
 		errs = append(errs, p.stop())
 	}
+	c.tail.close()
 	if c.SSHD != nil {
 		errs = append(errs, c.SSHD.Stop())
 	}

@@ -26,7 +26,7 @@ func (c *Cluster) Timeline() []Event {
 	evs := append([]Event(nil), c.events...)
 	c.mu.Unlock()
 	if c.Master != nil {
-		evs = append(evs, readLogEvents(c.Master.LogFile(), "master")...)
+		evs = append(evs, c.readLogEvents(c.Master.LogFile(), "master")...)
 		for _, r := range c.MasterShutdowns() {
 			evs = append(evs, Event{r.Time, "master", "SHUTDOWN COMMAND (recorded): " + r.Args})
 		}
@@ -42,7 +42,7 @@ func (c *Cluster) Timeline() []Event {
 		}
 	}
 	for _, s := range c.Slaves {
-		evs = append(evs, readLogEvents(s.LogFile, s.Name)...)
+		evs = append(evs, c.readLogEvents(s.LogFile, s.Name)...)
 		for _, r := range s.Shutdowns() {
 			evs = append(evs, Event{r.Time, s.Name, "SHUTDOWN COMMAND (recorded): " + r.Args})
 		}
@@ -51,12 +51,33 @@ func (c *Cluster) Timeline() []Event {
 		}
 	}
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].Time.Before(evs[j].Time) })
-	return evs
+	return collapse(evs)
+}
+
+// collapse drops a line that repeats the last one of the same source (a
+// master logging the same decision every poll) and counts the repeats.
+func collapse(evs []Event) []Event {
+	last := map[string]int{} // source -> index in out
+	repeats := map[int]int{}
+	var out []Event
+	for _, e := range evs {
+		if i, ok := last[e.Source]; ok && out[i].Text == e.Text {
+			repeats[i]++
+			continue
+		}
+		last[e.Source] = len(out)
+		out = append(out, e)
+	}
+	for i, n := range repeats {
+		out[i].Text += fmt.Sprintf(" [repeated %d more times]", n)
+	}
+	return out
 }
 
 // readLogEvents reads a log whose lines start with an RFC 3339 time (as
-// upsslave, upsflags and the stand-in master write them).
-func readLogEvents(path, src string) []Event {
+// upsslave, upsflags and the stand-in master write them). A time in whole
+// seconds is refined by when the cluster saw the line appear.
+func (c *Cluster) readLogEvents(path, src string) []Event {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil
@@ -65,7 +86,7 @@ func readLogEvents(path, src string) []Event {
 	var evs []Event
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
+	for i := 0; sc.Scan(); i++ {
 		ts, rest, ok := strings.Cut(sc.Text(), " ")
 		if !ok {
 			continue
@@ -73,6 +94,11 @@ func readLogEvents(path, src string) []Event {
 		t, err := time.Parse(time.RFC3339Nano, ts)
 		if err != nil {
 			continue
+		}
+		if t.Nanosecond() == 0 {
+			if seen, ok := c.tail.seenAt(path, i); ok && !seen.Before(t) && seen.Sub(t) < 2*time.Second {
+				t = seen
+			}
 		}
 		// Drop the "upsslave[pid]:" style tag; the source says who.
 		if tag, body, ok := strings.Cut(rest, ": "); ok && !strings.Contains(tag, " ") {

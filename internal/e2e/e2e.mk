@@ -1,0 +1,17 @@
+# Targets of internal/e2e (included by the root Makefile).
+# Both need root and Debian's nut-server, nut-client and openssh-server;
+# make deps installs them (or prints the apt-get line when not root).
+
+.PHONY: demo e2e-test
+
+# demo plays one whole outage through real upsmon, upsd, dummy-ups, sshd,
+# upsflags and upsslave, prints its timeline and roster, and leaves the
+# logs in ./demo-logs/<time>. Nothing is shut down: every shutdown command
+# is a recorder. DEMO_FLAGS="--dir DIR" or "--stand-in" change it.
+demo:
+	@./.ci/deps.sh
+	$(GO) run ./internal/e2e/demo $(DEMO_FLAGS)
+
+# e2e-test runs only the end-to-end outages (they also run in make test).
+e2e-test:
+	$(GO) test -count=1 -v -timeout 15m ./internal/e2e/...
