@@ -208,10 +208,13 @@ func (s *slave) watch(ctx context.Context, ups string) error {
 		}
 		seenSeq = st.Seq
 
-		seen, onlMark, pollErr := s.poll(ctx)
+		seen, onlMark, pollErr, interrupted := s.pollUnlessNewEvent(ctx, ups, seenSeq)
 		if ctx.Err() != nil {
 			s.log.Warn("interrupted while waiting for the master; the next upsslave resumes", "ups", orDash(ups), "job", st.Job)
 			return ctx.Err()
+		}
+		if interrupted {
+			continue // a newer event arrived mid-poll: decide again at once
 		}
 		if pollErr != nil {
 			if class := errClass(pollErr); class != lastErrClass {
@@ -309,6 +312,37 @@ func onlNews(st *upsState, mark string) bool {
 		return false
 	}
 	return mark != st.OnlBaseline
+}
+
+// pollUnlessNewEvent polls the master, but gives up the poll as soon as a
+// newer event is recorded for ups, so that an event is honoured within one
+// POLL even while a connection attempt hangs.
+func (s *slave) pollUnlessNewEvent(ctx context.Context, ups string, seq uint64) (seen notify.Seen, onlMark string, err error, interrupted bool) {
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	var newer bool
+	go func() {
+		defer close(done)
+		t := time.NewTicker(s.cfg.Poll)
+		defer t.Stop()
+		for {
+			select {
+			case <-pctx.Done():
+				return
+			case <-t.C:
+				if st, err := loadState(s.cfg.StateDir, ups, s.boot); err == nil && st.Seq != seq {
+					newer = true
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	seen, onlMark, err = s.poll(pctx)
+	cancel()
+	<-done
+	return seen, onlMark, err, newer && ctx.Err() == nil
 }
 
 // poll lists the master's flag directory once. onlMark is "absent" or the
