@@ -113,6 +113,22 @@ for f in packaging/scripts/deb-* packaging/scripts/rpm-*; do
 	t "sh -n $f" sh -n "$f"
 done
 
+# Every key a program documents in its --help must be in its example
+# config, so the examples keep up as keys are added. A candidate is any
+# upper-case word of --help; it is a key unless the program calls it an
+# unknown key. (A second, surely unknown key stops the program before it
+# does anything with a valid configuration.)
+for b in upsslave upsflags; do
+	missing=
+	for k in $("$DIST/pkg/bin/$b" --help 2>&1 | grep -oE '\b[A-Z][A-Z_]{2,}\b' | sort -u); do
+		printf '%s=x\nZZ_NOT_A_KEY=1\n' "$k" >"$WORK/key.conf"
+		out=$("$DIST/pkg/bin/$b" --config "$WORK/key.conf" check 2>&1) || true
+		grep -q ":1: $k: unknown key" <<<"$out" && continue
+		grep -q "^#$k=" "packaging/etc/$b.conf" || missing="$missing $k"
+	done
+	is "every key $b documents is in packaging/etc/$b.conf" "${missing# }" ""
+done
+
 debls() { dpkg-deb -c "$1" | awk '{print $1, $2, $6}'; }
 debls "$DEB_S" >"$WORK/deb-s.list"
 debls "$DEB_M" >"$WORK/deb-m.list"
