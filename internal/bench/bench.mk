@@ -1,0 +1,19 @@
+# Targets of internal/bench (included by the root Makefile). Both need root
+# and Debian's openssh-server (make deps); they print Markdown figures, the
+# source of BENCHMARKS.md. Every load is bounded in count and time.
+
+NSBENCH = $(GO) run ./internal/bench/cmd/nsbench -repo .
+
+.PHONY: bench-slave bench-fleet
+
+# bench-slave: one upsslave (and the original bash script from
+# ../shared/seed, if present) against a real sshd on 127.0.0.1: log-only
+# event cost, sdf → shutdown latency, SSH connections per outage, CPU while
+# waiting. About 4 minutes.
+bench-slave:
+	$(NSBENCH) slave -runs 30 -logonly 200 -window 20s
+
+# bench-fleet: 50, 100 and 200 upsslave instances waiting on one sshd with
+# the default MaxStartups; 15 s of silent master, then sdf. About 2 minutes.
+bench-fleet:
+	$(NSBENCH) fleet -sizes 50,100,200 -silent 15s -timeout 90s

@@ -1,0 +1,223 @@
+// Command nsbench prints nutslave's performance figures (make bench-slave,
+// make bench-fleet) as Markdown: upsslave, and the original bash upsslave
+// from the seed page, against a real OpenSSH sshd on loopback. It needs
+// root. Every load is bounded in count and time.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nutslave/nutslave/internal/bench"
+	"github.com/nutslave/nutslave/internal/lab"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: nsbench [-repo DIR] [-keep] slave [-runs N] [-logonly N] [-window D] [-seed DIR]
+       nsbench [-repo DIR] [-keep] fleet [-sizes 50,100,200] [-silent D] [-timeout D]`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	top := flag.NewFlagSet("nsbench", flag.ContinueOnError)
+	top.SetOutput(stderr)
+	repo := top.String("repo", ".", "the nutslave module to build")
+	keep := top.Bool("keep", false, "keep the work directory (logs, configs)")
+	if err := top.Parse(args); err != nil || top.NArg() == 0 {
+		fmt.Fprintln(stderr, usage)
+		return 2
+	}
+	if err := lab.CheckSSHD(); err != nil {
+		fmt.Fprintf(stderr, "nsbench: %v\n", err)
+		return 1
+	}
+	var err error
+	switch cmd, rest := top.Arg(0), top.Args()[1:]; cmd {
+	case "slave":
+		err = slaveCmd(ctx, *repo, *keep, rest, stdout, stderr)
+	case "fleet":
+		err = fleetCmd(ctx, *repo, *keep, rest, stdout, stderr)
+	default:
+		fmt.Fprintln(stderr, usage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "nsbench: error: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// setup builds the binaries and starts sshd in a fresh work directory.
+func setup(ctx context.Context, repo string, opts lab.SSHDOptions, stderr io.Writer) (*bench.Env, func(), error) {
+	dir, err := os.MkdirTemp("", "nsbench-")
+	if err != nil {
+		return nil, nil, err
+	}
+	fmt.Fprintf(stderr, "nsbench: work directory %s\n", dir)
+	upsslave, recorder, err := bench.Build(ctx, repo, dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	sshd, err := lab.StartSSHD(filepath.Join(dir, "sshd"), opts)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	env := &bench.Env{Dir: dir, SSHD: sshd, Upsslave: upsslave, Recorder: recorder}
+	return env, func() { sshd.Stop() }, nil
+}
+
+func slaveCmd(ctx context.Context, repo string, keep bool, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("slave", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	runs := fs.Int("runs", 30, "outages per slave kind (sdf latency)")
+	logOnly := fs.Int("logonly", 200, "runs of the log-only event")
+	window := fs.Duration("window", 20*time.Second, "CPU measurement window while waiting")
+	seedDir := fs.String("seed", "../shared/seed", "directory of the seed page with the original script")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	*runs, *logOnly = min(max(*runs, 1), 500), min(max(*logOnly, 1), 5000)
+	*window = min(max(*window, time.Second), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+	defer cancel()
+
+	env, stopSSHD, err := setup(ctx, repo, lab.SSHDOptions{LogLevel: "VERBOSE"}, stderr)
+	if err != nil {
+		return err
+	}
+	defer stopSSHD()
+	if !keep {
+		defer os.RemoveAll(env.Dir)
+	}
+	kinds := []bench.Kind{bench.Upsslave}
+	seed, seedErr := findSeed(*seedDir)
+	if seedErr != nil {
+		fmt.Fprintf(stderr, "nsbench: original script not measured: %v\n", seedErr)
+	} else {
+		env.SeedScript = seed
+		kinds = append(kinds, bench.Seed)
+	}
+
+	fmt.Fprintf(stdout, "## make bench-slave\n\n%s\n", bench.Machine())
+	fmt.Fprintf(stdout, "sshd: `%s`, LogLevel VERBOSE, MaxStartups default; account SFTP-only (ForceCommand internal-sftp, chroot). POLL and every other upsslave setting at its default.\n\n", env.SSHD.Addr)
+
+	var lo []*bench.LogOnlyResult
+	for _, k := range kinds {
+		fmt.Fprintf(stderr, "nsbench: %s: %d log-only runs\n", k, *logOnly)
+		r, err := env.LogOnly(ctx, k, "REPLBATT", *logOnly)
+		if err != nil {
+			return err
+		}
+		lo = append(lo, r)
+	}
+	var lat []*bench.LatencyResult
+	for _, k := range kinds {
+		fmt.Fprintf(stderr, "nsbench: %s: %d outages\n", k, *runs)
+		r, err := env.Latency(ctx, k, *runs)
+		if err != nil {
+			return err
+		}
+		lat = append(lat, r)
+	}
+	var wait []*bench.WaitResult
+	for _, k := range kinds {
+		fmt.Fprintf(stderr, "nsbench: %s: waiting %v\n", k, *window)
+		r, err := env.Wait(ctx, k, *window)
+		if err != nil {
+			return err
+		}
+		wait = append(wait, r)
+	}
+
+	fmt.Fprintf(stdout, "### Log-only event (NOTIFYTYPE=REPLBATT), %d runs each, one at a time\n\n", *logOnly)
+	bench.WriteLogOnly(stdout, lo...)
+	fmt.Fprintf(stdout, "\n### ONBATT, then the master writes battsdf and sdf after 1–1.5 s (%d outages each, one slave)\n\n", *runs)
+	bench.WriteLatency(stdout, lat...)
+	fmt.Fprintf(stdout, "\n### One slave waiting after ONBATT, %v window (after 2 s to settle)\n\n", *window)
+	bench.WriteWait(stdout, wait...)
+	if seedErr != nil {
+		fmt.Fprintf(stdout, "\nThe original script was not measured: %v\n", seedErr)
+	}
+
+	fmt.Fprintf(stdout, "\n### Targets (upsslave)\n\n")
+	wall := bench.Summarize(bench.Millis(lo[0].Wall))
+	var rss []float64
+	for _, k := range lo[0].MaxRSS {
+		rss = append(rss, float64(k)/1024)
+	}
+	rs := bench.Summarize(rss)
+	ls := lat[0].Summary()
+	w := wait[0]
+	target := func(ok bool, format string, args ...any) {
+		fmt.Fprintf(stdout, "- %s — %s\n", fmt.Sprintf(format, args...), bench.Verdict(ok))
+	}
+	target(wall.P50 <= 10 && wall.P99 <= 10, "log-only wall time ≤ 10 ms: p50 %.1f ms, p99 %.1f ms", wall.P50, wall.P99)
+	target(rs.Max <= 20, "log-only peak RSS ≤ 20 MB: p50 %.1f MiB, max %.1f MiB", rs.P50, rs.Max)
+	target(ls.Recorder.P50 <= 150, "sdf → shutdown command p50 ≤ 150 ms: %.1f ms", ls.Recorder.P50)
+	target(ls.Recorder.P99 <= 350, "sdf → shutdown command p99 ≤ 350 ms: %.1f ms", ls.Recorder.P99)
+	target(ls.ConnsPerOutage.Min == 1 && ls.ConnsPerOutage.Max == 1 && ls.LoginsPerOutage.Max == 1,
+		"exactly 1 SSH connection per outage: min %.0f, max %.0f connections, max %.0f logins", ls.ConnsPerOutage.Min, ls.ConnsPerOutage.Max, ls.LoginsPerOutage.Max)
+	slavePct := 100 * w.SlaveCPU.Seconds() / w.Window.Seconds()
+	sshdPct := 100 * w.SSHDCPU.Seconds() / w.Window.Seconds()
+	target(slavePct <= 1, "waiting slave CPU ≤ 1 %% of a core: %.2f %%", slavePct)
+	target(sshdPct <= 1, "sshd CPU for one waiting slave ≤ 1 %% of a core: %.2f %%", sshdPct)
+	target(ls.Bad == 0, "every outage: one recorder call and one acknowledgement: %d of %d runs bad%s", ls.Bad, ls.Runs, firstErr(ls.FirstErr))
+	return nil
+}
+
+func firstErr(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (first: " + s + ")"
+}
+
+// findSeed returns the original script from the first file in dir that
+// holds its listing.
+func findSeed(dir string) (string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("seed page: %w", err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		if s, err := bench.ExtractSeedScript(string(b)); err == nil {
+			return s, nil
+		}
+	}
+	return "", fmt.Errorf("%s: %w", dir, bench.ErrNoSeedScript)
+}
+
+func parseSizes(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 1000 {
+			return nil, fmt.Errorf("sizes: %q is not a number of slaves between 1 and 1000", f)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("sizes: empty")
+	}
+	return out, nil
+}

@@ -1,0 +1,189 @@
+package bench
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Machine describes where the figures were taken.
+func Machine() string {
+	var b strings.Builder
+	w := func(k, v string) { fmt.Fprintf(&b, "| %s | %s |\n", k, v) }
+	b.WriteString("| | |\n|---|---|\n")
+	w("date", time.Now().Format(time.RFC3339))
+	w("CPU", fmt.Sprintf("%d × %s", runtime.NumCPU(), firstMatch("/proc/cpuinfo", "model name")))
+	w("memory", firstMatch("/proc/meminfo", "MemTotal"))
+	w("kernel", strings.TrimSpace(readFile("/proc/sys/kernel/osrelease")))
+	w("load average at start", strings.Join(strings.Fields(readFile("/proc/loadavg"))[:3], " "))
+	w("Go", runtime.Version())
+	w("OpenSSH", cmdLine("ssh", "-V"))
+	w("NUT", cmdLine("/lib/nut/upsd", "-V"))
+	return b.String()
+}
+
+func readFile(p string) string {
+	b, _ := os.ReadFile(p)
+	return string(b)
+}
+
+func firstMatch(path, key string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "?"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == key {
+			return strings.Join(strings.Fields(v), " ")
+		}
+	}
+	return "?"
+}
+
+func cmdLine(name string, args ...string) string {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	if line == "" && err != nil {
+		return "? (" + err.Error() + ")"
+	}
+	return line
+}
+
+func pct(cpu, window time.Duration) float64 {
+	return 100 * float64(cpu) / float64(window)
+}
+
+// WriteLogOnly prints a table of log-only results.
+func WriteLogOnly(w io.Writer, rs ...*LogOnlyResult) {
+	fmt.Fprintln(w, "| slave | event | runs | wall p50 (ms) | wall p99 (ms) | wall max (ms) | peak RSS p50 (MiB) | peak RSS p99 (MiB) | peak RSS max (MiB) | failed runs |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
+	for _, r := range rs {
+		wall := Summarize(Millis(r.Wall))
+		rss := make([]float64, len(r.MaxRSS))
+		for i, k := range r.MaxRSS {
+			rss[i] = float64(k) / 1024
+		}
+		m := Summarize(rss)
+		fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %d |\n", r.Label, r.Event, wall.N,
+			f1(wall.P50), f1(wall.P99), f1(wall.Max), f1(m.P50), f1(m.P99), f1(m.Max), r.Failures)
+	}
+}
+
+// LatencySummary condenses a LatencyResult.
+type LatencySummary struct {
+	Recorder, Ack   Summary
+	ConnsPerOutage  Summary
+	LoginsPerOutage Summary
+	Bad             int // runs without exactly one recorder call, no ack, or an error
+	ConnRate        float64
+	Runs            int
+	ExitCodes       map[int]int
+	FirstErr        string
+}
+
+// Summary condenses r.
+func (r *LatencyResult) Summary() LatencySummary {
+	var rec, ack, conns, logins []float64
+	var connTotal, waitTotal float64
+	s := LatencySummary{Runs: len(r.Outages), ExitCodes: map[int]int{}}
+	for _, o := range r.Outages {
+		s.ExitCodes[o.ExitCode]++
+		if o.Recorded != 1 || !o.Acked || o.Err != "" {
+			s.Bad++
+			if s.FirstErr == "" {
+				s.FirstErr = fmt.Sprintf("recorded=%d acked=%v err=%q", o.Recorded, o.Acked, o.Err)
+			}
+		}
+		if o.Recorded > 0 {
+			rec = append(rec, float64(o.Recorder)/float64(time.Millisecond))
+		}
+		if o.Acked {
+			ack = append(ack, float64(o.Ack)/float64(time.Millisecond))
+		}
+		conns = append(conns, float64(o.Log.Connections))
+		logins = append(logins, float64(o.Log.Accepted))
+		connTotal += float64(o.Log.Connections)
+		waitTotal += o.Wait.Seconds()
+	}
+	s.Recorder, s.Ack = Summarize(rec), Summarize(ack)
+	s.ConnsPerOutage, s.LoginsPerOutage = Summarize(conns), Summarize(logins)
+	if waitTotal > 0 {
+		s.ConnRate = connTotal / waitTotal
+	}
+	return s
+}
+
+// WriteLatency prints a table of latency results.
+func WriteLatency(w io.Writer, rs ...*LatencyResult) {
+	fmt.Fprintln(w, "| slave | outages | sdf → recorder p50 (ms) | p99 (ms) | max (ms) | sdf → ack p50 (ms) | ack p99 (ms) | SSH connections per outage (min / p50 / max) | logins per outage (p50) | bad runs | exit codes |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, r := range rs {
+		s := r.Summary()
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %.0f / %.0f / %.0f | %.0f | %d | %v |\n", r.Kind, s.Runs,
+			f1(s.Recorder.P50), f1(s.Recorder.P99), f1(s.Recorder.Max), f1(s.Ack.P50), f1(s.Ack.P99),
+			s.ConnsPerOutage.Min, s.ConnsPerOutage.P50, s.ConnsPerOutage.Max, s.LoginsPerOutage.P50, s.Bad, s.ExitCodes)
+	}
+}
+
+// WriteWait prints a table of waiting costs.
+func WriteWait(w io.Writer, rs ...*WaitResult) {
+	fmt.Fprintln(w, "| slave | window (s) | slave CPU (% of a core) | sshd CPU (% of a core) | SSH connections in window | per second | logins | slave RSS (MiB) | after onl |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	for _, r := range rs {
+		rss := "-"
+		if r.SlaveRSSKiB > 0 {
+			rss = f1(float64(r.SlaveRSSKiB) / 1024)
+		}
+		fmt.Fprintf(w, "| %s | %.0f | %.2f | %.2f | %d | %.2f | %d | %s | %s |\n", r.Kind, r.Window.Seconds(),
+			pct(r.SlaveCPU, r.Window), pct(r.SSHDCPU, r.Window), r.Log.Connections,
+			float64(r.Log.Connections)/r.Window.Seconds(), r.Log.Accepted, rss, r.Ended)
+	}
+}
+
+func secs(d time.Duration) string {
+	if d == 0 {
+		return "never"
+	}
+	return fmt.Sprintf("%.2f", d.Seconds())
+}
+
+// WriteFleet prints the fleet tables.
+func WriteFleet(w io.Writer, rs ...*FleetResult) {
+	fmt.Fprintln(w, "#### Silent master (sshd up, no flags)")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| N | silent (s) | spawn N (s) | all N logged in after (s) | premature shutdowns | exited early | sshd: connections / logins / dropped past MaxStartups / throttling episodes | slaves logging \"busy\" | slaves' RSS total (MiB) |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	for _, r := range rs {
+		l := r.SilentLog
+		fmt.Fprintf(w, "| %d | %.0f | %.2f | %s | %d | %d | %d / %d / %d / %d | %d | %.0f |\n", r.N, r.Silent.Seconds(), r.Spawn.Seconds(),
+			secs(r.AllLoggedIn), r.Premature, r.ExitedEarly, l.Connections, l.Accepted, l.Dropped, l.ThrottleBegin, r.BusyLogged, float64(r.SlavesRSSKiB)/1024)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "#### Master writes battsdf and sdf")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| N | acknowledged | recorders ran | sdf → every sdfok (s) | sdf → every recorder (s) | p50 ack / recorder (s) | sshd: new connections / logins / dropped | fail-safe shutdowns | killed at the end |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	for _, r := range rs {
+		l := r.VerdictLog
+		fmt.Fprintf(w, "| %d | %d | %d | %s | %s | %.2f / %.2f | %d / %d / %d | %d | %d |\n", r.N, r.Acked, r.Recorded, secs(r.AllAcked), secs(r.AllRecorded),
+			r.AckP50.Seconds(), r.RecP50.Seconds(), l.Connections, l.Accepted, l.Dropped, r.FailSafe, r.Leftover)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "#### CPU (% of one core; the machine has 2)")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| N | connection storm: window (s) / all slaves / sshd | steady waiting: window (s) / all slaves / sshd / per slave | after sdf: window (s) / all slaves / sshd |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	for _, r := range rs {
+		fmt.Fprintf(w, "| %d | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f / %.2f | %.1f / %.1f / %.1f |\n", r.N,
+			r.StormWindow.Seconds(), pct(r.StormSlaves, r.StormWindow), pct(r.StormSSHD, r.StormWindow),
+			r.SteadyWindow.Seconds(), pct(r.SteadySlaves, r.SteadyWindow), pct(r.SteadySSHD, r.SteadyWindow), pct(r.SteadySlaves, r.SteadyWindow)/float64(r.N),
+			r.VerdictWindow.Seconds(), pct(r.VerdictSlaves, r.VerdictWindow), pct(r.VerdictSSHD, r.VerdictWindow))
+	}
+}
