@@ -156,9 +156,9 @@ func loadConfig(path string) (*Config, error) {
 			c.UPS = v
 			return nil
 		},
-		"FLAGDIR":  abs(&c.FlagDir),
-		"ACKDIR":   func(v string) error { ackSet = true; return abs(&c.AckDir)(v) },
-		"SSHUSER":  func(v string) error { c.SSHUser = v; return validUser(v) },
+		"FLAGDIR": abs(&c.FlagDir),
+		"ACKDIR":  func(v string) error { ackSet = true; return abs(&c.AckDir)(v) },
+		"SSHUSER": func(v string) error { c.SSHUser = v; return validUser(v) },
 		"FLAGOWNER": func(v string) error {
 			n, err := strconv.ParseUint(v, 10, 32)
 			if err != nil {

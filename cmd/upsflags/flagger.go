@@ -398,8 +398,12 @@ func (f *flagger) reset(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(stateFile(f.cfg)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+	// This boot's state and shutdown marker go too: after a drill or a
+	// reset by hand, the next outage starts from scratch.
+	for _, p := range []string{stateFile(f.cfg), f.runner.Marker} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
 	}
 	f.log.Info("reset: cleared the last power event's flags", "removed", orDash(strings.Join(removed, " ")))
 	return nil

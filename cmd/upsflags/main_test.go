@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"upsflags": func() { os.Exit(run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr)) },
+		// recorder stands in for the shutdown command: it appends one line
+		// to the file named by its first argument.
+		"recorder": func() {
+			f, err := os.OpenFile(os.Args[1], os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			fmt.Fprintf(f, "shutdown %s pid=%d\n", strings.Join(os.Args[2:], " "), os.Getpid())
+			f.Close()
+			os.Exit(0)
+		},
+	})
+}
+
+func TestScript(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		UpdateScripts:       os.Getenv("UPDATE_GOLDEN") != "",
+		Setup: func(e *testscript.Env) error {
+			if err := os.MkdirAll(filepath.Join(e.WorkDir, "state"), 0o755); err != nil {
+				return err
+			}
+			e.Setenv(confEnv, filepath.Join(e.WorkDir, "upsflags.conf"))
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"mkconf":  cmdMkconf,
+			"ups":     cmdUPS,
+			"ack":     cmdAck,
+			"waitfor": cmdWaitfor,
+			"lines":   cmdLines,
+			"sleep":   cmdSleep,
+			"waitlog": cmdWaitlog,
+			"mtime":   cmdMtime,
+		},
+	})
+}
+
+// mkconf writes upsflags.conf for a file: source under $WORK, with
+// KEY=VALUE overrides ("KEY=-" removes a key).
+func cmdMkconf(ts *testscript.TestScript, neg bool, args []string) {
+	w := ts.Getenv("WORK")
+	vals := map[string]string{
+		"SOURCE":      "file:" + w + "/ups.txt",
+		"FLAGDIR":     w + "/master/flags",
+		"ACKDIR":      w + "/master/acks",
+		"FLAGOWNER":   strconv.Itoa(os.Getuid()),
+		"SSHUSER":     "nutslave-test-nonexistent",
+		"SLAVES":      `"a b"`,
+		"STDWCHARGE":  "50",
+		"DEBOUNCE":    "2",
+		"HOSTSYNC":    "5s",
+		"DEADTIME":    "1s",
+		"POLL":        "20ms",
+		"STATEDIR":    w + "/state",
+		"LOGFILE":     w + "/upsflags.log",
+		"TRIGGER":     w + "/trigger",
+		"SHUTDOWNCMD": `"recorder ` + w + `/shutdown.log"`,
+	}
+	order := []string{"SOURCE", "FLAGDIR", "ACKDIR", "FLAGOWNER", "SSHUSER", "SLAVES", "STDWCHARGE", "DEBOUNCE", "HOSTSYNC", "DEADTIME", "POLL", "STATEDIR", "LOGFILE", "TRIGGER", "SHUTDOWNCMD"}
+	for _, a := range args {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok {
+			ts.Fatalf("mkconf: want KEY=VALUE, got %q", a)
+		}
+		if _, known := vals[k]; !known {
+			order = append(order, k)
+		}
+		vals[k] = v
+	}
+	var b strings.Builder
+	b.WriteString("# written by the test\n")
+	for _, k := range order {
+		if v := vals[k]; v != "-" {
+			fmt.Fprintf(&b, "%s=%s\n", k, v)
+		}
+	}
+	ts.Check(os.WriteFile(filepath.Join(w, "upsflags.conf"), []byte(b.String()), 0o640))
+}
+
+// ups STATUS [CHARGE [RUNTIME]] writes the file: source; "ups gone"
+// removes it (no reading).
+func cmdUPS(ts *testscript.TestScript, neg bool, args []string) {
+	p := filepath.Join(ts.Getenv("WORK"), "ups.txt")
+	if len(args) == 1 && args[0] == "gone" {
+		os.Remove(p)
+		return
+	}
+	if len(args) < 1 {
+		ts.Fatalf("usage: ups STATUS [CHARGE [RUNTIME]] | ups gone")
+	}
+	body := "ups.status: " + strings.ReplaceAll(args[0], ",", " ") + "\n"
+	if len(args) > 1 {
+		body += "battery.charge: " + args[1] + "\n"
+	}
+	if len(args) > 2 {
+		body += "battery.runtime: " + args[2] + "\n"
+	}
+	tmp := p + ".tmp"
+	ts.Check(os.WriteFile(tmp, []byte(body), 0o644))
+	ts.Check(os.Rename(tmp, p))
+}
+
+// ack NAME [AGE] writes master/acks/sdfok.NAME ("-" for a plain sdfok),
+// dated AGE ago.
+func cmdAck(ts *testscript.TestScript, neg bool, args []string) {
+	name := "sdfok"
+	if args[0] != "-" {
+		name += "." + args[0]
+	}
+	p := filepath.Join(ts.Getenv("WORK"), "master/acks", name)
+	ts.Check(os.WriteFile(p, []byte("time=test\nhost="+args[0]+"\n"), 0o644))
+	if len(args) > 1 {
+		d, err := time.ParseDuration(args[1])
+		ts.Check(err)
+		old := time.Now().Add(-d)
+		ts.Check(os.Chtimes(p, old, old))
+	}
+}
+
+// waitfor FILE [TIMEOUT] waits until FILE exists (default 10s).
+func cmdWaitfor(ts *testscript.TestScript, neg bool, args []string) {
+	timeout := 10 * time.Second
+	if len(args) > 1 {
+		d, err := time.ParseDuration(args[1])
+		ts.Check(err)
+		timeout = d
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		_, err := os.Stat(ts.MkAbs(args[0]))
+		if (err == nil) != neg {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s: still %v after %v", args[0], map[bool]string{true: "present", false: "absent"}[neg], timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// lines FILE N asserts FILE has exactly N lines (a missing file has 0).
+func cmdLines(ts *testscript.TestScript, neg bool, args []string) {
+	want, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	b, err := os.ReadFile(ts.MkAbs(args[0]))
+	if err != nil && !os.IsNotExist(err) {
+		ts.Check(err)
+	}
+	got := strings.Count(string(b), "\n")
+	if (got == want) == neg {
+		ts.Fatalf("%s has %d lines, want %d:\n%s", args[0], got, want, b)
+	}
+}
+
+// sleep DURATION pauses the script.
+func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
+	d, err := time.ParseDuration(args[0])
+	ts.Check(err)
+	time.Sleep(d)
+}
+
+// waitlog PATTERN [TIMEOUT] waits until upsflags.log has a line matching
+// PATTERN (default 10s).
+func cmdWaitlog(ts *testscript.TestScript, neg bool, args []string) {
+	re, err := regexp.Compile(args[0])
+	ts.Check(err)
+	timeout := 10 * time.Second
+	if len(args) > 1 {
+		timeout, err = time.ParseDuration(args[1])
+		ts.Check(err)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		b, _ := os.ReadFile(ts.MkAbs("upsflags.log"))
+		if re.Match(b) {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("no line matching %q in upsflags.log within %v:\n%s", args[0], timeout, b)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// mtime save FILE remembers FILE's modification time and inode; mtime same
+// FILE asserts they did not change (the file was not rewritten).
+func cmdMtime(ts *testscript.TestScript, neg bool, args []string) {
+	fi, err := os.Stat(ts.MkAbs(args[1]))
+	ts.Check(err)
+	mark := fmt.Sprintf("%d/%v", fi.ModTime().UnixNano(), fi.Sys())
+	key := "MTIME_" + regexp.MustCompile(`\W`).ReplaceAllString(args[1], "_")
+	switch args[0] {
+	case "save":
+		ts.Setenv(key, mark)
+	case "same":
+		if (ts.Getenv(key) == mark) == neg {
+			ts.Fatalf("%s: rewritten=%v, want %v", args[1], ts.Getenv(key) != mark, neg)
+		}
+	default:
+		ts.Fatalf("usage: mtime save|same FILE")
+	}
+}
