@@ -3,7 +3,6 @@ package master
 import (
 	"errors"
 	"testing"
-	"time"
 )
 
 func TestFromVars(t *testing.T) {
@@ -38,7 +37,6 @@ func TestFromVars(t *testing.T) {
 	if got := NoReading(t0, errors.New("boom")).String(); got != "no reading: boom" {
 		t.Errorf("NoReading.String() = %q", got)
 	}
-	_ = time.Second
 }
 
 func TestParseUpsc(t *testing.T) {

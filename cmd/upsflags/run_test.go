@@ -1,0 +1,191 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// testConf writes an upsflags.conf under dir for a file: source and
+// returns its path; extra lines are appended.
+func testConf(t testing.TB, dir string, extra ...string) string {
+	t.Helper()
+	lines := []string{
+		"SOURCE=file:" + dir + "/ups.txt",
+		"FLAGDIR=" + dir + "/flags",
+		"ACKDIR=" + dir + "/acks",
+		fmt.Sprintf("FLAGOWNER=%d", os.Getuid()),
+		"STATEDIR=" + dir + "/state",
+		"LOGFILE=" + dir + "/upsflags.log",
+		"TRIGGER=" + dir + "/trigger",
+		"POLL=20ms",
+		"DEADTIME=1s",
+		"HOSTSYNC=200ms",
+		`SHUTDOWNCMD="/bin/sh -c 'echo master >> ` + dir + `/shutdown.log'"`,
+	}
+	// An extra KEY=VALUE replaces the default line for KEY.
+	for _, e := range extra {
+		k, _, _ := strings.Cut(e, "=")
+		for i, l := range lines {
+			if strings.HasPrefix(l, k+"=") {
+				lines = append(lines[:i], lines[i+1:]...)
+				break
+			}
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "state"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "upsflags.conf")
+	if err := os.WriteFile(p, []byte(strings.Join(append(lines, extra...), "\n")+"\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func writeUPS(t testing.TB, dir, body string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "ups.txt"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func runIn(args []string, env map[string]string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, func(k string) string { return env[k] }, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestExitCodes(t *testing.T) {
+	tests := []struct {
+		name   string
+		setup  func(t *testing.T, dir string) (args []string, env map[string]string)
+		want   int
+		stderr string
+	}{
+		{"no command", func(t *testing.T, dir string) ([]string, map[string]string) {
+			return []string{"upsflags"}, nil
+		}, exitUsage, "no command"},
+		{"unknown flag", func(t *testing.T, dir string) ([]string, map[string]string) {
+			return []string{"upsflags", "--bogus", "run"}, nil
+		}, exitUsage, "bogus"},
+		{"version", func(t *testing.T, dir string) ([]string, map[string]string) {
+			return []string{"upsflags", "--version"}, nil
+		}, exitOK, ""},
+		{"no configuration", func(t *testing.T, dir string) ([]string, map[string]string) {
+			return []string{"upsflags", "--config", dir + "/missing.conf", "run"}, nil
+		}, exitNotConfigured, "not configured"},
+		{"unknown key", func(t *testing.T, dir string) ([]string, map[string]string) {
+			return []string{"upsflags", "run"}, map[string]string{confEnv: testConf(t, dir, "HOSTSYNK=1s")}
+		}, exitNotConfigured, "did you mean HOSTSYNC"},
+		{"run on line", func(t *testing.T, dir string) ([]string, map[string]string) {
+			writeUPS(t, dir, "ups.status: OL\nbattery.charge: 100\n")
+			return []string{"upsflags", "run"}, map[string]string{confEnv: testConf(t, dir)}
+		}, exitOK, ""},
+		{"run with no reading (transient)", func(t *testing.T, dir string) ([]string, map[string]string) {
+			return []string{"upsflags", "run"}, map[string]string{confEnv: testConf(t, dir)}
+		}, exitOK, ""},
+		{"run with a source that cannot work", func(t *testing.T, dir string) ([]string, map[string]string) {
+			writeUPS(t, dir, "this is not upsc output\n")
+			return []string{"upsflags", "run"}, map[string]string{confEnv: testConf(t, dir)}
+		}, exitFailure, "malformed upsc line"},
+		{"symlinked FLAGDIR", func(t *testing.T, dir string) ([]string, map[string]string) {
+			writeUPS(t, dir, "ups.status: OL\n")
+			os.Mkdir(filepath.Join(dir, "real"), 0o755)
+			os.Symlink("real", filepath.Join(dir, "flags"))
+			return []string{"upsflags", "run"}, map[string]string{confEnv: testConf(t, dir)}
+		}, exitFailure, "is a symlink"},
+		{"NOTIFYCMD, other event", func(t *testing.T, dir string) ([]string, map[string]string) {
+			return []string{"upsflags", "UPS ups@localhost: battery needs replacing"},
+				map[string]string{confEnv: testConf(t, dir), "NOTIFYTYPE": "REPLBATT"}
+		}, exitOK, ""},
+		{"NOTIFYCMD, not configured", func(t *testing.T, dir string) ([]string, map[string]string) {
+			return []string{"upsflags", "--config", dir + "/missing.conf", "UPS on battery"}, map[string]string{"NOTIFYTYPE": "ONBATT"}
+		}, exitNotConfigured, "not configured"},
+		{"status", func(t *testing.T, dir string) ([]string, map[string]string) {
+			writeUPS(t, dir, "ups.status: OL\n")
+			os.MkdirAll(filepath.Join(dir, "flags"), 0o755)
+			return []string{"upsflags", "status"}, map[string]string{confEnv: testConf(t, dir)}
+		}, exitOK, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args, env := tt.setup(t, t.TempDir())
+			code, _, stderr := runIn(args, env)
+			if code != tt.want {
+				t.Errorf("run(%q) = %d, want %d; stderr:\n%s", args, code, tt.want, stderr)
+			}
+			if !strings.Contains(stderr, tt.stderr) {
+				t.Errorf("stderr = %q, want it to contain %q", stderr, tt.stderr)
+			}
+		})
+	}
+}
+
+func TestReportCodes(t *testing.T) {
+	tests := []struct {
+		err  error
+		want int
+	}{
+		{nil, exitOK},
+		{errors.New("boom"), exitFailure},
+		{&usageError{msg: "x"}, exitUsage},
+		{fmt.Errorf("touch TRIGGER: %w", fs.ErrPermission), exitPermission},
+		{fmt.Errorf("%w: x", errNotConfigured), exitNotConfigured},
+		{&hinted{err: fmt.Errorf("%w: x", errUnsafeDir), hint: "fix it"}, exitFailure},
+		{context.Canceled, exitFailure},
+	}
+	for _, tt := range tests {
+		var b bytes.Buffer
+		if got := report(&b, tt.err); got != tt.want {
+			t.Errorf("report(%v) = %d, want %d", tt.err, got, tt.want)
+		}
+	}
+}
+
+// TestNotifyTrigger plays upsmon running upsflags as user nut: it may not
+// write FLAGDIR, so it touches TRIGGER, writes no flag and exits 0.
+func TestNotifyTrigger(t *testing.T) {
+	dir := t.TempDir()
+	conf := testConf(t, dir)
+	writeUPS(t, dir, "ups.status: OB\nbattery.charge: 10\n")
+	if err := os.Mkdir(filepath.Join(dir, "flags"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := canWrite
+	t.Cleanup(func() { canWrite = old })
+	canWrite = func(d string) bool { return d != filepath.Join(dir, "flags") }
+
+	code, _, stderr := runIn([]string{"upsflags", "UPS ups@localhost on battery"},
+		map[string]string{confEnv: conf, "NOTIFYTYPE": "ONBATT", "UPSNAME": "ups@localhost"})
+	if code != exitOK {
+		t.Fatalf("NOTIFYCMD run = %d, want 0; stderr:\n%s", code, stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "trigger"))
+	if err != nil {
+		t.Fatalf("TRIGGER not touched: %v", err)
+	}
+	if !strings.Contains(string(b), "event=ONBATT ups=ups@localhost") {
+		t.Errorf("TRIGGER = %q", b)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "flags")); len(ents) != 0 {
+		t.Errorf("FLAGDIR has %d entries, want none (the root service decides)", len(ents))
+	}
+	if !strings.Contains(stderr, "touched TRIGGER") {
+		t.Errorf("log does not say TRIGGER was touched:\n%s", stderr)
+	}
+
+	// TRIGGER that cannot be written: an error, logged.
+	conf = testConf(t, dir, "TRIGGER="+dir+"/no/such/dir/trigger")
+	code, _, stderr = runIn([]string{"upsflags", "UPS ups@localhost on battery"},
+		map[string]string{confEnv: conf, "NOTIFYTYPE": "LOWBATT"})
+	if code != exitFailure || !strings.Contains(stderr, "hint: TRIGGER's directory") {
+		t.Errorf("unwritable TRIGGER: run = %d, stderr:\n%s", code, stderr)
+	}
+}
