@@ -89,9 +89,9 @@ func runStatus(ctx context.Context, cfg *Config, w io.Writer) error {
 	}
 	var acks []flags.Info
 	if _, err := checkDir("ACKDIR", cfg.AckDir, cfg.FlagOwner); err != nil {
-		fmt.Fprintf(w, "roster:   %v\n", err)
+		fmt.Fprintf(w, "acks:     %v\n", err)
 	} else if ad, err := flags.OpenDir(cfg.AckDir); err != nil {
-		fmt.Fprintf(w, "roster:   %v\n", err)
+		fmt.Fprintf(w, "acks:     %v\n", err)
 	} else {
 		acks, err = ad.List(ctx)
 		ad.Close()
