@@ -139,9 +139,16 @@ func openDirs(cfg *Config) (fd, ad *flags.Dir, notes []string, err error) {
 	return fd, ad, notes, nil
 }
 
-// canWrite reports whether this process may create files in dir. It is a
-// variable so tests can play upsmon's unprivileged user.
-var canWrite = func(dir string) bool { return unix.Access(dir, unix.W_OK|unix.X_OK) == nil }
+// canWrite reports whether this process may create files in dir, or
+// create dir in its nearest existing parent. It is a variable so tests can
+// play upsmon's unprivileged user.
+var canWrite = func(dir string) bool {
+	for p := dir; ; p = filepath.Dir(p) {
+		if _, err := os.Lstat(p); err == nil || p == "/" {
+			return unix.Access(p, unix.W_OK|unix.X_OK) == nil
+		}
+	}
+}
 
 // bootTime reads the kernel's boot time from /proc/stat.
 func bootTime() time.Time {
