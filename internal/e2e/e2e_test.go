@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -256,4 +257,229 @@ func TestNormalOutage(t *testing.T) {
 	if n := len(c.PrimaryUpsmonShutdowns()); n != 1 {
 		t.Errorf("the primary upsmon ran its own SHUTDOWNCMD %d times, want 1", n)
 	}
+}
+
+// TestPowerFlapping: OB and OL alternate every 2 s for 20 s with a full
+// battery: nobody acknowledges or shuts down, and every wait ends.
+func TestPowerFlapping(t *testing.T) {
+	c := startCluster(t, e2e.Options{})
+	end := time.Now().Add(20 * time.Second)
+	for i := 0; time.Now().Before(end); i++ {
+		status := "OB DISCHRG"
+		if i%2 == 1 {
+			status = "OL CHRG"
+		}
+		set(t, c, "ups.status", status, "battery.charge", "95")
+		calm(t, c, 2*time.Second)
+	}
+	set(t, c, "ups.status", "OL", "battery.charge", "95")
+	waitFor(t, 10*time.Second, "ONLINE at every slave", everySlave(c, func(s *e2e.Slave) bool {
+		return logged(s, "event=ONLINE")
+	}))
+	calm(t, c, 3*time.Second)
+	check(t, c, e2e.Want{})
+	if _, ok := c.FlagTime("sdf"); ok {
+		t.Errorf("the master raised sdf during a flapping outage with a full battery")
+	}
+	for _, s := range c.Slaves {
+		if n := strings.Count(s.Log(), "event=ONBATT"); n < 3 {
+			t.Errorf("%s: upsslave ran for ONBATT %d times during the flapping, want several", s.Name, n)
+		}
+	}
+}
+
+// TestPowerReturnsBeforeThreshold: on battery the charge falls, but power
+// returns before STDWCHARGE: nobody shuts down and the waits end.
+func TestPowerReturnsBeforeThreshold(t *testing.T) {
+	c := startCluster(t, e2e.Options{})
+	onBattery(t, c, "90")
+	for _, ch := range []string{"75", "62", "55"} {
+		set(t, c, "battery.charge", ch)
+		calm(t, c, 700*time.Millisecond)
+	}
+	set(t, c, "ups.status", "OL CHRG", "battery.charge", "55")
+	waitFor(t, 10*time.Second, "the end of every slave's wait", everySlave(c, func(s *e2e.Slave) bool {
+		return logged(s, "wait ended, no shutdown") || logged(s, "event=ONLINE", "cancelled")
+	}))
+	calm(t, c, 3*time.Second)
+	check(t, c, e2e.Want{})
+}
+
+// stopSSHD stops the master's sshd and its connections, and returns when.
+func stopSSHD(t *testing.T, c *e2e.Cluster) time.Time {
+	t.Helper()
+	if err := c.SSHD.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	c.Note("sshd stopped")
+	return time.Now()
+}
+
+// restartSSHD starts sshd again from the same configuration and waits for
+// its banner.
+func restartSSHD(t *testing.T, c *e2e.Cluster, logName string) {
+	t.Helper()
+	if _, err := c.StartSSHDProc(logName, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "sshd's banner", func() bool { return banner(c.SSHD.Addr) })
+	c.Note("sshd started again")
+}
+
+// watching waits until every slave has reached the master once in this
+// outage (a watcher polls it).
+func watching(t *testing.T, c *e2e.Cluster) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "a connection from every slave", func() bool {
+		b, _ := os.ReadFile(filepath.Join(c.SSHD.Dir, "sshd.log"))
+		return strings.Count(string(b), "Accepted publickey") >= len(c.Slaves)
+	})
+}
+
+// TestSSHDStoppedWhileWaiting: the master's sshd stops while the slaves
+// wait on battery: nobody shuts down before DEADTIME, everybody by the
+// fail-safe after it, exactly once.
+func TestSSHDStoppedWhileWaiting(t *testing.T) {
+	const deadTime = 4 * time.Second
+	c := startCluster(t, e2e.Options{SlaveDeadTime: deadTime})
+	onBattery(t, c, "90")
+	watching(t, c)
+	stopped := stopSSHD(t, c)
+	calm(t, c, deadTime-500*time.Millisecond)
+	waitFor(t, deadTime+8*time.Second, "every slave's fail-safe shutdown", everySlave(c, func(s *e2e.Slave) bool {
+		return len(s.Shutdowns()) > 0
+	}))
+	check(t, c, e2e.Want{Shutdown: names(c), NotBefore: stopped.Add(deadTime)})
+	for _, s := range c.Slaves {
+		if !logged(s, "fail-safe") {
+			t.Errorf("%s: no fail-safe line in its log", s.Name)
+		}
+	}
+}
+
+// TestMasterAnswersBeforeDeadtime: sshd stops and comes back before
+// DEADTIME: nobody shuts down; the waits end when power returns.
+func TestMasterAnswersBeforeDeadtime(t *testing.T) {
+	const deadTime = 5 * time.Second
+	c := startCluster(t, e2e.Options{SlaveDeadTime: deadTime})
+	onBattery(t, c, "90")
+	watching(t, c)
+	stopSSHD(t, c)
+	calm(t, c, 2*time.Second)
+	restartSSHD(t, c, "sshd-restarted.log")
+	waitFor(t, 10*time.Second, "every slave to reach the master again", everySlave(c, func(s *e2e.Slave) bool {
+		return logged(s, "master answers again")
+	}))
+	calm(t, c, deadTime+time.Second)
+	set(t, c, "ups.status", "OL CHRG")
+	waitFor(t, 10*time.Second, "ONLINE at every slave", everySlave(c, func(s *e2e.Slave) bool {
+		return logged(s, "event=ONLINE")
+	}))
+	calm(t, c, 2*time.Second)
+	check(t, c, e2e.Want{})
+}
+
+// TestHostKeyChanged: the master comes back with another host key: the
+// slaves refuse to talk to it, say so, and shut down by the fail-safe
+// since they are on battery.
+func TestHostKeyChanged(t *testing.T) {
+	const deadTime = 4 * time.Second
+	c := startCluster(t, e2e.Options{SlaveDeadTime: deadTime})
+	onBattery(t, c, "90")
+	watching(t, c)
+	stopped := stopSSHD(t, c)
+	newHostKey(t, filepath.Join(c.SSHD.Dir, "ssh_host_ed25519_key"))
+	restartSSHD(t, c, "sshd-newkey.log")
+	c.Note("sshd has a new host key")
+	waitFor(t, deadTime+8*time.Second, "every slave's fail-safe shutdown", everySlave(c, func(s *e2e.Slave) bool {
+		return len(s.Shutdowns()) > 0
+	}))
+	check(t, c, e2e.Want{Shutdown: names(c), NotBefore: stopped.Add(deadTime)})
+	for _, s := range c.Slaves {
+		if !strings.Contains(strings.ToLower(s.Log()), "host key") {
+			t.Errorf("%s: its log does not mention the host key", s.Name)
+		}
+	}
+	b, _ := os.ReadFile(filepath.Join(c.SSHD.Dir, "sshd-newkey.log"))
+	if strings.Contains(string(b), "Accepted publickey") {
+		t.Errorf("a slave logged in to the master with the changed host key:\n%s", b)
+	}
+}
+
+// TestOnlineMidWait: the master is unreachable, so only upsmon's ONLINE
+// can end the wait: it does, and nobody shuts down after DEADTIME.
+func TestOnlineMidWait(t *testing.T) {
+	const deadTime = 4 * time.Second
+	c := startCluster(t, e2e.Options{SlaveDeadTime: deadTime})
+	onBattery(t, c, "90")
+	watching(t, c)
+	stopSSHD(t, c)
+	calm(t, c, time.Second)
+	set(t, c, "ups.status", "OL CHRG")
+	waitFor(t, 10*time.Second, "ONLINE at every slave", everySlave(c, func(s *e2e.Slave) bool {
+		return logged(s, "event=ONLINE")
+	}))
+	calm(t, c, deadTime+2*time.Second)
+	check(t, c, e2e.Want{})
+}
+
+// TestLowBattOnLine: LB while on line power: upsmon runs upsslave for
+// LOWBATT, which only logs it.
+func TestLowBattOnLine(t *testing.T) {
+	c := startCluster(t, e2e.Options{})
+	set(t, c, "ups.status", "OL LB", "battery.charge", "30")
+	waitFor(t, 15*time.Second, "LOWBATT at every slave", everySlave(c, func(s *e2e.Slave) bool {
+		return logged(s, "event=LOWBATT")
+	}))
+	calm(t, c, 4*time.Second)
+	check(t, c, e2e.Want{})
+	for _, s := range c.Slaves {
+		if !logged(s, "event=LOWBATT", "on line power") {
+			t.Errorf("%s: LOWBATT was not logged as harmless on line power", s.Name)
+		}
+	}
+}
+
+// TestTwentyEventsAtOnce: twenty notifications reach upsslave at the same
+// moment, LOWBATT among them before ONBATT, as upsmon forks them: one
+// watcher, one acknowledgement and one shutdown once the master says sdf.
+func TestTwentyEventsAtOnce(t *testing.T) {
+	c := startCluster(t, e2e.Options{Slaves: []string{"slave1"}, NoUpsmon: true})
+	s := c.Slave("slave1")
+	set(t, c, "ups.status", "OB DISCHRG", "battery.charge", "90")
+	events := []string{"LOWBATT", "ONBATT", "COMMOK", "ONBATT", "REPLBATT", "ONBATT", "LOWBATT", "CAL", "ONBATT", "COMMBAD",
+		"ONBATT", "LOWBATT", "ONBATT", "NOCOMM", "ONBATT", "COMMOK", "ONBATT", "OTHER", "ONBATT", "BOGUS"}
+	errc := make(chan error, len(events))
+	start := make(chan struct{})
+	for _, ev := range events {
+		go func() {
+			<-start
+			argv := c.SlaveCommand("UPS ups on battery")
+			cmd := exec.Command(argv[0], argv[1:]...)
+			cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "NOTIFYTYPE=" + ev, "UPSNAME=" + c.NUT.UPS + "@" + c.NUT.Addr, "UPSSLAVE_CONF=" + s.ConfFile}
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				err = fmt.Errorf("upsslave for %s: %v: %s", ev, err, out)
+			}
+			errc <- err
+		}()
+	}
+	close(start)
+	c.Note("20 notifications delivered at once")
+	calm(t, c, 1500*time.Millisecond)
+	set(t, c, "battery.charge", "40")
+	for range events {
+		select {
+		case err := <-errc:
+			if err != nil {
+				t.Error(err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("some upsslave processes did not exit within 30s")
+		}
+	}
+	waitFor(t, 20*time.Second, "the master's shutdown", func() bool { return len(c.MasterShutdowns()) > 0 })
+	check(t, c, e2e.Want{Shutdown: []string{"slave1"}, Master: true})
+	b, _ := os.ReadFile(filepath.Join(c.SSHD.Dir, "sshd.log"))
+	t.Logf("sshd accepted %d logins for 20 notifications", strings.Count(string(b), "Accepted publickey"))
 }
