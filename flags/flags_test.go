@@ -29,16 +29,37 @@ func TestValidSlaveName(t *testing.T) {
 
 func TestNameValid(t *testing.T) {
 	for _, ok := range []flags.Name{flags.Onl, flags.BattSDF, flags.SDF, flags.Drill, flags.AnonAck,
-		"sdfok.web1", "seen.web1", "drillok.web1", flags.Ack("a.b"), flags.Seen("x"), flags.DrillAck("y")} {
+		"sdfok.web1", "seen.web1", "drillok.web1", flags.Ack("a.b"), flags.Seen("x"), flags.DrillAck("y"),
+		"sdf.web1", "battsdf.db1", flags.StagedSDF("a"), flags.StagedBattSDF("b")} {
 		if err := ok.Valid(); err != nil {
 			t.Errorf("Name(%q).Valid() = %v, want nil", ok, err)
 		}
 	}
-	for _, bad := range []flags.Name{"", "SDF", "sdf.tmp", ".sdf", ".sdf.1.2.tmp", "sdfok.", "seen.", "drillok.", "seen", "drillok",
+	for _, bad := range []flags.Name{"", "SDF", "sdf.", "battsdf.", "sdf..x", "sdf./x", ".sdf", ".sdf.1.2.tmp", "sdfok.", "seen.", "drillok.", "seen", "drillok",
 		"sdfok..x", "sdfok./x", "sdfok.a/b", "../sdf", "/sdf", "sdf/", "sdfok.a b", "onl\n", "battsdf ", "lock",
 		flags.Name("sdfok." + strings.Repeat("n", 65))} {
 		if err := bad.Valid(); !errors.Is(err, flags.ErrInvalidName) {
 			t.Errorf("Name(%q).Valid() = %v, want ErrInvalidName", bad, err)
+		}
+	}
+}
+
+func TestStagedSlave(t *testing.T) {
+	for _, tc := range []struct {
+		in      flags.Name
+		slave   string
+		verdict flags.Name
+		ok      bool
+	}{
+		{"sdf.web1", "web1", flags.SDF, true},
+		{"battsdf.db1", "db1", flags.BattSDF, true},
+		{"sdf", "", "", false},
+		{"sdfok.web1", "", "", false},
+		{"sdf..hidden", "", "", false},
+	} {
+		slave, verdict, ok := flags.StagedSlave(tc.in)
+		if slave != tc.slave || verdict != tc.verdict || ok != tc.ok {
+			t.Errorf("StagedSlave(%q) = %q, %q, %v; want %q, %q, %v", tc.in, slave, verdict, ok, tc.slave, tc.verdict, tc.ok)
 		}
 	}
 }
