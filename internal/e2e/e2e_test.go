@@ -424,14 +424,16 @@ func TestOnlineMidWait(t *testing.T) {
 }
 
 // TestLowBattOnLine: LB while on line power: upsmon runs upsslave for
-// LOWBATT, which only logs it.
+// LOWBATT, which must not lead to a shutdown, not even after SDFWAIT. The
+// UPS has been on line since upsmon started, so upsmon never sent ONLINE.
 func TestLowBattOnLine(t *testing.T) {
-	c := startCluster(t, e2e.Options{})
+	const sdfWait = 4 * time.Second
+	c := startCluster(t, e2e.Options{SDFWait: sdfWait})
 	set(t, c, "ups.status", "OL LB", "battery.charge", "30")
 	waitFor(t, 15*time.Second, "LOWBATT at every slave", everySlave(c, func(s *e2e.Slave) bool {
 		return logged(s, "event=LOWBATT")
 	}))
-	calm(t, c, 4*time.Second)
+	calm(t, c, sdfWait+3*time.Second)
 	check(t, c, e2e.Want{})
 	for _, s := range c.Slaves {
 		if !logged(s, "event=LOWBATT", "on line power") {
