@@ -216,3 +216,28 @@ func TestRealSeedAdapts(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestRecordedCountsCompleteLines(t *testing.T) {
+	s := &Slave{Dir: t.TempDir()}
+	if got, err := s.Recorded(); err != nil || len(got) != 0 {
+		t.Fatalf("Recorded without a file = %v, %v", got, err)
+	}
+	// A recorder that created the file but has not written yet, then one
+	// line complete and one in progress.
+	for _, tt := range []struct {
+		body string
+		want int
+	}{{"", 0}, {"1795654547508349197 24469 \n17956", 1}, {"1 2 \n3 4 \n", 2}} {
+		if err := os.WriteFile(s.RecordFile(), []byte(tt.body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Recorded()
+		if err != nil || len(got) != tt.want {
+			t.Errorf("Recorded(%q) = %v, %v; want %d times", tt.body, got, err, tt.want)
+		}
+	}
+	os.WriteFile(s.RecordFile(), []byte("garbage\n"), 0o644)
+	if _, err := s.Recorded(); err == nil {
+		t.Error("Recorded(garbage): no error")
+	}
+}

@@ -235,8 +235,15 @@ func (s *Slave) Recorded() ([]time.Time, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The recorder may have created the file and not yet written its
+	// line: count complete lines only.
+	text := string(b)
+	text = text[:strings.LastIndexByte(text, '\n')+1]
 	var out []time.Time
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
+		if line == "" {
+			continue
+		}
 		ns, _, _ := strings.Cut(line, " ")
 		n, err := strconv.ParseInt(ns, 10, 64)
 		if err != nil {

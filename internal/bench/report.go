@@ -62,8 +62,8 @@ func pct(cpu, window time.Duration) float64 {
 
 // WriteLogOnly prints a table of log-only results.
 func WriteLogOnly(w io.Writer, rs ...*LogOnlyResult) {
-	fmt.Fprintln(w, "| slave | event | runs | wall p50 (ms) | wall p99 (ms) | wall max (ms) | peak RSS p50 (MiB) | peak RSS p99 (MiB) | peak RSS max (MiB) | failed runs |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| slave | event | runs | wall p50 (ms) | wall p99 (ms) | wall max (ms) | CPU user+sys p50 (ms) | peak RSS p50 (MiB) | peak RSS p99 (MiB) | peak RSS max (MiB) | failed runs |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rs {
 		wall := Summarize(Millis(r.Wall))
 		rss := make([]float64, len(r.MaxRSS))
@@ -71,8 +71,9 @@ func WriteLogOnly(w io.Writer, rs ...*LogOnlyResult) {
 			rss[i] = float64(k) / 1024
 		}
 		m := Summarize(rss)
-		fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %d |\n", r.Label, r.Event, wall.N,
-			f1(wall.P50), f1(wall.P99), f1(wall.Max), f1(m.P50), f1(m.P99), f1(m.Max), r.Failures)
+		cpu := Summarize(Millis(r.CPU))
+		fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %d |\n", r.Label, r.Event, wall.N,
+			f1(wall.P50), f1(wall.P99), f1(wall.Max), f1(cpu.P50), f1(m.P50), f1(m.P99), f1(m.Max), r.Failures)
 	}
 }
 
@@ -158,12 +159,12 @@ func secs(d time.Duration) string {
 func WriteFleet(w io.Writer, rs ...*FleetResult) {
 	fmt.Fprintln(w, "#### Silent master (sshd up, no flags)")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| N | silent (s) | spawn N (s) | all N logged in after (s) | premature shutdowns | exited early | sshd: connections / logins / dropped past MaxStartups / throttling episodes | slaves logging \"busy\" | slaves' RSS total (MiB) |")
+	fmt.Fprintln(w, "| N | silent (s) | spawning N (s) | all N logged in, after the last ONBATT (s) | premature shutdowns | exited early | sshd: connections / logins / dropped past MaxStartups / throttling episodes | slaves logging \"busy\" / \"unreachable\" | slaves' RSS total (MiB) |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rs {
 		l := r.SilentLog
-		fmt.Fprintf(w, "| %d | %.0f | %.2f | %s | %d | %d | %d / %d / %d / %d | %d | %.0f |\n", r.N, r.Silent.Seconds(), r.Spawn.Seconds(),
-			secs(r.AllLoggedIn), r.Premature, r.ExitedEarly, l.Connections, l.Accepted, l.Dropped, l.ThrottleBegin, r.BusyLogged, float64(r.SlavesRSSKiB)/1024)
+		fmt.Fprintf(w, "| %d | %.0f | %.2f | %s | %d | %d | %d / %d / %d / %d | %d / %d | %.0f |\n", r.N, r.Silent.Seconds(), r.Spawn.Seconds(),
+			secs(r.AllLoggedIn), r.Premature, r.ExitedEarly, l.Connections, l.Accepted, l.Dropped, l.ThrottleBegin, r.BusyLogged, r.UnansweredLogged, float64(r.SlavesRSSKiB)/1024)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "#### Master writes battsdf and sdf")

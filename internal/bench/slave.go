@@ -15,9 +15,9 @@ type LogOnlyResult struct {
 	Event string
 	// Wall is fork to exit as seen by the parent; MaxRSS is wait4's peak
 	// resident set in KiB (the process and any child it waited for).
-	Wall     []time.Duration
-	MaxRSS   []int64
-	Failures int
+	Wall, CPU []time.Duration
+	MaxRSS    []int64
+	Failures  int
 }
 
 // LogOnly runs the slave runs times for a log-only event, one at a time.
@@ -48,8 +48,9 @@ func logOnly(ctx context.Context, label, event string, runs int, start func() (*
 			r.Failures++
 			continue
 		}
-		_, rss := p.Usage()
+		cpu, rss := p.Usage()
 		r.Wall = append(r.Wall, p.Ended.Sub(p.Started))
+		r.CPU = append(r.CPU, cpu)
 		r.MaxRSS = append(r.MaxRSS, rss)
 	}
 	return r, ctx.Err()
