@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +40,12 @@ type Options struct {
 	SlavePoll, SlaveDeadTime, SDFWait, ConnectTimeout time.Duration
 	// UpsmonPrimaryHostSync is the primary upsmon's HOSTSYNC [5s].
 	UpsmonPrimaryHostSync time.Duration
+	// SlaveUser is RUN_AS_USER of the slaves' upsmons, the account that
+	// runs upsslave as NOTIFYCMD (as Debian's packages use "nut"); it then
+	// owns the SSH key, STATEDIR and LOGFILE and can read upsslave.conf.
+	// upsmon's SHUTDOWNCMD ("upsslave shutdown") runs as root whatever it
+	// is. Default root.
+	SlaveUser string
 	// SlaveWrap is put before every upsslave command line (e.g. "ip netns
 	// exec NS"); SlaveMaster and SlaveKnownHosts, when set, replace the
 	// address the slaves dial and their known_hosts file.
@@ -150,7 +158,7 @@ func Start(opts Options) (c *Cluster, err error) {
 	}
 	c.event("ups", "OL, charge 100 (dummy-ups)")
 	opts.Logf("starting sshd (SFTP-only flag account)")
-	c.SSHD, err = lab.StartSSHD(filepath.Join(dir, "sshd"), lab.SSHDOptions{LogLevel: "VERBOSE"})
+	c.SSHD, err = lab.StartSSHD(filepath.Join(dir, "sshd"), lab.SSHDOptions{LogLevel: "VERBOSE", KeyOwner: opts.SlaveUser})
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +271,10 @@ func (c *Cluster) newSlave(name string) (*Slave, error) {
 		LogFile:     filepath.Join(d, "upsslave.log"),
 		ShutdownLog: filepath.Join(d, "shutdown.log"),
 	}
-	if err := os.MkdirAll(s.StateDir, 0o750); err != nil {
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.Mkdir(s.StateDir, 0o750); err != nil {
 		return nil, err
 	}
 	master := c.SSHD.User + "@" + c.SSHD.Addr
@@ -295,7 +306,37 @@ func (c *Cluster) newSlave(name string) (*Slave, error) {
 	if err := os.WriteFile(s.ConfFile, []byte(strings.Join(conf, "\n")+"\n"), 0o640); err != nil {
 		return nil, err
 	}
+	if err := c.ownBySlaveUser(s.ConfFile, false); err != nil {
+		return nil, err
+	}
+	for _, f := range []string{s.LogFile, s.ShutdownLog} {
+		if err := os.WriteFile(f, nil, 0o640); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range []string{s.StateDir, s.LogFile, s.ShutdownLog} {
+		if err := c.ownBySlaveUser(p, true); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// ownBySlaveUser gives path to SlaveUser (user too, or only the group).
+func (c *Cluster) ownBySlaveUser(path string, userToo bool) error {
+	if c.Opts.SlaveUser == "" || c.Opts.SlaveUser == "root" {
+		return nil
+	}
+	u, err := user.Lookup(c.Opts.SlaveUser)
+	if err != nil {
+		return fmt.Errorf("SlaveUser: %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if !userToo {
+		uid = 0
+	}
+	return os.Chown(path, uid, gid)
 }
 
 // SlaveCommand is the command line that runs upsslave for s, with the
@@ -310,6 +351,7 @@ func (c *Cluster) startSlaveUpsmon(s *Slave) error {
 		NotifyCmd:   strings.Join(c.SlaveCommand(), " "),
 		ShutdownCmd: strings.Join(c.SlaveCommand("shutdown"), " "),
 		Env:         []string{"UPSSLAVE_CONF=" + s.ConfFile},
+		RunAsUser:   c.Opts.SlaveUser,
 	})
 	if err != nil {
 		return err
@@ -393,7 +435,10 @@ func (c *Cluster) PrimaryUpsmonShutdowns() []Record {
 // for addr (host:port), for slaves that dial the master at another address.
 func (c *Cluster) WriteKnownHosts(path, addr string) error {
 	line := knownhosts.Line([]string{knownhosts.Normalize(addr)}, c.SSHD.HostKey) + "\n"
-	return os.WriteFile(path, []byte(line), 0o644)
+	if err := os.WriteFile(path, []byte(line), 0o644); err != nil {
+		return err
+	}
+	return c.ownBySlaveUser(path, true)
 }
 
 // StartSSHDProc starts one more sshd from the flag account's sshd_config,

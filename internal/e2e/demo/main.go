@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -91,12 +92,18 @@ func (d *demo) play(ctx context.Context, dir string, standIn bool) (err error) {
 	if bin.Upsflags == "" {
 		d.logf("upsflags is not usable here, a stand-in master writes the flags: %s", bin.UpsflagsMissing)
 	}
+	// upsmon runs NOTIFYCMD as RUN_AS_USER; Debian's packages use nut.
+	slaveUser := "nut"
+	if _, err := user.Lookup(slaveUser); err != nil {
+		slaveUser = "root"
+	}
 	c, err := e2e.Start(e2e.Options{
-		Dir:     dir,
-		Bin:     bin,
-		StandIn: standIn,
-		Slaves:  []string{"slave1", "slave2"},
-		Logf:    d.logf,
+		Dir:       dir,
+		SlaveUser: slaveUser,
+		Bin:       bin,
+		StandIn:   standIn,
+		Slaves:    []string{"slave1", "slave2"},
+		Logf:      d.logf,
 	})
 	if err != nil {
 		return err
@@ -108,7 +115,8 @@ func (d *demo) play(ctx context.Context, dir string, standIn bool) (err error) {
 			err = serr
 		}
 	}()
-	d.logf("cluster up: upsd %s, sshd %s, master %s, slaves slave1 slave2 (STDWCHARGE %d)", c.NUT.Addr, c.SSHD.Addr, c.Master.Kind(), c.Opts.StdwCharge)
+	d.logf("cluster up: upsd %s, sshd %s, master %s, slaves slave1 slave2 (upsslave runs as %s), STDWCHARGE %d",
+		c.NUT.Addr, c.SSHD.Addr, c.Master.Kind(), slaveUser, c.Opts.StdwCharge)
 
 	// The outage: power fails, the battery drains one step a second.
 	outageStart := time.Now()
