@@ -18,6 +18,9 @@ type FleetOptions struct {
 	// Timeout bounds the wait for every acknowledgement and recorder after
 	// sdf.
 	Timeout time.Duration
+	// Nice, if positive, runs the slaves under nice(1), so that sshd gets
+	// the CPU first, as a master with CPUs of its own would.
+	Nice int
 }
 
 // FleetResult is one fleet run.
@@ -80,7 +83,9 @@ func (e *Env) Fleet(ctx context.Context, o FleetOptions) (*FleetResult, error) {
 		}
 	}()
 	t0 := time.Now()
+	tSpawn := t0
 	for _, s := range slaves {
+		s.Nice = o.Nice
 		p, err := s.Start("ONBATT")
 		if err != nil {
 			return nil, err
@@ -118,7 +123,7 @@ func (e *Env) Fleet(ctx context.Context, o FleetOptions) (*FleetResult, error) {
 		}
 		if !sampled && time.Now().After(steadyAt) {
 			sampled = true
-			r.StormWindow = time.Since(t0)
+			r.StormWindow = time.Since(tSpawn)
 			if stormSlaves, _, err = SumTreeCPU(pids); err != nil {
 				return nil, err
 			}
@@ -130,7 +135,7 @@ func (e *Env) Fleet(ctx context.Context, o FleetOptions) (*FleetResult, error) {
 			stormSSHD = sshd1
 		}
 	}
-	r.SteadyWindow = time.Since(t0) - r.StormWindow
+	r.SteadyWindow = time.Since(tSpawn) - r.StormWindow
 	slavesS, _, err := SumTreeCPU(pids)
 	if err != nil {
 		return nil, err

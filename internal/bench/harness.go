@@ -112,6 +112,8 @@ type Slave struct {
 	Kind Kind
 	Name string
 	Dir  string
+	// Nice, if positive, starts the slave under nice -n Nice.
+	Nice int
 	env  *Env
 	// file is the config (Upsslave) or the adapted script (Seed).
 	file string
@@ -189,6 +191,10 @@ func (s *Slave) Start(event string) (*Proc, error) {
 		cmd = exec.Command("/bin/bash", s.file, msg)
 	} else {
 		cmd = exec.Command(s.env.Upsslave, msg)
+	}
+	if s.Nice > 0 {
+		// nice execs the command in the same process.
+		cmd = exec.Command("nice", append([]string{"-n", strconv.Itoa(s.Nice)}, cmd.Args...)...)
 	}
 	cmd.Dir = s.Dir
 	cmd.Env = []string{

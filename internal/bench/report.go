@@ -179,7 +179,7 @@ func WriteFleet(w io.Writer, rs ...*FleetResult) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "#### CPU (% of one core; the machine has 2)")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| N | connection storm: window (s) / all slaves / sshd | steady waiting: window (s) / all slaves / sshd / per slave | after sdf: window (s) / all slaves / sshd |")
+	fmt.Fprintln(w, "| N | spawning + connection storm: window (s) / all slaves / sshd | steady waiting: window (s) / all slaves / sshd / per slave | after sdf: window (s) / all slaves / sshd |")
 	fmt.Fprintln(w, "|---|---|---|---|")
 	for _, r := range rs {
 		fmt.Fprintf(w, "| %d | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f / %.2f | %.1f / %.1f / %.1f |\n", r.N,

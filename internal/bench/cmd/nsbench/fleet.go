@@ -18,6 +18,7 @@ func fleetCmd(ctx context.Context, repo string, keep bool, args []string, stdout
 	sizesFlag := fs.String("sizes", "50,100,200", "fleet sizes, comma-separated")
 	silent := fs.Duration("silent", 15*time.Second, "how long the master stays silent")
 	timeout := fs.Duration("timeout", 90*time.Second, "bound on the wait for every acknowledgement after sdf")
+	nice := fs.Int("nice", 0, "run the slaves under nice -n N (0: not), so sshd gets the CPU first")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -40,11 +41,11 @@ func fleetCmd(ctx context.Context, repo string, keep bool, args []string, stdout
 		defer os.RemoveAll(env.Dir)
 	}
 	fmt.Fprintf(stdout, "## make bench-fleet\n\n%s\n", bench.Machine())
-	fmt.Fprintf(stdout, "One sshd (`%s`, MaxStartups default 10:30:100, LogLevel VERBOSE); N upsslave processes, each with its own NAME, STATEDIR and config, every setting at its default (POLL 250ms, DEADTIME 60s), all started with ONBATT at once; the master stays silent %v, then writes battsdf and sdf.\n\n", env.SSHD.Addr, *silent)
+	fmt.Fprintf(stdout, "One sshd (`%s`, MaxStartups default 10:30:100, LogLevel VERBOSE); N upsslave processes, each with its own NAME, STATEDIR and config, every setting at its default (POLL 250ms, DEADTIME 60s), all started with ONBATT at once (slaves under nice -n %d); the master stays silent %v after the last ONBATT, then writes battsdf and sdf. Slaves and sshd share this machine's CPUs.\n\n", env.SSHD.Addr, *nice, *silent)
 	var rs []*bench.FleetResult
 	for _, n := range sizes {
 		fmt.Fprintf(stderr, "nsbench: fleet of %d\n", n)
-		r, err := env.Fleet(ctx, bench.FleetOptions{N: n, Silent: *silent, Timeout: *timeout})
+		r, err := env.Fleet(ctx, bench.FleetOptions{N: n, Silent: *silent, Timeout: *timeout, Nice: min(max(*nice, 0), 19)})
 		if err != nil {
 			return err
 		}
