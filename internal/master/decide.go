@@ -21,6 +21,8 @@ type Config struct {
 	// DeadTime: no reading for this long while last known on battery is
 	// critical.
 	DeadTime time.Duration
+	// Stages are the slaves with their own thresholds ([DecideStages]).
+	Stages []Stage
 }
 
 // Phase is where the master stands in an outage.
@@ -64,6 +66,8 @@ type State struct {
 	Reason         string    `json:"reason,omitempty"`
 	// SDFAt is when this outage's sdf was written (or found).
 	SDFAt time.Time `json:"sdf_at,omitzero"`
+	// Stages holds the staged slaves' debounce and verdicts, by name.
+	Stages map[string]StageState `json:"stages,omitempty"`
 }
 
 // Disk is what FLAGDIR holds before the decision.

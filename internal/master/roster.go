@@ -66,6 +66,53 @@ type Tally struct {
 // Only acknowledgements not older than sdfAt-AckSlack count. An anonymous
 // sdfok counts for an empty roster or a roster of one.
 func Count(want []string, infos []flags.Info, sdfAt time.Time) Tally {
+	return Roster{Names: want}.Count(infos, sdfAt)
+}
+
+// Roster is whom the master waits for after sdf.
+type Roster struct {
+	// Names are SLAVES ∪ STAGES; empty means "any one acknowledgement".
+	Names []string
+	// Anon is the roster name an anonymous (seed-style) sdfok stands for;
+	// with a roster of one it is that one.
+	Anon string
+	// Since holds, for slaves told to go before the global sdf (a stage's
+	// sdf.<name>), when they were told: their acknowledgement counts from
+	// then on.
+	Since map[string]time.Time
+}
+
+// NewRoster builds the roster from SLAVES and STAGES and the stages'
+// verdict times (by slave). A plain sdfok stands for the only slave of a
+// roster of one, or else for the only slave in SLAVES that is not staged
+// (a seed-style slave beside staged ones: staged slaves read sdf.<name>
+// and so have names).
+func NewRoster(slaves []string, stages []Stage, since map[string]time.Time) Roster {
+	r := Roster{Names: RosterNames(slaves, stages), Since: since}
+	staged := map[string]bool{}
+	for _, s := range stages {
+		staged[s.Name] = true
+	}
+	var plain []string
+	for _, n := range slaves {
+		if !staged[n] {
+			plain = append(plain, n)
+		}
+	}
+	switch {
+	case len(r.Names) == 1:
+		r.Anon = r.Names[0]
+	case len(plain) == 1 && len(stages) > 0:
+		r.Anon = plain[0]
+	}
+	return r
+}
+
+// Count compares the acknowledgements in ACKDIR (infos, as listed; other
+// files are ignored) with the roster, for a global sdf written at sdfAt.
+// An acknowledgement counts when it is not older than sdfAt-AckSlack, or
+// than the slave's own Since time when that is earlier.
+func (ro Roster) Count(infos []flags.Info, sdfAt time.Time) Tally {
 	var t Tally
 	fresh := map[string]Ack{}
 	var anon *Ack
@@ -75,7 +122,11 @@ func Count(want []string, infos []flags.Info, sdfAt time.Time) Tally {
 			continue
 		}
 		a := Ack{Slave: name, At: in.ModTime}
-		if in.ModTime.Before(sdfAt.Add(-AckSlack)) {
+		from := sdfAt
+		if s, ok := ro.Since[name]; ok && name != "" && !s.IsZero() && s.Before(from) {
+			from = s
+		}
+		if in.ModTime.Before(from.Add(-AckSlack)) {
 			t.Stale = append(t.Stale, a)
 			continue
 		}
@@ -85,6 +136,7 @@ func Count(want []string, infos []flags.Info, sdfAt time.Time) Tally {
 		}
 		fresh[name] = a
 	}
+	want := ro.Names
 	if len(want) == 0 {
 		names := make([]string, 0, len(fresh))
 		for n := range fresh {
@@ -100,13 +152,17 @@ func Count(want []string, infos []flags.Info, sdfAt time.Time) Tally {
 		t.Complete = len(t.Acked) > 0
 		return t
 	}
+	anonFor := ro.Anon
+	if anonFor == "" && len(want) == 1 {
+		anonFor = want[0]
+	}
 	listed := map[string]bool{}
 	for _, n := range want {
 		listed[n] = true
 		switch a, ok := fresh[n]; {
 		case ok:
 			t.Acked = append(t.Acked, a)
-		case anon != nil && len(want) == 1:
+		case anon != nil && n == anonFor:
 			t.Acked = append(t.Acked, *anon)
 			anon = nil
 		default:
