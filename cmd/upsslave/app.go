@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/nutslave/nutslave/internal/command"
 	"github.com/nutslave/nutslave/notify"
 )
 
@@ -85,12 +86,12 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 		Flags:                []cli.Flag{configFlag},
 		ExitErrHandler:       func(*cli.Context, error) {},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return &usageError{msg: err.Error(), hint: "see upsslave --help"}
+			return &command.UsageError{Msg: err.Error(), Hint: "see upsslave --help"}
 		},
 		Action: func(c *cli.Context) error {
-			return &usageError{
-				msg:  "no NOTIFYTYPE in the environment",
-				hint: "upsslave is run by upsmon as NOTIFYCMD; to try it by hand: upsslave simulate ONBATT",
+			return &command.UsageError{
+				Msg:  "no NOTIFYTYPE in the environment",
+				Hint: "upsslave is run by upsmon as NOTIFYCMD; to try it by hand: upsslave simulate ONBATT",
 			}
 		},
 		Commands: []*cli.Command{
@@ -149,11 +150,11 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 				},
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 1 {
-						return &usageError{msg: "simulate needs one EVENT", hint: "e.g. upsslave simulate ONBATT"}
+						return &command.UsageError{Msg: "simulate needs one EVENT", Hint: "e.g. upsslave simulate ONBATT"}
 					}
 					ev, err := notify.ParseEvent(c.Args().First())
 					if err != nil && ev == "" {
-						return &usageError{msg: err.Error(), hint: "events: ONBATT ONLINE LOWBATT FSD SHUTDOWN NOPARENT COMMBAD ..."}
+						return &command.UsageError{Msg: err.Error(), Hint: "events: ONBATT ONLINE LOWBATT FSD SHUTDOWN NOPARENT COMMBAD ..."}
 					}
 					cfg, err := configFrom(c, getenv)
 					if err != nil {

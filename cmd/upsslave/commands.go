@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/nutslave/nutslave/flags/sftpstore"
+	"github.com/nutslave/nutslave/internal/command"
 	"github.com/nutslave/nutslave/internal/eventlog"
 	"github.com/nutslave/nutslave/internal/lock"
 	"github.com/nutslave/nutslave/notify"
@@ -71,10 +72,10 @@ func runCheck(ctx context.Context, cfg *Config, w io.Writer) error {
 	}
 	switch {
 	case k.errors > 0 && k.hostKey:
-		return &hinted{err: fmt.Errorf("%w: %d problem(s), see above", errNotConfigured, k.errors),
-			hint: "check the master's fingerprint, then run: upsslave trust"}
+		return &command.Hinted{Err: fmt.Errorf("%w: %d problem(s), see above", command.ErrNotConfigured, k.errors),
+			Hint: "check the master's fingerprint, then run: upsslave trust"}
 	case k.errors > 0 && k.config:
-		return fmt.Errorf("%w: %d problem(s), see above", errNotConfigured, k.errors)
+		return fmt.Errorf("%w: %d problem(s), see above", command.ErrNotConfigured, k.errors)
 	case k.errors > 0 && k.permission:
 		return fmt.Errorf("%w: %d problem(s), see above", fs.ErrPermission, k.errors)
 	case k.errors > 0:
@@ -209,8 +210,8 @@ func runTrust(ctx context.Context, cfg *Config, wantFP string, yes bool, stdin i
 	switch {
 	case wantFP != "":
 		if wantFP != fp {
-			return &hinted{err: fmt.Errorf("fingerprint mismatch: the master sent %s, you expected %s", fp, wantFP),
-				hint: "compare with: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub (on the master)"}
+			return &command.Hinted{Err: fmt.Errorf("fingerprint mismatch: the master sent %s, you expected %s", fp, wantFP),
+				Hint: "compare with: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub (on the master)"}
 		}
 	case !yes:
 		fmt.Fprintf(w, "Compare with the master's own: ssh-keygen -lf /etc/ssh/ssh_host_%s_key.pub\nTrust this key? [y/N] ", keyFileType(key.Type()))

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -12,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nutslave/nutslave/flags"
+	"github.com/nutslave/nutslave/internal/command"
 	"github.com/nutslave/nutslave/internal/conf"
 )
 
@@ -20,9 +19,6 @@ const confEnv = "UPSSLAVE_CONF"
 
 // defaultConfPaths are tried in order: Debian's NUT directory, then RHEL's.
 var defaultConfPaths = []string{"/etc/nut/upsslave.conf", "/etc/ups/upsslave.conf"}
-
-// errNotConfigured means no configuration file could be found or used.
-var errNotConfigured = errors.New("not configured")
 
 // Config is upsslave.conf.
 type Config struct {
@@ -77,48 +73,18 @@ func defaultConfig(path string) *Config {
 // configPath picks the configuration file: the flag, then $UPSSLAVE_CONF,
 // then the first default that exists.
 func configPath(flagValue string, getenv func(string) string) (string, error) {
-	if flagValue != "" {
-		return flagValue, nil
-	}
-	if p := getenv(confEnv); p != "" {
-		return p, nil
-	}
-	for _, p := range defaultConfPaths {
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%w: no %s (set --config or %s)", errNotConfigured, strings.Join(defaultConfPaths, " or "), confEnv)
+	return command.ConfigPath(flagValue, confEnv, defaultConfPaths, getenv)
 }
 
 // loadConfig reads and validates the configuration file at path.
 func loadConfig(path string) (*Config, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %v", errNotConfigured, err)
-		}
-		return nil, err
-	}
-	defer f.Close()
-	entries, err := conf.Parse(path, f)
+	entries, err := command.ReadConfig(path)
 	if err != nil {
 		return nil, err
 	}
 	c := defaultConfig(path)
 	ackSet := false
-	abs := func(p *string) conf.Setter {
-		return func(v string) error {
-			if !filepath.IsAbs(v) {
-				return fmt.Errorf("%q is not an absolute path", v)
-			}
-			*p = filepath.Clean(v)
-			return nil
-		}
-	}
-	dur := func(p *time.Duration) conf.Setter {
-		return func(v string) (err error) { *p, err = conf.ParseDuration(v); return err }
-	}
+	abs, dur := conf.AbsPath, conf.Duration
 	keys := map[string]conf.Setter{
 		"MASTER":      c.setMaster,
 		"IDENTITY":    abs(&c.Identity),
@@ -138,10 +104,7 @@ func loadConfig(path string) (*Config, error) {
 		"SDFWAIT":         dur(&c.SDFWait),
 		"DEADTIME":        dur(&c.DeadTime),
 		"CONNECT_TIMEOUT": dur(&c.ConnectTimeout),
-		"SHUTDOWNCMD": func(v string) (err error) {
-			c.ShutdownCmd, err = conf.SplitCommand(v)
-			return err
-		},
+		"SHUTDOWNCMD":     conf.Command(&c.ShutdownCmd),
 		"LOGFILE": func(v string) error {
 			if v == "" || v == "none" {
 				c.LogFile = ""

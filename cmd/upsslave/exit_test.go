@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nutslave/nutslave/internal/command"
 )
 
 // TestExitCodes covers the exit-code table of upsslave(8) in-process;
@@ -34,15 +36,15 @@ func TestExitCodes(t *testing.T) {
 		code   int
 		stderr string
 	}{
-		{"no NOTIFYTYPE, no command", []string{"upsslave"}, nil, exitUsage, "no NOTIFYTYPE"},
-		{"unknown flag", []string{"upsslave", "--bogus"}, nil, exitUsage, "flag provided but not defined"},
-		{"simulate without event", []string{"upsslave", "--config", good, "simulate"}, nil, exitUsage, "simulate needs one EVENT"},
-		{"drop-in without any config", []string{"upsslave", "UPS x on battery"}, map[string]string{"NOTIFYTYPE": "ONBATT", confEnv: filepath.Join(dir, "missing.conf")}, exitNotConfigured, "not configured"},
-		{"drop-in with a bad config names file and line", []string{"upsslave", "msg"}, map[string]string{"NOTIFYTYPE": "ONBATT", confEnv: bad}, exitNotConfigured, "bad.conf:2: POLL: bad value"},
-		{"check with a bad config", []string{"upsslave", "--config", bad, "check"}, nil, exitNotConfigured, "bad.conf:2"},
-		{"unknown event is fine", []string{"upsslave", "a new kind of event"}, map[string]string{"NOTIFYTYPE": "NEW_THING", confEnv: good}, exitOK, ""},
-		{"log-only event is fine", []string{"upsslave", "--config", good, "UPS x battery needs to be replaced"}, map[string]string{"NOTIFYTYPE": "REPLBATT"}, exitOK, ""},
-		{"world-readable key is a permission problem", []string{"upsslave", "--config", openKey, "check"}, nil, exitPermission, "readable by others"},
+		{"no NOTIFYTYPE, no command", []string{"upsslave"}, nil, command.ExitUsage, "no NOTIFYTYPE"},
+		{"unknown flag", []string{"upsslave", "--bogus"}, nil, command.ExitUsage, "flag provided but not defined"},
+		{"simulate without event", []string{"upsslave", "--config", good, "simulate"}, nil, command.ExitUsage, "simulate needs one EVENT"},
+		{"drop-in without any config", []string{"upsslave", "UPS x on battery"}, map[string]string{"NOTIFYTYPE": "ONBATT", confEnv: filepath.Join(dir, "missing.conf")}, command.ExitNotConfigured, "not configured"},
+		{"drop-in with a bad config names file and line", []string{"upsslave", "msg"}, map[string]string{"NOTIFYTYPE": "ONBATT", confEnv: bad}, command.ExitNotConfigured, "bad.conf:2: POLL: bad value"},
+		{"check with a bad config", []string{"upsslave", "--config", bad, "check"}, nil, command.ExitNotConfigured, "bad.conf:2"},
+		{"unknown event is fine", []string{"upsslave", "a new kind of event"}, map[string]string{"NOTIFYTYPE": "NEW_THING", confEnv: good}, command.ExitOK, ""},
+		{"log-only event is fine", []string{"upsslave", "--config", good, "UPS x battery needs to be replaced"}, map[string]string{"NOTIFYTYPE": "REPLBATT"}, command.ExitOK, ""},
+		{"world-readable key is a permission problem", []string{"upsslave", "--config", openKey, "check"}, nil, command.ExitPermission, "readable by others"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,7 +57,7 @@ func TestExitCodes(t *testing.T) {
 			if tt.stderr != "" && !strings.Contains(stderr.String()+stdout.String(), tt.stderr) {
 				t.Errorf("output does not mention %q:\nstdout: %s\nstderr: %s", tt.stderr, stdout.String(), stderr.String())
 			}
-			if tt.code != exitOK && !strings.HasPrefix(stderr.String(), "upsslave: error: ") {
+			if tt.code != command.ExitOK && !strings.HasPrefix(stderr.String(), "upsslave: error: ") {
 				t.Errorf("stderr = %q, want an upsslave: error: line", stderr.String())
 			}
 		})

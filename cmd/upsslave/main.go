@@ -6,41 +6,20 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/signal"
-	"runtime/debug"
-	"strings"
 	"syscall"
 
 	"github.com/nutslave/nutslave/flags/sftpstore"
-	"github.com/nutslave/nutslave/internal/conf"
+	"github.com/nutslave/nutslave/internal/command"
 	"github.com/nutslave/nutslave/internal/eventlog"
 )
 
 // version is set with -ldflags "-X main.version=…".
 var version = ""
 
-func getVersion() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "devel"
-}
-
-// Exit codes, aligned with systemd's LSB codes.
-const (
-	exitOK            = 0
-	exitFailure       = 1
-	exitUsage         = 2
-	exitPermission    = 4
-	exitNotConfigured = 6
-)
+func getVersion() string { return command.Version(version) }
 
 func main() {
 	os.Exit(run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr))
@@ -58,53 +37,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return report(stderr, newApp(getenv, stdout, stderr).RunContext(ctx, args))
 }
 
-// usageError is a mistake in how upsslave was called.
-type usageError struct{ msg, hint string }
-
-func (e *usageError) Error() string { return e.msg }
-
-// hinted carries a hint line for the user.
-type hinted struct {
-	err  error
-	hint string
-}
-
-func (e *hinted) Error() string { return e.err.Error() }
-func (e *hinted) Unwrap() error { return e.err }
-
-// report prints err (with its hint) and picks the exit code. It is the one
-// place that prints errors.
+// report prints err with its hint and picks the exit code.
 func report(stderr io.Writer, err error) int {
-	if err == nil {
-		return exitOK
-	}
-	var ue *usageError
-	var ce *conf.Error
-	var h *hinted
-	code := exitFailure
-	hint := ""
-	switch {
-	case errors.As(err, &ue):
-		code, hint = exitUsage, ue.hint
-	case errors.Is(err, errNotConfigured), errors.As(err, &ce):
-		code = exitNotConfigured
-	case errors.Is(err, fs.ErrPermission):
-		code = exitPermission
-	case errors.Is(err, context.Canceled):
-		code = exitFailure
-	}
-	if errors.As(err, &h) {
-		hint = h.hint
-	} else if errors.Is(err, sftpstore.ErrHostKey) {
-		hint = "check the master's fingerprint, then run: upsslave trust"
-	}
-	fmt.Fprintf(stderr, "upsslave: error: %v\n", err)
-	if hint != "" {
-		for _, line := range strings.Split(hint, "\n") {
-			fmt.Fprintf(stderr, "upsslave: hint: %s\n", line)
+	return command.Report("upsslave", stderr, err, func(err error) string {
+		if errors.Is(err, sftpstore.ErrHostKey) {
+			return "check the master's fingerprint, then run: upsslave trust"
 		}
-	}
-	return code
+		return ""
+	})
 }
 
 // dropIn is NOTIFYCMD mode: NOTIFYTYPE and UPSNAME from the environment,
@@ -112,20 +52,7 @@ func report(stderr io.Writer, err error) int {
 // it. Anything else on the command line is ignored, as upsmon ≤ 2.8.5 ran
 // NOTIFYCMD through a shell and later versions execvp it.
 func dropIn(ctx context.Context, args []string, notifyType string, getenv func(string) string, stderr io.Writer) error {
-	var confFlag, msg string
-	rest := args[1:]
-	for i := 0; i < len(rest); i++ {
-		a := rest[i]
-		switch {
-		case (a == "--config" || a == "-config" || a == "-c") && i+1 < len(rest):
-			confFlag = rest[i+1]
-			i++
-		case strings.HasPrefix(a, "--config="):
-			confFlag = strings.TrimPrefix(a, "--config=")
-		default:
-			msg = a
-		}
-	}
+	confFlag, msg := command.NotifyArgs(args)
 	path, err := configPath(confFlag, getenv)
 	if err != nil {
 		syslogOnly("upsslave not configured; event "+notifyType+" only logged", err)
@@ -141,34 +68,9 @@ func dropIn(ctx context.Context, args []string, notifyType string, getenv func(s
 	return newSlave(cfg, log).handleEvent(ctx, notifyType, getenv("UPSNAME"), msg)
 }
 
-// openLog logs to syslog and LOGFILE, and to stderr when it is a terminal
-// or the journal (upsmon often points it at /dev/null).
+// openLog logs to syslog, LOGFILE, and stderr when someone watches it.
 func openLog(cfg *Config, stderr io.Writer) *eventlog.Logger {
-	var errw io.Writer
-	if isTerminalOrJournal(stderr) {
-		errw = stderr
-	}
-	l := eventlog.Open(eventlog.Options{Tag: "upsslave", File: cfg.LogFile, Syslog: true, Stderr: errw})
-	if l.FileErr != nil {
-		l.Warn("cannot write LOGFILE; logging to syslog only", "err", l.FileErr)
-	}
-	return l
+	return command.OpenLog("upsslave", cfg.LogFile, stderr)
 }
 
-func syslogOnly(msg string, err error) {
-	l := eventlog.Open(eventlog.Options{Tag: "upsslave", Syslog: true})
-	l.Crit(msg, "err", err)
-	l.Close()
-}
-
-func isTerminalOrJournal(w io.Writer) bool {
-	if os.Getenv("JOURNAL_STREAM") != "" {
-		return true
-	}
-	f, ok := w.(*os.File)
-	if !ok {
-		return true // tests and pipes we were handed explicitly
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
+func syslogOnly(msg string, err error) { command.SyslogOnly("upsslave", msg, err) }

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -297,4 +298,30 @@ func SplitCommand(s string) ([]string, error) {
 		return nil, errors.New("empty command")
 	}
 	return args, nil
+}
+
+// AbsPath is a [Setter] for an absolute path, cleaned.
+func AbsPath(p *string) Setter {
+	return func(v string) error {
+		if !filepath.IsAbs(v) {
+			return fmt.Errorf("%q is not an absolute path", v)
+		}
+		*p = filepath.Clean(v)
+		return nil
+	}
+}
+
+// Duration is a [Setter] for a duration ([ParseDuration]).
+func Duration(p *time.Duration) Setter {
+	return func(v string) (err error) { *p, err = ParseDuration(v); return err }
+}
+
+// Bool is a [Setter] for yes/no ([ParseBool]).
+func Bool(p *bool) Setter {
+	return func(v string) (err error) { *p, err = ParseBool(v); return err }
+}
+
+// Command is a [Setter] for a command line ([SplitCommand]).
+func Command(p *[]string) Setter {
+	return func(v string) (err error) { *p, err = SplitCommand(v); return err }
 }
