@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"io"
+	"time"
 
 	"github.com/urfave/cli/v2"
 )
@@ -18,7 +20,21 @@ Flags, in FLAGDIR (root-owned 0755, read-only for the slaves):
    battsdf  on battery and critical: slaves must shut down.
    sdf      the master has committed to shutting down. Latched: it stays,
             even if power returns, until "upsflags reset" at boot.
-and the slaves' acknowledgements sdfok.<NAME> in ACKDIR (root:SSHUSER 1770).
+   battsdf.<NAME>, sdf.<NAME>
+            one staged slave's own verdict (STAGES): that slave treats them
+            exactly like battsdf and sdf, the others ignore them. sdf.<NAME>
+            latches like sdf; a battsdf.<NAME> whose sdf.<NAME> was not
+            written is cancelled when power returns.
+   drill    a shutdown drill is on (id=drill-<unix time>): slaves answer
+            without powering off. Never taken for sdf.
+and in ACKDIR (root:SSHUSER 1770), written by the slaves:
+   sdfok.<NAME>    "I am shutting down now" (a seed-style slave writes a
+                   plain sdfok)
+   seen.<NAME>     the heartbeat of "upsslave heartbeat" (its timer runs it
+                   about once a minute): time=, host=, version=,
+                   result=ok|problem, problems="error: ...; warning: ...".
+                   Read with a size limit and shown, never trusted further.
+   drillok.<NAME>  the answer to a drill: drill=<id>.
 
 Each run: on line → onl present, battsdf absent. On battery → onl absent.
 Critical when on battery and the charge is below STDWCHARGE (or the runtime
@@ -30,6 +46,32 @@ sdfok.<name> (not older than this sdf) or HOSTSYNC passes, log who did and
 who did not, and run SHUTDOWNCMD once. No reading (upsd DATA-STALE, a busy
 USB device, WAIT) is never taken for "fine". One upsflags decides at a time
 (STATEDIR/upsflags.lock).
+
+Stages (STAGES=web1:70 web2:70 db1:40): on battery, when the charge falls
+below a staged slave's own threshold (or battery.runtime below it, for
+db1:300s) for DEBOUNCE consecutive readings, upsflags writes battsdf.<NAME>
+then sdf.<NAME>: that slave acknowledges (sdfok.<NAME>) and shuts down, the
+others keep running. Slaves not in STAGES follow STDWCHARGE (battsdf, sdf).
+The master still goes last: after the global sdf it waits for every slave
+of SLAVES and STAGES (a staged slave's acknowledgement counts from its own
+sdf.<NAME>) or HOSTSYNC. Power returning cancels the stages not yet told to
+go. A stage at or below STDWCHARGE never fires on its own ("check" warns).
+A plain sdfok from a seed-style slave counts for the one slave in SLAVES
+that is not staged.
+
+Readiness: "status" lists every known slave (SLAVES, STAGES and any
+seen.<NAME>) with its stage, its verdict, its acknowledgement, how long ago
+its last heartbeat came and any problem it reported; "check" fails when a
+slave of SLAVES or STAGES was never seen or not for STALE.
+
+Drills: "upsflags drill [--timeout 2m]" writes drill, waits for each
+slave's drillok.<NAME> (a slave answers from its heartbeat timer or, while
+watching after ONBATT, within one POLL), prints who answered and how fast,
+who did not and why where known ("last seen 12m ago", a reported problem),
+removes drill and the drillok.* files, and exits 1 if someone did not
+answer. Nothing is powered off. Every POLL the drill also runs the normal
+decision under the same lock: a real outage removes drill at once and the
+real sequence (battsdf, sdf, roster wait, the master's shutdown) proceeds.
 
 Setup on the master:
  1. /etc/nut/upsflags.conf (below); at least SLAVES="name1 name2 ...".
@@ -45,7 +87,8 @@ Setup on the master:
        NOTIFYFLAG FSD SYSLOG+WALL+EXEC
     upsmon runs it as user nut, which may not write FLAGDIR: it then only
     touches TRIGGER and upsflags.path starts upsflags.service as root.
- 5. "upsflags status" shows the reading, the flags and who acknowledged.
+ 5. "upsflags status" shows the reading, the flags, who acknowledged and
+    when each slave was last seen; "upsflags drill" tries the handshake.
 
 upsflags.conf (KEY=VALUE lines; durations as 60, 60s, 250ms, 2m):
 
@@ -66,6 +109,11 @@ upsflags.conf (KEY=VALUE lines; durations as 60, 60s, 250ms, 2m):
    FLAGOWNER    uid that must own FLAGDIR and ACKDIR (default 0)
    SLAVES       slave NAMEs to wait for, space-separated (default empty: any
                 one acknowledgement, including a seed-style plain sdfok)
+   STAGES       per-slave thresholds, NAME:PERCENT or NAME:RUNTIME, e.g.
+                "web1:70 web2:70 db1:40" or "db1:300s" (default empty: every
+                slave follows STDWCHARGE); staged slaves are waited for too
+   STALE        a slave of SLAVES or STAGES whose last heartbeat is older
+                is stale: "check" fails (default 5m)
    STDWCHARGE   on battery, critical below this charge in percent (default 50)
    STDWRUNTIME  on battery, critical below this runtime (default unset)
    MAXONBATT    critical after this long on battery (default unset)
@@ -92,8 +140,8 @@ The configuration is found with --config, else $UPSFLAGS_CONF, else
 /etc/nut/upsflags.conf, else /etc/ups/upsflags.conf.
 
 Exit status: 0 success (also when another upsflags is deciding), 1 runtime
-failure (also a refused flag directory), 2 usage, 4 permission, 6 not
-configured.`
+failure (also a refused flag directory, a failed check, a slave that did not
+answer a drill), 2 usage, 4 permission, 6 not configured.`
 
 func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 	configFlag := &cli.StringFlag{
@@ -132,7 +180,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return &usageError{msg: "unknown command " + c.Args().First(), hint: "commands: run watch status reset check"}
+				return &usageError{msg: "unknown command " + c.Args().First(), hint: "commands: run watch status reset check drill"}
 			}
 			return &usageError{msg: "no command", hint: "the timer runs: upsflags run; to look: upsflags status"}
 		},
@@ -167,7 +215,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 			},
 			{
 				Name:  "reset",
-				Usage: "at boot, before NUT starts: clear sdf, battsdf, the acknowledgements and this boot's state",
+				Usage: "at boot, before NUT starts: clear sdf, battsdf, sdf.*, battsdf.*, drill, the acknowledgements and this boot's state",
 				UsageText: "upsflags reset\n\nRun by upsflags-reset.service once per boot. Running it during an outage\n" +
 					"cancels the master's latch: the slaves already shutting down are not called back.",
 				Action: func(c *cli.Context) error {
@@ -184,6 +232,24 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 						return err
 					}
 					return runCheck(c.Context, cfg, stdout)
+				},
+			},
+			{
+				Name:  "drill",
+				Usage: "ask every slave to go through the shutdown handshake without powering off; report who answered",
+				UsageText: "upsflags drill [--timeout 2m]\n\nWrites the drill flag, waits for each slave's drillok.<NAME>, prints who\n" +
+					"answered and how fast, who did not and why (from its heartbeat), then\nremoves the drill flag and the answers. " +
+					"Exits 1 if a slave did not answer.\nA real outage during the drill ends it at once and the real shutdown\nsequence proceeds.",
+				Flags: []cli.Flag{&cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute, Usage: "wait at most `DURATION` for the answers"}},
+				Action: func(c *cli.Context) error {
+					if c.NArg() > 0 {
+						return &usageError{msg: "drill takes no arguments", hint: "upsflags drill [--timeout 2m]"}
+					}
+					d := c.Duration("timeout")
+					if d <= 0 || d > 24*time.Hour {
+						return &usageError{msg: fmt.Sprintf("--timeout %v: want a duration from 1s to 24h, e.g. 2m", d)}
+					}
+					return withFlagger(c, func(f *flagger) error { return f.drill(c.Context, d, stdout) })
 				},
 			},
 			{

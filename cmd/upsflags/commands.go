@@ -61,7 +61,6 @@ func runStatus(ctx context.Context, cfg *Config, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var disk master.Disk
 	have := map[flags.Name]flags.Info{}
 	for _, in := range infos {
 		have[in.Name] = in
@@ -74,20 +73,22 @@ func runStatus(ctx context.Context, cfg *Config, w io.Writer) error {
 			fmt.Fprintf(w, " -%s", n)
 		}
 	}
-	fmt.Fprintln(w)
-	disk.Onl = has(have, flags.Onl)
-	disk.BattSDF = has(have, flags.BattSDF)
-	if in, ok := have[flags.SDF]; ok {
-		disk.SDF, disk.SDFTime = true, in.ModTime
+	if in, ok := have[flags.Drill]; ok {
+		fmt.Fprintf(w, " drill(%s)", stamp(in.ModTime))
 	}
-	_, plan := master.Decide(st, r, disk, time.Now(), cfg.decision())
-	fmt.Fprintf(w, "next run: %s%s\n", plan.Note, planOps(plan))
+	fmt.Fprintln(w)
+	disk, staged, _, _ := scanFlags(infos)
+	now := time.Now()
+	next, plan := master.Decide(st, r, disk, now, cfg.decision())
+	_, stagePlans := master.DecideStages(next, r, staged, now, cfg.decision())
+	fmt.Fprintf(w, "next run: %s%s\n", plan.Note, planOps(plan, stagePlans))
 
 	sdfAt := st.SDFAt
 	if sdfAt.IsZero() && disk.SDF {
 		sdfAt = disk.SDFTime
 	}
 	var acks []flags.Info
+	var hbs []master.Heartbeat
 	if _, err := checkDir("ACKDIR", cfg.AckDir, cfg.FlagOwner); err != nil {
 		fmt.Fprintf(w, "acks:     %v\n", err)
 	} else if ad, err := flags.OpenDir(cfg.AckDir); err != nil {
@@ -98,8 +99,11 @@ func runStatus(ctx context.Context, cfg *Config, w io.Writer) error {
 		if err != nil {
 			return err
 		}
+		if hbs, err = readHeartbeats(ctx, cfg); err != nil {
+			fmt.Fprintf(w, "seen:     %v\n", err)
+		}
 	}
-	printRoster(w, cfg, acks, sdfAt)
+	printRoster(w, cfg, rosterView{acks: acks, sdfAt: sdfAt, st: st, disk: disk, staged: staged, hbs: hbs, now: now})
 	if state, when, ok := f.runner.Status(); ok {
 		fmt.Fprintf(w, "shutdown: %s at %s\n", state, stamp(when))
 	}
@@ -108,7 +112,7 @@ func runStatus(ctx context.Context, cfg *Config, w io.Writer) error {
 
 func has(m map[flags.Name]flags.Info, n flags.Name) bool { _, ok := m[n]; return ok }
 
-func planOps(p master.Plan) string {
+func planOps(p master.Plan, stages []master.StagePlan) string {
 	var ops []string
 	for _, o := range []struct {
 		n  flags.Name
@@ -116,6 +120,16 @@ func planOps(p master.Plan) string {
 	}{{flags.BattSDF, p.BattSDF}, {flags.SDF, p.SDF}, {flags.Onl, p.Onl}} {
 		if o.op != master.Keep {
 			ops = append(ops, o.op.String()+" "+string(o.n))
+		}
+	}
+	for _, sp := range stages {
+		for _, o := range []struct {
+			n  flags.Name
+			op master.Op
+		}{{flags.StagedBattSDF(sp.Name), sp.BattSDF}, {flags.StagedSDF(sp.Name), sp.SDF}} {
+			if o.op != master.Keep {
+				ops = append(ops, o.op.String()+" "+string(o.n))
+			}
 		}
 	}
 	if p.Commit {
@@ -127,55 +141,187 @@ func planOps(p master.Plan) string {
 	return " → " + strings.Join(ops, ", ")
 }
 
-// printRoster prints one line per slave: acknowledged for this outage's
-// sdf or not, and when.
-func printRoster(w io.Writer, cfg *Config, acks []flags.Info, sdfAt time.Time) {
+// rosterView is what printRoster shows.
+type rosterView struct {
+	acks   []flags.Info
+	sdfAt  time.Time
+	st     master.State
+	disk   master.Disk
+	staged map[string]master.StageFlags
+	hbs    []master.Heartbeat
+	now    time.Time
+}
+
+// printRoster prints one line per known slave (SLAVES ∪ STAGES ∪ any
+// seen.<name>): acknowledged for this outage's sdf (or its own stage's
+// sdf.<name>) or not and when, its stage and threshold, the verdict it was
+// given, and when its last heartbeat came; then the problems slaves
+// reported.
+func printRoster(w io.Writer, cfg *Config, v rosterView) {
 	when := "no sdf"
-	if !sdfAt.IsZero() {
-		when = "sdf at " + stamp(sdfAt) + ", HOSTSYNC until " + stamp(sdfAt.Add(cfg.HostSync))
+	if !v.sdfAt.IsZero() {
+		when = "sdf at " + stamp(v.sdfAt) + ", HOSTSYNC until " + stamp(v.sdfAt.Add(cfg.HostSync))
 	}
-	fmt.Fprintf(w, "roster:   %s (%s)\n", cfg.AckDir, when)
-	since := sdfAt
+	fmt.Fprintf(w, "roster:   %s (%s; STALE %v)\n", cfg.AckDir, when, cfg.Stale)
+	since := v.sdfAt
 	if since.IsZero() {
 		// No outage: every acknowledgement present is from an old one.
-		since = time.Now().Add(24 * 365 * time.Hour)
+		since = v.now.Add(24 * 365 * time.Hour)
 	}
-	t := master.Count(cfg.Slaves, acks, since)
-	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "  SLAVE\tACKNOWLEDGED\tWHEN")
+	stageAt := map[string]time.Time{}
+	for n, ss := range v.st.Stages {
+		if !ss.SDFAt.IsZero() {
+			stageAt[n] = ss.SDFAt
+		}
+	}
+	for n, f := range v.staged {
+		if f.SDF && stageAt[n].IsZero() {
+			stageAt[n] = f.SDFTime
+		}
+	}
+	ro := master.NewRoster(cfg.Slaves, cfg.Stages, stageAt)
+	t := ro.Count(v.acks, since)
 	acked := map[string]master.Ack{}
+	var anon *master.Ack
 	for _, a := range t.Acked {
+		if a.Slave == "" {
+			anon = &a
+			continue
+		}
 		acked[a.Slave] = a
 	}
 	stale := map[string]master.Ack{}
 	for _, a := range t.Stale {
 		stale[a.Slave] = a
 	}
-	names := cfg.Slaves
-	if len(names) == 0 {
-		fmt.Fprintln(tw, "  (SLAVES empty: any one acknowledgement ends the wait)\t\t")
+	stageOf := map[string]master.Stage{}
+	for _, sg := range cfg.Stages {
+		stageOf[sg.Name] = sg
+	}
+	ready := master.Ready(ro.Names, v.hbs, v.now, cfg.Stale)
+	readyOf := map[string]master.Readiness{}
+	for _, r := range ready {
+		readyOf[r.Name] = r
+	}
+	anonFor := ro.Anon
+	if anonFor == "" && len(ro.Names) == 1 {
+		anonFor = ro.Names[0]
+	}
+
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "  SLAVE\tACKNOWLEDGED\tWHEN\tSTAGE\tVERDICT\tSEEN")
+	stageCol := func(n string) string {
+		if sg, ok := stageOf[n]; ok {
+			return sg.Threshold()
+		}
+		return "global"
+	}
+	verdict := func(n string) string {
+		if f, ok := v.staged[n]; ok && f.SDF {
+			return "sdf." + n + " " + stamp(f.SDFTime)
+		}
+		switch {
+		case v.disk.SDF:
+			return "sdf"
+		case v.staged[n].BattSDF:
+			return "battsdf." + n
+		case v.disk.BattSDF:
+			return "battsdf"
+		}
+		return "-"
+	}
+	seenCol := func(n string) string {
+		r, ok := readyOf[n]
+		switch {
+		case !ok:
+			return "-"
+		case !r.Seen:
+			return "never STALE"
+		}
+		s := master.Ago(r.Age)
+		if r.Stale {
+			s += " STALE"
+		}
+		if r.Problem() {
+			s += " PROBLEM"
+		}
+		return s
+	}
+	if len(ro.Names) == 0 {
+		fmt.Fprintln(tw, "  (SLAVES and STAGES empty: any one acknowledgement ends the wait)\t\t\t\t\t")
 		for _, a := range t.Acked {
-			fmt.Fprintf(tw, "  %s\tyes\t%s\n", a.Who(), stamp(a.At))
+			fmt.Fprintf(tw, "  %s\tyes\t%s\tglobal\t%s\t%s\n", a.Who(), stamp(a.At), verdict(a.Slave), seenCol(a.Slave))
 		}
 	}
-	for _, n := range names {
+	for _, n := range ro.Names {
+		rest := fmt.Sprintf("%s\t%s\t%s", stageCol(n), verdict(n), seenCol(n))
 		switch a, ok := acked[n]; {
 		case ok:
-			fmt.Fprintf(tw, "  %s\tyes\t%s\n", n, stamp(a.At))
-		case len(names) == 1 && len(t.Acked) == 1:
-			fmt.Fprintf(tw, "  %s\tyes (sdfok)\t%s\n", n, stamp(t.Acked[0].At))
+			fmt.Fprintf(tw, "  %s\tyes\t%s\t%s\n", n, stamp(a.At), rest)
+		case n == anonFor && anon != nil:
+			fmt.Fprintf(tw, "  %s\tyes (sdfok)\t%s\t%s\n", n, stamp(anon.At), rest)
 		default:
 			if s, ok := stale[n]; ok {
-				fmt.Fprintf(tw, "  %s\tno (old: %s)\t-\n", n, stamp(s.At))
+				fmt.Fprintf(tw, "  %s\tno (old: %s)\t-\t%s\n", n, stamp(s.At), rest)
 			} else {
-				fmt.Fprintf(tw, "  %s\tno\t-\n", n)
+				fmt.Fprintf(tw, "  %s\tno\t-\t%s\n", n, rest)
 			}
 		}
 	}
 	for _, a := range t.Unlisted {
-		fmt.Fprintf(tw, "  %s\tnot in SLAVES\t%s\n", a.Who(), stamp(a.At))
+		fmt.Fprintf(tw, "  %s\tnot in SLAVES or STAGES\t%s\t-\t-\t%s\n", a.Who(), stamp(a.At), seenCol(a.Slave))
+	}
+	for _, r := range ready {
+		if !r.Listed && acked[r.Name] == (master.Ack{}) && !unlistedAck(t, r.Name) {
+			fmt.Fprintf(tw, "  %s\tnot in SLAVES or STAGES\t-\t-\t-\t%s\n", r.Name, seenCol(r.Name))
+		}
 	}
 	tw.Flush()
+	for _, r := range ready {
+		switch {
+		case r.Problem():
+			fmt.Fprintf(w, "  problem: %s %s\n", r.Name, r.Describe())
+		case r.Stale:
+			fmt.Fprintf(w, "  stale:   %s %s\n", r.Name, r.Describe())
+		}
+	}
+}
+
+func unlistedAck(t master.Tally, name string) bool {
+	for _, a := range t.Unlisted {
+		if a.Slave == name {
+			return true
+		}
+	}
+	return false
+}
+
+// readHeartbeats reads every seen.<name> in ACKDIR, each at most
+// [flags.MaxBody] bytes, for display.
+func readHeartbeats(ctx context.Context, cfg *Config) ([]master.Heartbeat, error) {
+	if _, err := checkDir("ACKDIR", cfg.AckDir, cfg.FlagOwner); err != nil {
+		return nil, err
+	}
+	ad, err := flags.OpenDir(cfg.AckDir)
+	if err != nil {
+		return nil, err
+	}
+	defer ad.Close()
+	infos, err := ad.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	var out []master.Heartbeat
+	for _, in := range infos {
+		name, ok := flags.SeenSlave(in.Name)
+		if !ok {
+			continue
+		}
+		body, _ := ad.Get(ctx, in.Name) // too large or unreadable: time from mtime
+		out = append(out, master.ParseHeartbeat(name, body, in.ModTime, now))
+	}
+	return out, nil
 }
 
 func stamp(t time.Time) string {
@@ -190,6 +336,8 @@ type checker struct {
 	w                  io.Writer
 	errors, warnings   int
 	permission, config bool
+	// stale names the roster members without a recent heartbeat.
+	stale []string
 }
 
 func (k *checker) ok(format string, a ...any) { fmt.Fprintf(k.w, "ok: "+format+"\n", a...) }
@@ -207,6 +355,7 @@ func (k *checker) fail(format string, a ...any) {
 func runCheck(ctx context.Context, cfg *Config, w io.Writer) error {
 	k := &checker{w: w}
 	k.ok("configuration %s parsed (SOURCE=%s SLAVES=%s)", cfg.Path, cfg.Source, slavesText(cfg.Slaves))
+	checkStages(k, cfg)
 	if fi, err := os.Stat(cfg.Path); err == nil && fi.Mode().Perm()&0o004 != 0 {
 		k.warn("%s is world-readable (mode %04o); use root:nut 0640", cfg.Path, fi.Mode().Perm())
 	}
@@ -226,6 +375,13 @@ func runCheck(ctx context.Context, cfg *Config, w io.Writer) error {
 			if !r.HasCharge {
 				k.warn("the reading has no battery.charge: STDWCHARGE cannot apply; only LB, STDWRUNTIME and MAXONBATT can")
 			}
+			for _, sg := range cfg.Stages {
+				if sg.Runtime > 0 && !r.HasRuntime {
+					k.warn("STAGES %s: the reading has no battery.runtime, so this stage never fires", sg)
+				} else if sg.Runtime == 0 && !r.HasCharge {
+					k.warn("STAGES %s: the reading has no battery.charge, so this stage never fires", sg)
+				}
+			}
 		case permanent(r.Err):
 			if errors.Is(r.Err, fs.ErrPermission) {
 				k.permission = true
@@ -235,9 +391,10 @@ func runCheck(ctx context.Context, cfg *Config, w io.Writer) error {
 			k.fail("no reading through %s now: %v", f.src, r.Err)
 		}
 	}
-	if len(cfg.Slaves) == 0 {
+	if len(cfg.roster()) == 0 {
 		k.warn("SLAVES is empty: the first acknowledgement from any slave ends the master's wait; list the slaves' NAMEs")
 	}
+	checkReadiness(ctx, k, cfg)
 	if cfg.DryRun {
 		k.warn("DRYRUN=yes: the master will NOT shut down, it will only log")
 	}
@@ -246,11 +403,69 @@ func runCheck(ctx context.Context, cfg *Config, w io.Writer) error {
 		return fmt.Errorf("%w: %d problem(s), see above", errNotConfigured, k.errors)
 	case k.errors > 0 && k.permission:
 		return fmt.Errorf("%w: %d problem(s), see above", fs.ErrPermission, k.errors)
+	case k.errors > 0 && len(k.stale) > 0:
+		return fmt.Errorf("check failed: %d problem(s), see above; not seen for STALE: %s", k.errors, strings.Join(k.stale, " "))
 	case k.errors > 0:
 		return fmt.Errorf("check failed: %d problem(s), see above", k.errors)
 	}
 	fmt.Fprintf(w, "upsflags is ready (%d warning(s))\n", k.warnings)
 	return nil
+}
+
+// checkStages warns about stages that can never fire on their own: a
+// threshold at or below the global one is always crossed by the global
+// verdict first.
+func checkStages(k *checker, cfg *Config) {
+	for _, sg := range cfg.Stages {
+		switch {
+		case sg.Runtime == 0 && sg.Charge <= cfg.StdwCharge:
+			k.warn("STAGES %s: %v%% is at or below STDWCHARGE %v%%: the global sdf comes first, so this stage never fires on its own", sg, sg.Charge, cfg.StdwCharge)
+		case sg.Runtime > 0 && cfg.StdwRuntime > 0 && sg.Runtime <= cfg.StdwRuntime:
+			k.warn("STAGES %s: %v is at or below STDWRUNTIME %v: the global sdf comes first, so this stage never fires on its own", sg, sg.Runtime, cfg.StdwRuntime)
+		}
+	}
+	if len(cfg.Stages) > 0 {
+		k.ok("STAGES %s (the others follow STDWCHARGE %v%%)", stagesText(cfg.Stages), cfg.StdwCharge)
+	}
+}
+
+func stagesText(stages []master.Stage) string {
+	var parts []string
+	for _, sg := range stages {
+		parts = append(parts, sg.String())
+	}
+	return strings.Join(parts, " ")
+}
+
+// checkReadiness fails when a slave of SLAVES or STAGES has not sent a
+// heartbeat (seen.<name>) for STALE, and warns about problems slaves
+// reported.
+func checkReadiness(ctx context.Context, k *checker, cfg *Config) {
+	roster := cfg.roster()
+	if len(roster) == 0 {
+		return
+	}
+	hbs, err := readHeartbeats(ctx, cfg)
+	if err != nil {
+		k.fail("cannot read the slaves' heartbeats: %v", err)
+		return
+	}
+	var stale []string
+	for _, r := range master.Ready(roster, hbs, time.Now(), cfg.Stale) {
+		switch {
+		case r.Stale:
+			stale = append(stale, r.Name)
+			k.fail("slave %s: %s (STALE %v)", r.Name, r.Describe(), cfg.Stale)
+		case r.Problem():
+			k.warn("slave %s: %s", r.Name, r.Describe())
+		case r.Listed:
+			k.ok("slave %s: %s", r.Name, r.Describe())
+		}
+	}
+	k.stale = stale
+	if len(stale) > 0 {
+		fmt.Fprintf(k.w, "  fix: on %s, run \"upsslave heartbeat\" and enable upsslave-heartbeat.timer\n", strings.Join(stale, ", "))
+	}
 }
 
 func checkDirs(k *checker, cfg *Config) {

@@ -34,6 +34,10 @@ type Config struct {
 	SSHUser   string
 	FlagOwner uint32
 	Slaves    []string
+	// Stages are the slaves with their own thresholds (STAGES=).
+	Stages []master.Stage
+	// Stale: a roster member whose last heartbeat is older is stale.
+	Stale time.Duration
 
 	StdwCharge  float64
 	StdwRuntime time.Duration
@@ -63,6 +67,7 @@ func defaultConfig(path string) *Config {
 		HostSync:    120 * time.Second,
 		DeadTime:    30 * time.Second,
 		Poll:        2 * time.Second,
+		Stale:       5 * time.Minute,
 		ShutdownCmd: []string{"/sbin/shutdown", "-h", "+0"},
 		LogFile:     "/var/log/nutslave/upsflags.log",
 		StateDir:    "/var/lib/nutslave",
@@ -80,8 +85,12 @@ func (c *Config) decision() master.Config {
 		Debounce:    c.Debounce,
 		Spacing:     c.Poll / 2,
 		DeadTime:    c.DeadTime,
+		Stages:      c.Stages,
 	}
 }
+
+// roster is whom the master waits for: SLAVES ∪ STAGES.
+func (c *Config) roster() []string { return master.RosterNames(c.Slaves, c.Stages) }
 
 // configPath picks the configuration file: the flag, then $UPSFLAGS_CONF,
 // then the first default that exists.
@@ -168,6 +177,8 @@ func loadConfig(path string) (*Config, error) {
 			return nil
 		},
 		"SLAVES": func(v string) (err error) { c.Slaves, err = master.ParseSlaves(v); return err },
+		"STAGES": func(v string) (err error) { c.Stages, err = master.ParseStages(v); return err },
+		"STALE":  dur(&c.Stale),
 		"STDWCHARGE": func(v string) error {
 			n, err := strconv.ParseFloat(strings.TrimSuffix(v, "%"), 64)
 			if err != nil || n < 0 || n > 100 {
@@ -242,6 +253,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HostSync <= 0 {
 		return bad("HOSTSYNC", fmt.Errorf("%w: must be positive", conf.ErrBadValue))
+	}
+	if c.Stale <= 0 {
+		return bad("STALE", fmt.Errorf("%w: must be positive", conf.ErrBadValue))
 	}
 	if c.FlagDir == "/" || c.AckDir == "/" {
 		return bad("FLAGDIR", fmt.Errorf("%w: / cannot be a flag directory", conf.ErrBadValue))

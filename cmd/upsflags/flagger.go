@@ -62,15 +62,23 @@ func lockPath(cfg *Config) string { return filepath.Join(cfg.StateDir, "upsflags
 // committed shutdown. A run that finds another decider at work leaves the
 // decision to it.
 func (f *flagger) once(ctx context.Context) error {
+	_, err := f.locked(ctx, func(fd, ad *flags.Dir) error { return f.step(ctx, fd, ad) })
+	return err
+}
+
+// locked runs fn with the decider lock held and FLAGDIR and ACKDIR open.
+// When another upsflags holds the lock for longer than lockWait, fn does
+// not run and ran is false.
+func (f *flagger) locked(ctx context.Context, fn func(fd, ad *flags.Dir) error) (ran bool, err error) {
 	lctx, cancel := context.WithTimeout(ctx, lockWait)
 	l, err := lock.Acquire(lctx, lockPath(f.cfg))
 	cancel()
 	if err != nil {
 		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 			f.log.Info("another upsflags is deciding (or waiting for the slaves); leaving the decision to it")
-			return nil
+			return false, nil
 		}
-		return err
+		return false, err
 	}
 	defer l.Unlock()
 	fd, ad, notes, err := openDirs(f.cfg)
@@ -79,63 +87,117 @@ func (f *flagger) once(ctx context.Context) error {
 	}
 	if err != nil {
 		f.log.Crit("refusing the flag directory; no flags written", "err", err)
-		return err
+		return false, err
 	}
 	defer fd.Close()
 	defer ad.Close()
-	return f.step(ctx, fd, ad)
+	return true, fn(fd, ad)
 }
 
 // step reads the UPS, decides and applies the plan, with the lock held.
 func (f *flagger) step(ctx context.Context, fd, ad *flags.Dir) error {
+	_, err := f.decide(ctx, fd, ad, true)
+	return err
+}
+
+// decide is one decision with the lock held: read the UPS, decide, write
+// the flags (global, then per-slave). When finish is set a committed
+// shutdown is carried out (roster wait, SHUTDOWNCMD); otherwise the caller
+// does that. It returns the new state.
+func (f *flagger) decide(ctx context.Context, fd, ad *flags.Dir, finish bool) (master.State, error) {
 	r := f.src.Read(ctx)
 	old, err := loadState(f.cfg, f.boot)
 	if err != nil {
-		return err
+		return old, err
 	}
-	disk, err := f.disk(ctx, fd, ad)
+	disk, staged, drill, err := f.disk(ctx, fd, ad)
 	if err != nil {
-		return err
+		return old, err
 	}
 	now := time.Now()
 	st, plan := master.Decide(old, r, disk, now, f.cfg.decision())
+	st, stagePlans := master.DecideStages(st, r, staged, now, f.cfg.decision())
+	if drill && (plan.Critical || plan.Commit) {
+		// A real outage takes precedence over a drill at once.
+		if err := fd.Clear(ctx, flags.Drill); err != nil {
+			f.log.Error("cannot remove the drill flag", "err", err)
+		} else {
+			f.log.Crit("real outage during a drill: removed the drill flag; the real shutdown sequence proceeds")
+		}
+	}
 	if err := f.apply(ctx, fd, plan, r, st); err != nil {
 		f.log.Crit("could not write the flags", "err", err)
 		saveState(f.cfg, st)
-		return err
+		return st, err
+	}
+	if err := f.applyStages(ctx, fd, stagePlans, r, st); err != nil {
+		f.log.Crit("could not write a staged slave's flags", "err", err)
+		saveState(f.cfg, st)
+		return st, err
 	}
 	if err := saveState(f.cfg, st); err != nil {
-		return err
+		return st, err
 	}
 	if changed(old, st, plan) {
 		kv := []any{"ups", f.src, "reading", r, "power", st.Power}
 		if plan.Critical {
-			kv = append(kv, "slaves", slavesText(f.cfg.Slaves))
+			kv = append(kv, "slaves", slavesText(f.cfg.roster()))
 		}
 		f.log.Log(level(plan.Level), plan.Note, kv...)
+	}
+	for _, sp := range stagePlans {
+		switch {
+		case sp.Fired:
+			f.log.Crit("stage verdict: "+sp.Note, "slave", sp.Name, "reading", r)
+		case sp.Changed():
+			f.log.Warn(sp.Note, "slave", sp.Name, "reading", r)
+		case old.Stages[sp.Name].LowCount != st.Stages[sp.Name].LowCount:
+			f.log.Info(sp.Note, "slave", sp.Name, "reading", r)
+		}
 	}
 	var srcErr error
 	if !r.OK() && permanent(r.Err) {
 		srcErr = fmt.Errorf("SOURCE %s: %w", f.src, r.Err)
 		f.log.Error("cannot read the UPS; fix SOURCE", "err", r.Err)
 	}
-	if plan.Commit {
+	if plan.Commit && finish {
 		if err := f.finish(ctx, ad, st); err != nil {
-			return err
+			return st, err
 		}
 	}
-	return srcErr
+	return st, srcErr
 }
 
-// disk lists FLAGDIR. An sdf from before this boot (the boot-time reset
-// did not run) is cleared with the other flags of that outage, so it
-// cannot turn this boot into an instant shutdown.
-func (f *flagger) disk(ctx context.Context, fd, ad *flags.Dir) (master.Disk, error) {
+// disk lists FLAGDIR: the global flags, the per-slave verdicts (by slave)
+// and whether a drill is on. An sdf (or sdf.<name>) from before this boot
+// (the boot-time reset did not run) is cleared with the other flags of
+// that outage, so it cannot turn this boot into an instant shutdown.
+func (f *flagger) disk(ctx context.Context, fd, ad *flags.Dir) (master.Disk, map[string]master.StageFlags, bool, error) {
 	infos, err := fd.List(ctx)
 	if err != nil {
-		return master.Disk{}, err
+		return master.Disk{}, nil, false, err
 	}
-	var d master.Disk
+	d, staged, drill, oldest := scanFlags(infos)
+	if bt := bootTime(); !oldest.IsZero() && !bt.IsZero() && oldest.Before(bt) {
+		f.log.Warn("sdf is from before this boot (upsflags reset did not run at boot); clearing the last outage's flags",
+			"sdf_time", oldest.Format(time.RFC3339), "boot", bt.Format(time.RFC3339))
+		if _, err := resetFlags(ctx, fd, ad); err != nil {
+			return d, staged, drill, err
+		}
+		return master.Disk{Onl: d.Onl}, nil, false, nil
+	}
+	return d, staged, drill, nil
+}
+
+// scanFlags sorts FLAGDIR's listing into the global flags, the per-slave
+// verdicts and the drill flag; oldest is the earliest sdf or sdf.<name>.
+func scanFlags(infos []flags.Info) (d master.Disk, staged map[string]master.StageFlags, drill bool, oldest time.Time) {
+	staged = map[string]master.StageFlags{}
+	sdfTime := func(t time.Time) {
+		if oldest.IsZero() || t.Before(oldest) {
+			oldest = t
+		}
+	}
 	for _, in := range infos {
 		switch in.Name {
 		case flags.Onl:
@@ -144,17 +206,54 @@ func (f *flagger) disk(ctx context.Context, fd, ad *flags.Dir) (master.Disk, err
 			d.BattSDF = true
 		case flags.SDF:
 			d.SDF, d.SDFTime = true, in.ModTime
+			sdfTime(in.ModTime)
+		case flags.Drill:
+			drill = true
+		default:
+			slave, verdict, ok := flags.StagedSlave(in.Name)
+			if !ok {
+				continue
+			}
+			sf := staged[slave]
+			if verdict == flags.SDF {
+				sf.SDF, sf.SDFTime = true, in.ModTime
+				sdfTime(in.ModTime)
+			} else {
+				sf.BattSDF = true
+			}
+			staged[slave] = sf
 		}
 	}
-	if bt := bootTime(); d.SDF && !bt.IsZero() && d.SDFTime.Before(bt) {
-		f.log.Warn("sdf is from before this boot (upsflags reset did not run at boot); clearing the last outage's flags",
-			"sdf_time", d.SDFTime.Format(time.RFC3339), "boot", bt.Format(time.RFC3339))
-		if _, err := resetFlags(ctx, fd, ad); err != nil {
-			return d, err
+	return d, staged, drill, oldest
+}
+
+// applyStages writes and clears the per-slave verdicts: battsdf.<name>
+// before sdf.<name>.
+func (f *flagger) applyStages(ctx context.Context, fd *flags.Dir, plans []master.StagePlan, r master.Reading, st master.State) error {
+	for _, sp := range plans {
+		reason := st.Stages[sp.Name].Reason
+		if reason == "" {
+			reason = sp.Note
 		}
-		d.SDF, d.BattSDF = false, false
+		for _, op := range []struct {
+			name flags.Name
+			op   master.Op
+		}{{flags.StagedBattSDF(sp.Name), sp.BattSDF}, {flags.StagedSDF(sp.Name), sp.SDF}} {
+			switch op.op {
+			case master.Set:
+				if err := fd.Set(ctx, op.name, f.body(r, master.State{}, master.Plan{Note: reason})); err != nil {
+					return err
+				}
+				f.log.Crit("wrote "+string(op.name), "slave", sp.Name, "flagdir", f.cfg.FlagDir)
+			case master.Clear:
+				if err := fd.Clear(ctx, op.name); err != nil {
+					return err
+				}
+				f.log.Info("removed "+string(op.name), "slave", sp.Name, "flagdir", f.cfg.FlagDir)
+			}
+		}
 	}
-	return d, nil
+	return nil
 }
 
 func changed(old, st master.State, p master.Plan) bool {
@@ -239,7 +338,7 @@ func (f *flagger) finish(ctx context.Context, ad *flags.Dir, st master.State) er
 		st.Phase = master.PhaseDone
 		return saveState(f.cfg, st)
 	}
-	tally, timedOut, err := f.waitRoster(ctx, ad, st.SDFAt)
+	tally, timedOut, err := f.waitRoster(ctx, ad, st)
 	if err != nil {
 		return err
 	}
@@ -274,7 +373,9 @@ func (f *flagger) finish(ctx context.Context, ad *flags.Dir, st master.State) er
 
 // waitRoster polls ACKDIR until every listed slave acknowledged this
 // outage's sdf or HOSTSYNC passed, logging each acknowledgement once.
-func (f *flagger) waitRoster(ctx context.Context, ad *flags.Dir, sdfAt time.Time) (master.Tally, bool, error) {
+func (f *flagger) waitRoster(ctx context.Context, ad *flags.Dir, st master.State) (master.Tally, bool, error) {
+	sdfAt := st.SDFAt
+	roster := rosterFor(f.cfg, st)
 	seen := map[string]bool{}
 	first := true
 	var listErr string
@@ -284,7 +385,7 @@ func (f *flagger) waitRoster(ctx context.Context, ad *flags.Dir, sdfAt time.Time
 			listErr = err.Error()
 			f.log.Error("cannot read ACKDIR; still waiting", "err", err)
 		}
-		t := master.Count(f.cfg.Slaves, infos, sdfAt)
+		t := roster.Count(infos, sdfAt)
 		now := time.Now()
 		if first {
 			for _, a := range t.Stale {
@@ -300,14 +401,14 @@ func (f *flagger) waitRoster(ctx context.Context, ad *flags.Dir, sdfAt time.Time
 		for _, a := range t.Unlisted {
 			if !seen["x:"+a.Who()] {
 				seen["x:"+a.Who()] = true
-				f.log.Warn("acknowledgement from a slave not in SLAVES; not counted", "slave", a.Who(), "at", a.At.Format(time.RFC3339))
+				f.log.Warn("acknowledgement from a slave not in SLAVES or STAGES; not counted", "slave", a.Who(), "at", a.At.Format(time.RFC3339))
 			}
 		}
 		if over, timedOut := master.WaitOver(t, sdfAt, now, f.cfg.HostSync); over {
 			return t, timedOut, nil
 		}
 		if first {
-			f.log.Info("waiting for the slaves to acknowledge sdf", "slaves", slavesText(f.cfg.Slaves),
+			f.log.Info("waiting for the slaves to acknowledge sdf", "slaves", slavesText(roster.Names),
 				"missing", strings.Join(t.Missing, " "), "until", sdfAt.Add(f.cfg.HostSync).Format(time.RFC3339))
 			first = false
 		}
@@ -336,6 +437,18 @@ func (f *flagger) ackBody(ctx context.Context, ad *flags.Dir, a master.Ack) stri
 	return "(empty)"
 }
 
+// rosterFor is whom the master waits for in the outage st describes: the
+// staged slaves' acknowledgements count from their own verdicts.
+func rosterFor(cfg *Config, st master.State) master.Roster {
+	since := map[string]time.Time{}
+	for n, ss := range st.Stages {
+		if !ss.SDFAt.IsZero() {
+			since[n] = ss.SDFAt
+		}
+	}
+	return master.NewRoster(cfg.Slaves, cfg.Stages, since)
+}
+
 func orDash(s string) string {
 	if s == "" {
 		return "-"
@@ -343,11 +456,13 @@ func orDash(s string) string {
 	return s
 }
 
-// resetFlags clears sdf and battsdf in FLAGDIR and every acknowledgement in
-// ACKDIR; it returns what it removed.
+// resetFlags clears sdf, battsdf, the per-slave sdf.<name> and
+// battsdf.<name> and any drill in FLAGDIR, and every acknowledgement
+// (sdfok*, drillok.*) in ACKDIR; it returns what it removed. Heartbeats
+// (seen.*) stay.
 func resetFlags(ctx context.Context, fd, ad *flags.Dir) ([]string, error) {
 	var removed []string
-	for _, n := range []flags.Name{flags.SDF, flags.BattSDF} {
+	for _, n := range []flags.Name{flags.SDF, flags.BattSDF, flags.Drill} {
 		if _, err := fd.Stat(ctx, n); err == nil {
 			removed = append(removed, string(n))
 		}
@@ -355,12 +470,27 @@ func resetFlags(ctx context.Context, fd, ad *flags.Dir) ([]string, error) {
 			return removed, err
 		}
 	}
-	infos, err := ad.List(ctx)
+	infos, err := fd.List(ctx)
 	if err != nil {
 		return removed, err
 	}
 	for _, in := range infos {
-		if _, ok := flags.AckSlave(in.Name); !ok {
+		if _, _, ok := flags.StagedSlave(in.Name); !ok {
+			continue
+		}
+		if err := fd.Clear(ctx, in.Name); err != nil {
+			return removed, err
+		}
+		removed = append(removed, string(in.Name))
+	}
+	infos, err = ad.List(ctx)
+	if err != nil {
+		return removed, err
+	}
+	for _, in := range infos {
+		_, ack := flags.AckSlave(in.Name)
+		_, drill := flags.DrillSlave(in.Name)
+		if !ack && !drill {
 			continue
 		}
 		if err := ad.Clear(ctx, in.Name); err != nil {
@@ -372,7 +502,8 @@ func resetFlags(ctx context.Context, fd, ad *flags.Dir) ([]string, error) {
 }
 
 // reset is `upsflags reset`, at boot before NUT starts: clear sdf, battsdf,
-// the acknowledgements and this boot's state.
+// the per-slave verdicts, any drill, the acknowledgements and this boot's
+// state.
 func (f *flagger) reset(ctx context.Context) error {
 	lctx, cancel := context.WithTimeout(ctx, 2*lockWait)
 	l, err := lock.Acquire(lctx, lockPath(f.cfg))

@@ -53,6 +53,8 @@ func TestScript(t *testing.T) {
 			"sleep":   cmdSleep,
 			"waitlog": cmdWaitlog,
 			"mtime":   cmdMtime,
+			"seen":    cmdSeen,
+			"drillok": cmdDrillok,
 		},
 	})
 }
@@ -221,4 +223,59 @@ func cmdMtime(ts *testscript.TestScript, neg bool, args []string) {
 	default:
 		ts.Fatalf("usage: mtime save|same FILE")
 	}
+}
+
+// seen NAME [AGE [KEY=VALUE...]] writes master/acks/seen.NAME as
+// "upsslave heartbeat" does, its time= and mtime AGE ago (default 0s),
+// result=ok unless a KEY=VALUE says otherwise.
+func cmdSeen(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 1 {
+		ts.Fatalf("usage: seen NAME [AGE [KEY=VALUE...]]")
+	}
+	age := time.Duration(0)
+	if len(args) > 1 {
+		d, err := time.ParseDuration(args[1])
+		ts.Check(err)
+		age = d
+	}
+	when := time.Now().Add(-age)
+	fields := map[string]string{"result": "ok"}
+	var extra []string
+	if len(args) > 2 {
+		extra = args[2:]
+	}
+	for _, kv := range extra {
+		k, v, _ := strings.Cut(kv, "=")
+		fields[k] = v
+	}
+	body := "time=" + when.Format(time.RFC3339) + "\nhost=" + args[0] + "\nversion=test\nresult=" + fields["result"] + "\nuid=0\n"
+	if p, ok := fields["problems"]; ok {
+		body += "problems=" + p + "\n"
+	}
+	p := filepath.Join(ts.Getenv("WORK"), "master/acks", "seen."+args[0])
+	ts.Check(os.MkdirAll(filepath.Dir(p), 0o755))
+	ts.Check(os.WriteFile(p, []byte(body), 0o644))
+	ts.Check(os.Chtimes(p, when, when))
+}
+
+// drillok NAME answers the drill in master/flags/drill as a slave would:
+// master/acks/drillok.NAME with the drill's id (or ID, if given).
+func cmdDrillok(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 1 {
+		ts.Fatalf("usage: drillok NAME [ID]")
+	}
+	id := ""
+	if len(args) > 1 {
+		id = args[1]
+	} else {
+		b, err := os.ReadFile(filepath.Join(ts.Getenv("WORK"), "master/flags/drill"))
+		ts.Check(err)
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "id="); ok {
+				id = v
+			}
+		}
+	}
+	p := filepath.Join(ts.Getenv("WORK"), "master/acks", "drillok."+args[0])
+	ts.Check(os.WriteFile(p, []byte("time="+time.Now().Format(time.RFC3339)+"\nhost="+args[0]+"\ndrill="+id+"\n"), 0o644))
 }
