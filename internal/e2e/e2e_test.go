@@ -363,19 +363,20 @@ func TestSSHDStoppedWhileWaiting(t *testing.T) {
 }
 
 // TestMasterAnswersBeforeDeadtime: sshd stops and comes back before
-// DEADTIME: nobody shuts down; the waits end when power returns.
+// DEADTIME: nobody shuts down; the waits end when power returns. DEADTIME
+// leaves room for upsslave's reconnection back-off (up to 5 s).
 func TestMasterAnswersBeforeDeadtime(t *testing.T) {
-	const deadTime = 5 * time.Second
+	const deadTime = 10 * time.Second
 	c := startCluster(t, e2e.Options{SlaveDeadTime: deadTime})
 	onBattery(t, c, "90")
 	watching(t, c)
-	stopSSHD(t, c)
+	stopped := stopSSHD(t, c)
 	calm(t, c, 2*time.Second)
 	restartSSHD(t, c, "sshd-restarted.log")
-	waitFor(t, 10*time.Second, "every slave to reach the master again", everySlave(c, func(s *e2e.Slave) bool {
+	waitFor(t, deadTime, "every slave to reach the master again", everySlave(c, func(s *e2e.Slave) bool {
 		return logged(s, "master answers again")
 	}))
-	calm(t, c, deadTime+time.Second)
+	calm(t, c, time.Until(stopped.Add(deadTime+2*time.Second)))
 	set(t, c, "ups.status", "OL CHRG")
 	waitFor(t, 10*time.Second, "ONLINE at every slave", everySlave(c, func(s *e2e.Slave) bool {
 		return logged(s, "event=ONLINE")

@@ -138,22 +138,27 @@ func watchingNS(t *testing.T, c *e2e.Cluster) {
 	})
 }
 
-// TestNetnsLinkCut: the link between master and slave goes down. A short
-// cut shorter than DEADTIME changes nothing; a longer one ends in the
-// fail-safe, not earlier than DEADTIME after the cut.
+// TestNetnsLinkCut: the link between master and slave goes down. A cut
+// shorter than DEADTIME changes nothing; a longer one ends in the
+// fail-safe, not earlier than DEADTIME after the cut. DEADTIME leaves room
+// for upsslave's reconnection back-off (up to 5 s).
 func TestNetnsLinkCut(t *testing.T) {
-	const deadTime = 4 * time.Second
+	const deadTime = 8 * time.Second
 	n := newNetPair(t)
 	c := startNetCluster(t, n, e2e.Options{SlaveDeadTime: deadTime})
 	onBattery(t, c, "90")
 	watchingNS(t, c)
 
 	ip(t, "-n", n.master, "link", "set", n.vethM, "down")
+	short := time.Now()
 	c.Note("link down (1.5 s)")
 	calm(t, c, 1500*time.Millisecond)
 	ip(t, "-n", n.master, "link", "set", n.vethM, "up")
 	c.Note("link up")
-	calm(t, c, deadTime)
+	waitFor(t, deadTime, "every slave to reach the master again", everySlave(c, func(s *e2e.Slave) bool {
+		return logged(s, "master answers again")
+	}))
+	calm(t, c, time.Until(short.Add(deadTime+time.Second)))
 
 	ip(t, "-n", n.master, "link", "set", n.vethM, "down")
 	cut := time.Now()
