@@ -1,6 +1,7 @@
 package sftpstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -146,7 +147,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
 	}
-	nc := &countingConn{Conn: raw}
+	nc := &bannerConn{Conn: raw}
 	if cfg.HandshakeTimeout > 0 {
 		nc.SetDeadline(time.Now().Add(cfg.HandshakeTimeout))
 	}
@@ -164,7 +165,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	sc, chans, reqs, err := ssh.NewClientConn(nc, cfg.Addr, clientCfg)
 	if err != nil {
 		nc.Close()
-		return nil, classify(err, nc.read.Load())
+		return nil, classify(err, nc.banner.Load())
 	}
 	client := ssh.NewClient(sc, chans, reqs)
 	sftpc, err := sftp.NewClient(client)
@@ -214,7 +215,9 @@ func (c *Conn) watch(every time.Duration) {
 	}
 }
 
-func classify(err error, readBytes int64) error {
+// classify sorts a failed handshake by what it says about the master.
+// banner is whether the server had sent its SSH banner.
+func classify(err error, banner bool) error {
 	var ke *knownhosts.KeyError
 	var re *knownhosts.RevokedError
 	switch {
@@ -227,8 +230,14 @@ func classify(err error, readBytes int64) error {
 		return fmt.Errorf("%w: host key is revoked: %v", ErrHostKey, err)
 	case strings.Contains(err.Error(), "unable to authenticate"):
 		return fmt.Errorf("%w: %v", ErrAuth, err)
-	case readBytes == 0 && (errors.Is(err, io.EOF) || isReset(err)):
+	case !banner && (errors.Is(err, io.EOF) || isReset(err)):
+		// sshd past MaxStartups closes at once, after an "Exceeded
+		// MaxStartups" line that is not a banner.
 		return fmt.Errorf("%w: %v", ErrBusy, err)
+	case banner && (errors.Is(err, io.EOF) || isReset(err) || isTimeout(err)):
+		// sshd answered, then gave up or was too slow to finish the key
+		// exchange: a loaded master, not a dead one.
+		return fmt.Errorf("%w: handshake did not complete: %v", ErrBusy, err)
 	}
 	return fmt.Errorf("%w: %v", ErrUnreachable, err)
 }
@@ -238,16 +247,33 @@ func isReset(err error) bool {
 	return strings.Contains(s, "connection reset") || strings.Contains(s, "broken pipe")
 }
 
-// countingConn counts the bytes the server sent, to tell "closed before
-// the banner" (busy) from failures later in the handshake.
-type countingConn struct {
-	net.Conn
-	read atomic.Int64
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() || strings.Contains(err.Error(), "i/o timeout")
 }
 
-func (c *countingConn) Read(p []byte) (int, error) {
+// bannerConn watches the first bytes the server sends, to tell "closed
+// before the SSH banner" (busy) from failures later in the handshake.
+type bannerConn struct {
+	net.Conn
+	mu     sync.Mutex
+	head   []byte
+	banner atomic.Bool
+}
+
+func (c *bannerConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	c.read.Add(int64(n))
+	if n > 0 && !c.banner.Load() {
+		c.mu.Lock()
+		if len(c.head) < 1024 {
+			c.head = append(c.head, p[:min(n, 1024-len(c.head))]...)
+		}
+		// The banner line starts with "SSH-"; other lines may precede it.
+		if bytes.HasPrefix(c.head, []byte("SSH-")) || bytes.Contains(c.head, []byte("\nSSH-")) {
+			c.banner.Store(true)
+		}
+		c.mu.Unlock()
+	}
 	return n, err
 }
 

@@ -483,3 +483,71 @@ func TestSessionBackoffAndReconnect(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+// scriptedListener accepts connections, writes say, and then closes (or,
+// with hang, keeps the connection open without another word).
+func scriptedListener(t *testing.T, say string, hang bool) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var conns []net.Conn
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte(say))
+			if hang {
+				conns = append(conns, c)
+			} else {
+				c.Close()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// TestDialBusyMaster: what sshd does to a fleet past MaxStartups, and a
+// master too loaded to finish the key exchange, show a master alive and
+// busy; neither may start the DEADTIME fail-safe clock.
+func TestDialBusyMaster(t *testing.T) {
+	_, base := master(t, sshtest.Options{})
+	for _, tc := range []struct {
+		name string
+		say  string
+		hang bool
+		want error
+	}{
+		{"closed with no word", "", false, ErrBusy},
+		{"OpenSSH past MaxStartups", "Exceeded MaxStartups\r\n", false, ErrBusy},
+		{"banner, then closed", "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u6\r\n", false, ErrBusy},
+		{"banner, then too slow", "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u6\r\n", true, ErrBusy},
+		{"silent: nothing at all", "", true, ErrUnreachable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := base
+			cfg.Addr = scriptedListener(t, tc.say, tc.hang)
+			cfg.HandshakeTimeout = 300 * time.Millisecond
+			c, err := Dial(context.Background(), cfg)
+			if err == nil {
+				c.Close()
+				t.Fatal("Dial succeeded")
+			}
+			if !errors.Is(err, tc.want) {
+				t.Errorf("Dial error = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
