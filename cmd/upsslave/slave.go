@@ -66,10 +66,20 @@ func (s *slave) update(ctx context.Context, ups string, fn func(st *upsState) er
 	if err != nil {
 		return nil, err
 	}
+	before := *st
 	if err := fn(st); err != nil {
 		return st, err
 	}
+	if *st == before && st.saved {
+		return st, nil // nothing changed: no write, the common case while waiting
+	}
 	return st, st.save(s.cfg.StateDir)
+}
+
+// peek reads the state of ups without locking: state files are replaced
+// atomically, so a reader sees the old or the new one, whole.
+func (s *slave) peek(ups string) (*upsState, error) {
+	return loadState(s.cfg.StateDir, ups, s.boot)
 }
 
 // handleEvent is drop-in mode: record the event, then wait for the
@@ -193,7 +203,7 @@ func (s *slave) watch(ctx context.Context, ups string) error {
 	var seenSeq uint64
 	var lastErrClass string
 	for {
-		st, err := s.update(ctx, ups, func(*upsState) error { return nil })
+		st, err := s.peek(ups)
 		if err != nil {
 			return err
 		}
@@ -394,7 +404,7 @@ func (s *slave) poll(ctx context.Context) (seen notify.Seen, onlMark string, err
 // shutdown command (at most once per boot).
 func (s *slave) shutdown(ctx context.Context, ups, reason string) error {
 	s.log.Crit("shutting down", "ups", orDash(ups), "name", s.cfg.Name, "reason", reason)
-	st, err := s.update(ctx, ups, func(*upsState) error { return nil })
+	st, err := s.peek(ups)
 	if err != nil {
 		return err
 	}

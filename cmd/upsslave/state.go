@@ -37,6 +37,10 @@ type upsState struct {
 	OnlBaseline string    `json:"onl_baseline,omitempty"`
 	Acked       time.Time `json:"acked,omitzero"`
 	Reason      string    `json:"reason,omitempty"`
+
+	// saved is true when the state came from its file, so an unchanged
+	// state need not be written again.
+	saved bool
 }
 
 func (s *upsState) decision() notify.State { return notify.State{Power: s.Power, Job: s.Job} }
@@ -73,6 +77,7 @@ func loadState(dir, ups, boot string) (*upsState, error) {
 	if err := json.Unmarshal(b, &s); err != nil || s.Boot != boot {
 		return &upsState{Boot: boot, UPS: ups}, nil
 	}
+	s.saved = true
 	return &s, nil
 }
 
