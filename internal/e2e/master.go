@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -343,5 +342,3 @@ func (m *UpsflagsMaster) Stop() error {
 	}
 	return m.p.stop()
 }
-
-var errNoMaster = errors.New("no master")
