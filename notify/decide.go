@@ -153,9 +153,11 @@ type Seen struct {
 	// Onl is true for an onl flag that is news to this job: absent at some
 	// poll of the job, or rewritten since (a leftover onl from the last
 	// on-line period is not a verdict).
-	Onl     bool
-	BattSDF bool
-	SDF     bool
+	Onl bool
+	// OnlPresent is true whenever an onl flag exists, news or not.
+	OnlPresent bool
+	BattSDF    bool
+	SDF        bool
 }
 
 // Timing holds the durations the watch depends on.
@@ -188,6 +190,9 @@ type Verdict struct {
 	Job    Job
 	Action Action
 	Reason string
+	// FailSafe marks a shutdown decided because the master was
+	// unreachable, not because it said so.
+	FailSafe bool
 }
 
 // Step decides what a watcher does after one poll. Only a flag or a clock
@@ -201,19 +206,25 @@ func Step(st State, w Watch, seen Seen, now time.Time, t Timing) Verdict {
 	if seen.Reached {
 		switch {
 		case seen.SDF:
-			return Verdict{JobCommitted, ShutdownNow, "master raised sdf"}
+			return Verdict{JobCommitted, ShutdownNow, "master raised sdf", false}
 		case seen.Onl && job.Cancellable():
-			return Verdict{JobNone, Stop, "master says power is back (onl)"}
+			return Verdict{JobNone, Stop, "master says power is back (onl)", false}
+		case seen.OnlPresent && job.Cancellable() && st.Power != PowerBattery:
+			// LOWBATT with no ONBATT seen (upsmon sends no ONLINE at its
+			// start, so an OL LB UPS gives exactly this): the master's
+			// onl says the UPS is on line power, and this host has no
+			// news of the contrary.
+			return Verdict{JobNone, Stop, "master says the UPS is on line power (onl), and no ONBATT was seen", false}
 		case seen.BattSDF && job == JobWatch:
 			job = JobWaitSDF
 		}
 	}
 	if st.Power == PowerBattery && !w.UnreachableSince.IsZero() && now.Sub(w.UnreachableSince) >= t.DeadTime {
 		return Verdict{job, ShutdownNow, fmt.Sprintf("fail-safe: master unreachable for %v while on battery (DEADTIME %v)",
-			now.Sub(w.UnreachableSince).Round(time.Second), t.DeadTime)}
+			now.Sub(w.UnreachableSince).Round(time.Second), t.DeadTime), true}
 	}
 	if job >= JobWaitSDF && !w.WaitSince.IsZero() && now.Sub(w.WaitSince) >= t.SDFWait {
-		return Verdict{job, ShutdownNow, fmt.Sprintf("no sdf from the master within SDFWAIT %v", t.SDFWait)}
+		return Verdict{job, ShutdownNow, fmt.Sprintf("no sdf from the master within SDFWAIT %v", t.SDFWait), false}
 	}
 	return Verdict{Job: job, Action: Continue}
 }

@@ -2,6 +2,7 @@ package notify
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -115,12 +116,18 @@ func TestStep(t *testing.T) {
 		{"SDFWAIT not over", State{PowerBattery, JobCommitted}, Watch{WaitSince: t0}, reached(Seen{}), t0.Add(59 * time.Second), JobCommitted, Continue},
 		{"a watch has no SDFWAIT", State{PowerBattery, JobWatch}, Watch{}, reached(Seen{}), t0.Add(time.Hour), JobWatch, Continue},
 		{"nothing to do", State{PowerOnline, JobNone}, Watch{}, reached(Seen{SDF: true}), t0, JobNone, Stop},
+		{"LOWBATT, no ONBATT seen, master has onl: on line, stop", State{PowerUnknown, JobWaitSDF}, Watch{WaitSince: t0}, reached(Seen{OnlPresent: true}), t0, JobNone, Stop},
+		{"LOWBATT on battery: a leftover onl does not stop it", State{PowerBattery, JobWaitSDF}, Watch{WaitSince: t0}, reached(Seen{OnlPresent: true}), t0, JobWaitSDF, Continue},
+		{"FSD, power unknown: onl does not stop it", State{PowerUnknown, JobCommitted}, Watch{WaitSince: t0}, reached(Seen{OnlPresent: true}), t0, JobCommitted, Continue},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := Step(tt.st, tt.w, tt.seen, tt.now, tm)
 			if got.Job != tt.job || got.Action != tt.action {
 				t.Errorf("Step() = job %v action %v (%s), want job %v action %v", got.Job, got.Action, got.Reason, tt.job, tt.action)
+			}
+			if got.FailSafe != strings.HasPrefix(got.Reason, "fail-safe") {
+				t.Errorf("FailSafe = %v for %q", got.FailSafe, got.Reason)
 			}
 			if got.Action == ShutdownNow && got.Reason == "" {
 				t.Error("a shutdown without a reason to log")

@@ -202,6 +202,7 @@ func (s *slave) watchIfIdle(ctx context.Context, ups string) error {
 func (s *slave) watch(ctx context.Context, ups string) error {
 	var seenSeq uint64
 	var lastErrClass string
+	lastChance := false
 	for {
 		st, err := s.peek(ups)
 		if err != nil {
@@ -255,6 +256,7 @@ func (s *slave) watch(ctx context.Context, ups string) error {
 			}
 			if seen.Reached {
 				seen.Onl = onlNews(cur, onlMark)
+				seen.OnlPresent = onlMark != "absent"
 			}
 			verdict = notify.Step(cur.decision(), notify.Watch{WaitSince: cur.WaitSince, UnreachableSince: cur.UnreachableSince}, seen, now, s.timing())
 			if verdict.Job != cur.Job {
@@ -277,8 +279,16 @@ func (s *slave) watch(ctx context.Context, ups string) error {
 			s.log.Info("wait ended, no shutdown", "ups", orDash(ups), "why", verdict.Reason)
 			return nil
 		case notify.ShutdownNow:
+			if verdict.FailSafe && !lastChance {
+				// One fresh attempt, back-off or not, before the
+				// fail-safe: the master may have just come back.
+				lastChance = true
+				s.session().Retry()
+				continue
+			}
 			return s.shutdown(ctx, ups, verdict.Reason)
 		}
+		lastChance = false
 		select {
 		case <-ctx.Done():
 			s.log.Warn("interrupted while waiting for the master; the next upsslave resumes", "ups", orDash(ups), "job", st.Job)

@@ -333,6 +333,13 @@ func (s *Session) Client(ctx context.Context) (*sftp.Client, error) {
 	return c.SFTP, nil
 }
 
+// Retry lets the next Client call dial at once, whatever the back-off.
+func (s *Session) Retry() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextTry = time.Time{}
+}
+
 // NextTry is when the session will dial again after a failure.
 func (s *Session) NextTry() time.Time {
 	s.mu.Lock()

@@ -14,6 +14,10 @@ import (
 	"time"
 )
 
+// TimeFormat is RFC 3339 with milliseconds, so lines of one second keep
+// their order when several logs are merged.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
 // Level orders log lines by severity.
 type Level int
 
@@ -82,7 +86,7 @@ func (l *Logger) Log(lvl Level, msg string, kv ...any) {
 	body := format(lvl, msg, kv)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	line := fmt.Sprintf("%s %s[%d]: %s\n", l.now().Format(time.RFC3339), l.tag, os.Getpid(), body)
+	line := fmt.Sprintf("%s %s[%d]: %s\n", l.now().Format(TimeFormat), l.tag, os.Getpid(), body)
 	if l.file != nil {
 		l.file.WriteString(line)
 	}
