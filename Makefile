@@ -4,6 +4,9 @@
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-dev)
 LDFLAGS  = -s -w -X main.version=$(VERSION)
 GO      ?= go
+# urfave_cli_no_docs leaves the Markdown man-page renderer out of the binaries:
+# upsslave starts once per event, and command.Man writes the man pages.
+TAGS    ?= urfave_cli_no_docs
 DIST    ?= dist
 # The captured HID descriptors live beside the checkout, never inside it.
 NUTSLAVE_HID_CORPUS ?= $(abspath ../shared/testdata/hid)
@@ -19,7 +22,7 @@ deps:
 	@./.ci/deps.sh
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/ ./cmd/upsslave
+	CGO_ENABLED=0 $(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o $(DIST)/ ./cmd/upsslave
 	CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/ ./cmd/upsflags ./cmd/upsusb
 
 lint:
@@ -31,7 +34,7 @@ test:
 
 # The slave side must build and test without cgo or libusb.
 test-nocgo:
-	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/upsslave
+	CGO_ENABLED=0 $(GO) build -tags $(TAGS) -o /dev/null ./cmd/upsslave
 	CGO_ENABLED=0 $(GO) test -count=1 ./notify/... ./flags/... ./internal/conf/...
 
 # A short run of every fuzz target, seeded from testdata.

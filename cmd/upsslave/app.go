@@ -202,11 +202,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 				Hidden: true,
 				Usage:  "print the man page (roff)",
 				Action: func(c *cli.Context) error {
-					page, err := c.App.ToMan()
-					if err != nil {
-						return err
-					}
-					_, err = io.WriteString(stdout, page)
+					_, err := io.WriteString(stdout, command.Man(c.App))
 					return err
 				},
 			},

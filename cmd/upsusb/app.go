@@ -16,6 +16,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/nutslave/nutslave/internal/command"
 	"github.com/nutslave/nutslave/usbtool"
 )
 
@@ -125,11 +126,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Usage:  "print the manual page (roff, section 8)",
 				Hidden: true,
 				Action: func(c *cli.Context) error {
-					s, err := c.App.ToMan()
-					if err != nil {
-						return err
-					}
-					_, err = fmt.Fprint(c.App.Writer, s)
+					_, err := fmt.Fprint(c.App.Writer, command.Man(c.App))
 					return err
 				},
 			},

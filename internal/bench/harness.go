@@ -43,7 +43,8 @@ type Env struct {
 	SeedScript         string
 }
 
-// Build compiles cmd/upsslave (CGO_ENABLED=0, as shipped) and the
+// Build compiles cmd/upsslave (CGO_ENABLED=0, with the tags and flags of
+// make build, as shipped) and the
 // recorder from the module at repo into dir.
 func Build(ctx context.Context, repo, dir string) (upsslave, recorder string, err error) {
 	upsslave, recorder = filepath.Join(dir, "upsslave"), filepath.Join(dir, "recorder")
@@ -51,7 +52,7 @@ func Build(ctx context.Context, repo, dir string) (upsslave, recorder string, er
 		{upsslave, "./cmd/upsslave"},
 		{recorder, "./internal/bench/cmd/recorder"},
 	} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", b.out, b.pkg)
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", "urfave_cli_no_docs", "-ldflags", "-s -w", "-o", b.out, b.pkg)
 		cmd.Dir = repo
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {

@@ -48,7 +48,7 @@ rm -f "$DIST"/nutslave*_*.deb "$DIST"/nutslave*-*.rpm "$DIST/packages.txt"
 stage=$(cd "$PKG_STAGE" && pwd)
 
 say "building upsslave (static) $VERSION"
-CGO_ENABLED=0 $GO build -trimpath -buildvcs=false -ldflags "$LDFLAGS" -o "$stage/bin/upsslave" ./cmd/upsslave
+CGO_ENABLED=0 $GO build -trimpath -buildvcs=false -tags urfave_cli_no_docs -ldflags "$LDFLAGS" -o "$stage/bin/upsslave" ./cmd/upsslave
 
 build_cgo_host() {
 	say "building upsflags, upsusb with cgo against this machine's glibc"
