@@ -41,7 +41,7 @@ test-nocgo:
 fuzz:
 	@./.ci/fuzz.sh 10s
 
-check: deps lint test-nocgo test fuzz
+check: deps lint test-nocgo test fuzz package-test
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
