@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,24 +14,14 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/nutslave/nutslave/flags"
+	"github.com/nutslave/nutslave/internal/scripttest"
 	"github.com/nutslave/nutslave/internal/sshtest"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"upsslave": func() { os.Exit(run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr)) },
-		// recorder stands in for the shutdown command: it appends one line
-		// to the file named by its first argument.
-		"recorder": func() {
-			f, err := os.OpenFile(os.Args[1], os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				os.Exit(1)
-			}
-			fmt.Fprintf(f, "shutdown %s pid=%d\n", strings.Join(os.Args[2:], " "), os.Getpid())
-			f.Close()
-			os.Exit(0)
-		},
+		"recorder": scripttest.Recorder,
 	})
 }
 
@@ -60,16 +49,16 @@ func TestScript(t *testing.T) {
 			e.Setenv(confEnv, filepath.Join(e.WorkDir, "upsslave.conf"))
 			return nil
 		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"mkconf":  cmdMkconf,
-			"master":  cmdMaster,
-			"flag":    cmdFlag,
-			"waitfor": cmdWaitfor,
-			"lines":   cmdLines,
-			"sleep":   cmdSleep,
-			"waitlog": cmdWaitlog,
-		},
+		Cmds: cmds(),
 	})
+}
+
+func cmds() map[string]scripttest.Cmd {
+	c := scripttest.Cmds("upsslave.log")
+	c["mkconf"] = cmdMkconf
+	c["master"] = cmdMaster
+	c["flag"] = cmdFlag
+	return c
 }
 
 // mkconf writes upsslave.conf for the test master, with KEY=VALUE overrides.
@@ -172,72 +161,4 @@ func cmdFlag(ts *testscript.TestScript, neg bool, args []string) {
 		return
 	}
 	ts.Check(do())
-}
-
-// waitfor FILE [TIMEOUT] waits until FILE exists (default 10s).
-func cmdWaitfor(ts *testscript.TestScript, neg bool, args []string) {
-	timeout := 10 * time.Second
-	if len(args) > 1 {
-		d, err := time.ParseDuration(args[1])
-		ts.Check(err)
-		timeout = d
-	}
-	deadline := time.Now().Add(timeout)
-	for {
-		_, err := os.Stat(ts.MkAbs(args[0]))
-		if (err == nil) != neg {
-			return
-		}
-		if time.Now().After(deadline) {
-			if neg {
-				ts.Fatalf("%s still exists after %v", args[0], timeout)
-			}
-			ts.Fatalf("%s did not appear within %v", args[0], timeout)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// lines FILE N asserts FILE has exactly N lines (a missing file has 0).
-func cmdLines(ts *testscript.TestScript, neg bool, args []string) {
-	want, err := strconv.Atoi(args[1])
-	ts.Check(err)
-	b, err := os.ReadFile(ts.MkAbs(args[0]))
-	if err != nil && !os.IsNotExist(err) {
-		ts.Check(err)
-	}
-	got := strings.Count(string(b), "\n")
-	if (got == want) == neg {
-		ts.Fatalf("%s has %d lines, want %d:\n%s", args[0], got, want, b)
-	}
-}
-
-// sleep DURATION pauses the script.
-func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
-	d, err := time.ParseDuration(args[0])
-	ts.Check(err)
-	time.Sleep(d)
-}
-
-// waitlog PATTERN [TIMEOUT] waits until upsslave.log has a line matching
-// the regular expression PATTERN (default 10s).
-func cmdWaitlog(ts *testscript.TestScript, neg bool, args []string) {
-	re, err := regexp.Compile(args[0])
-	ts.Check(err)
-	timeout := 10 * time.Second
-	if len(args) > 1 {
-		timeout, err = time.ParseDuration(args[1])
-		ts.Check(err)
-	}
-	deadline := time.Now().Add(timeout)
-	for {
-		b, _ := os.ReadFile(ts.MkAbs("upsslave.log"))
-		if re.Match(b) {
-			return
-		}
-		if time.Now().After(deadline) {
-			ts.Fatalf("no line matching %q in upsslave.log within %v:\n%s", args[0], timeout, b)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
