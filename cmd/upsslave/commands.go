@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -24,103 +23,66 @@ import (
 	"github.com/nutslave/nutslave/notify"
 )
 
-// checker prints one line per finding and counts the problems.
+// checker is a check's findings; hostKey marks a host key problem, which
+// gets its own hint.
 type checker struct {
-	w                           io.Writer
-	errors, warnings            int
-	permission, config, hostKey bool
-}
-
-func (k *checker) ok(format string, a ...any) { fmt.Fprintf(k.w, "ok: "+format+"\n", a...) }
-func (k *checker) warn(format string, a ...any) {
-	k.warnings++
-	fmt.Fprintf(k.w, "warning: "+format+"\n", a...)
-}
-func (k *checker) fail(format string, a ...any) {
-	k.errors++
-	fmt.Fprintf(k.w, "error: "+format+"\n", a...)
+	command.Checker
+	hostKey bool
 }
 
 // runCheck verifies everything an outage will need, so a broken slave is
 // found before the power fails.
 func runCheck(ctx context.Context, cfg *Config, w io.Writer) error {
-	k := &checker{w: w}
-	k.ok("configuration %s parsed (MASTER=%s@%s NAME=%s)", cfg.Path, cfg.MasterUser, cfg.MasterAddr, cfg.Name)
+	k := &checker{Checker: command.Checker{W: w}}
+	k.OK("configuration %s parsed (MASTER=%s@%s NAME=%s)", cfg.Path, cfg.MasterUser, cfg.MasterAddr, cfg.Name)
 	if fi, err := os.Stat(cfg.Path); err == nil && fi.Mode().Perm()&0o004 != 0 {
-		k.warn("%s is world-readable (mode %04o); use root:nut 0640", cfg.Path, fi.Mode().Perm())
+		k.Warn("%s is world-readable (mode %04o); use root:nut 0640", cfg.Path, fi.Mode().Perm())
 	}
 	if cfg.FlagDir == cfg.AckDir {
-		k.warn("ACKDIR is FLAGDIR (the original layout): any slave could forge sdf and shut every host down; use a separate ACKDIR (default FLAGDIR/acks)")
+		k.Warn("ACKDIR is FLAGDIR (the original layout): any slave could forge sdf and shut every host down; use a separate ACKDIR (default FLAGDIR/acks)")
 	}
-	checkStateDir(k, cfg)
+	k.StateDir(cfg.StateDir, cfg.LogFile)
 	checkShutdownCmd(k, cfg)
 	signer, err := sftpstore.LoadSigner(cfg.Identity)
 	if err != nil {
 		if errors.Is(err, fs.ErrPermission) {
-			k.permission = true
+			k.Permission = true
 		}
-		k.fail("%v", err)
+		k.Fail("%v", err)
 	} else {
-		k.ok("identity %s (%s)", cfg.Identity, signer.PublicKey().Type())
+		k.OK("identity %s (%s)", cfg.Identity, signer.PublicKey().Type())
 	}
 	if _, err := knownhosts.New(cfg.KnownHosts); err != nil {
-		k.config, k.hostKey = true, true
-		k.fail("known hosts: %v", err)
+		k.Config, k.hostKey = true, true
+		k.Fail("known hosts: %v", err)
 	}
-	if signer != nil && k.errors == 0 {
+	if signer != nil && k.Errors == 0 {
 		checkMaster(ctx, k, cfg, signer)
 	}
-	switch {
-	case k.errors > 0 && k.hostKey:
-		return &command.Hinted{Err: fmt.Errorf("%w: %d problem(s), see above", command.ErrNotConfigured, k.errors),
-			Hint: "check the master's fingerprint, then run: upsslave trust"}
-	case k.errors > 0 && k.config:
-		return fmt.Errorf("%w: %d problem(s), see above", command.ErrNotConfigured, k.errors)
-	case k.errors > 0 && k.permission:
-		return fmt.Errorf("%w: %d problem(s), see above", fs.ErrPermission, k.errors)
-	case k.errors > 0:
-		return fmt.Errorf("check failed: %d problem(s), see above", k.errors)
+	if err := k.Err(); err != nil {
+		if k.hostKey {
+			return &command.Hinted{Err: err, Hint: "check the master's fingerprint, then run: upsslave trust"}
+		}
+		return err
 	}
-	fmt.Fprintf(w, "upsslave is ready (%d warning(s))\n", k.warnings)
+	fmt.Fprintf(w, "upsslave is ready (%d warning(s))\n", k.Warnings)
 	return nil
 }
 
-func checkStateDir(k *checker, cfg *Config) {
-	probe := filepath.Join(cfg.StateDir, fmt.Sprintf(".check.%d", os.Getpid()))
-	if err := os.WriteFile(probe, nil, 0o600); err != nil {
-		if errors.Is(err, fs.ErrPermission) {
-			k.permission = true
-		}
-		k.fail("STATEDIR %s is not writable: %v", cfg.StateDir, err)
-		return
-	}
-	os.Remove(probe)
-	k.ok("STATEDIR %s writable", cfg.StateDir)
-	if cfg.LogFile != "" {
-		f, err := os.OpenFile(cfg.LogFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-		if err != nil {
-			k.warn("LOGFILE %s not writable (%v); syslog only", cfg.LogFile, err)
-		} else {
-			f.Close()
-		}
-	}
-}
-
 func checkShutdownCmd(k *checker, cfg *Config) {
-	path, err := exec.LookPath(cfg.ShutdownCmd[0])
-	if err != nil {
-		k.fail("SHUTDOWNCMD %q: %v", cfg.ShutdownCmd[0], err)
+	path := k.ShutdownCmd(cfg.ShutdownCmd, cfg.DryRun)
+	if path == "" {
 		return
 	}
-	if cfg.DryRun {
-		k.warn("DRYRUN=yes: this host will NOT shut down, it will only log")
+	switch filepath.Base(path) {
+	case "shutdown", "poweroff", "systemctl":
+		if os.Geteuid() != 0 {
+			k.Warn("running as uid %d: %s usually needs root; set upsmon's SHUTDOWNCMD to \"/usr/sbin/upsslave shutdown\" (runs as root) or use SHUTDOWNCMD=\"sudo -n %s\"",
+				os.Geteuid(), path, strings.Join(cfg.ShutdownCmd, " "))
+			return
+		}
 	}
-	if os.Geteuid() != 0 && filepath.Base(path) != "sudo" && (filepath.Base(path) == "shutdown" || filepath.Base(path) == "poweroff" || filepath.Base(path) == "systemctl") {
-		k.warn("running as uid %d: %s usually needs root; set upsmon's SHUTDOWNCMD to \"/usr/sbin/upsslave shutdown\" (runs as root) or use SHUTDOWNCMD=\"sudo -n %s\"",
-			os.Geteuid(), path, strings.Join(cfg.ShutdownCmd, " "))
-	} else {
-		k.ok("SHUTDOWNCMD %q", cfg.ShutdownCmd)
-	}
+	k.OK("SHUTDOWNCMD %q", cfg.ShutdownCmd)
 }
 
 func checkMaster(ctx context.Context, k *checker, cfg *Config, signer ssh.Signer) {
@@ -129,39 +91,39 @@ func checkMaster(ctx context.Context, k *checker, cfg *Config, signer ssh.Signer
 	conn, err := sftpstore.Dial(cctx, sshConfig(cfg, signer))
 	if err != nil {
 		if errors.Is(err, sftpstore.ErrHostKey) {
-			k.config, k.hostKey = true, true
+			k.Config, k.hostKey = true, true
 		}
-		k.fail("connect to %s@%s: %v", cfg.MasterUser, cfg.MasterAddr, err)
+		k.Fail("connect to %s@%s: %v", cfg.MasterUser, cfg.MasterAddr, err)
 		return
 	}
 	defer conn.Close()
-	k.ok("connected to %s, host key matches %s", cfg.MasterAddr, cfg.KnownHosts)
+	k.OK("connected to %s, host key matches %s", cfg.MasterAddr, cfg.KnownHosts)
 	infos, err := sftpstore.New(conn.SFTP, cfg.FlagDir).List(cctx)
 	if err != nil {
-		k.fail("read FLAGDIR %s on the master: %v", cfg.FlagDir, err)
+		k.Fail("read FLAGDIR %s on the master: %v", cfg.FlagDir, err)
 		return
 	}
 	names := []string{}
 	for _, in := range infos {
 		if in.HasOwner && in.UID != cfg.FlagOwner {
-			k.warn("flag %s is owned by uid %d, not FLAGOWNER %d: it will be ignored", in.Name, in.UID, cfg.FlagOwner)
+			k.Warn("flag %s is owned by uid %d, not FLAGOWNER %d: it will be ignored", in.Name, in.UID, cfg.FlagOwner)
 		}
 		names = append(names, string(in.Name))
 	}
-	k.ok("FLAGDIR %s readable (flags: %s)", cfg.FlagDir, strings.Join(append(names, "")[:max(len(names), 1)], " "))
+	k.OK("FLAGDIR %s readable (flags: %s)", cfg.FlagDir, strings.Join(append(names, "")[:max(len(names), 1)], " "))
 	// Can we write our acknowledgement? A dot-file probe is invisible to
 	// readers and removed at once.
 	probe := filepath.Join(cfg.AckDir, fmt.Sprintf(".check.%s.%d", cfg.Name, os.Getpid()))
 	f, err := conn.SFTP.OpenFile(probe, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
-		k.fail("ACKDIR %s is not writable over SFTP: %v", cfg.AckDir, err)
+		k.Fail("ACKDIR %s is not writable over SFTP: %v", cfg.AckDir, err)
 	} else {
 		f.Close()
 		conn.SFTP.Remove(probe)
-		k.ok("ACKDIR %s writable", cfg.AckDir)
+		k.OK("ACKDIR %s writable", cfg.AckDir)
 	}
 	if _, ok := conn.SFTP.HasExtension("posix-rename@openssh.com"); !ok {
-		k.fail("the master's SFTP server has no posix-rename@openssh.com: acknowledgements cannot be written atomically")
+		k.Fail("the master's SFTP server has no posix-rename@openssh.com: acknowledgements cannot be written atomically")
 	}
 	// In the hardened layout the slaves' account cannot write FLAGDIR.
 	if cfg.FlagDir != cfg.AckDir {
@@ -169,7 +131,7 @@ func checkMaster(ctx context.Context, k *checker, cfg *Config, signer ssh.Signer
 		if f, err := conn.SFTP.OpenFile(probe, os.O_WRONLY|os.O_CREATE|os.O_EXCL); err == nil {
 			f.Close()
 			conn.SFTP.Remove(probe)
-			k.warn("FLAGDIR %s is writable by this account: a slave could forge sdf; make it root-owned 0755", cfg.FlagDir)
+			k.Warn("FLAGDIR %s is writable by this account: a slave could forge sdf; make it root-owned 0755", cfg.FlagDir)
 		}
 	}
 }
