@@ -82,7 +82,6 @@ var (
 	ErrNoAtomicReplace = errors.New("server has no atomic rename (posix-rename@openssh.com)")
 )
 
-
 // ValidSlaveName reports whether s can name a slave: [A-Za-z0-9._-]{1,64},
 // not starting with a dot.
 func ValidSlaveName(s string) error {
