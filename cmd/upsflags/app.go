@@ -25,7 +25,7 @@ Flags, in FLAGDIR (root-owned 0755, read-only for the slaves):
             exactly like battsdf and sdf, the others ignore them. sdf.<NAME>
             latches like sdf; a battsdf.<NAME> whose sdf.<NAME> was not
             written is cancelled when power returns.
-   drill    a shutdown drill is on (id=drill-<unix time>): slaves answer
+   drill    a shutdown drill is on (id=drill-<unix time>.<ns>): slaves answer
             without powering off. Never taken for sdf.
 and in ACKDIR (root:SSHUSER 1770), written by the slaves:
    sdfok.<NAME>    "I am shutting down now" (a seed-style slave writes a

@@ -15,7 +15,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -212,30 +211,46 @@ func (c *cluster) tick() {
 	c.mustUpsflags("run")
 }
 
-// background runs upsflags in process until stop is called; stop returns
-// its exit code and output.
-func (c *cluster) background(args ...string) (stop func() (int, string, string)) {
+// bg is an upsflags running in the background.
+type bg struct {
+	t      *testing.T
+	cancel context.CancelFunc
+	done   chan struct{}
+	code   int
+	out    string
+	err    string
+}
+
+// background starts upsflags with args; it runs until it ends on its own
+// ([bg.wait]) or [bg.stop] sends it SIGTERM.
+func (c *cluster) background(args ...string) *bg {
 	ctx, cancel := context.WithCancel(context.Background())
-	type result struct {
-		code     int
-		out, err string
-	}
-	done := make(chan result, 1)
+	b := &bg{t: c.t, cancel: cancel, done: make(chan struct{})}
 	go func() {
-		code, out, errs := c.upsflagsCtx(ctx, args...)
-		done <- result{code, out, errs}
+		b.code, b.out, b.err = c.upsflagsCtx(ctx, args...)
+		close(b.done)
 	}()
-	var once sync.Once
-	var r result
-	stop = func() (int, string, string) {
-		once.Do(func() {
-			cancel()
-			r = <-done
-		})
-		return r.code, r.out, r.err
+	c.t.Cleanup(func() { b.stop() })
+	return b
+}
+
+// stop sends SIGTERM (if still running) and returns the exit code and
+// output.
+func (b *bg) stop() (code int, stdout, stderr string) {
+	b.cancel()
+	<-b.done
+	return b.code, b.out, b.err
+}
+
+// wait waits up to d for upsflags to end on its own.
+func (b *bg) wait(d time.Duration) (code int, stdout, stderr string) {
+	b.t.Helper()
+	select {
+	case <-b.done:
+	case <-time.After(d):
+		b.t.Fatalf("upsflags did not end within %v", d)
 	}
-	c.t.Cleanup(func() { stop() })
-	return stop
+	return b.code, b.out, b.err
 }
 
 // proc is a running upsslave.
@@ -295,12 +310,12 @@ func (c *cluster) start(s *slaveHost, env []string, args ...string) *proc {
 }
 
 // heartbeat runs "upsslave heartbeat" for s, as its timer would, and
-// returns its error and output.
-func (c *cluster) heartbeat(s *slaveHost) (error, string) {
+// returns its output and error.
+func (c *cluster) heartbeat(s *slaveHost) (string, error) {
 	c.t.Helper()
 	p := c.start(s, nil, "heartbeat")
 	err := p.wait(c.t, 30*time.Second)
-	return err, p.out.String()
+	return p.out.String(), err
 }
 
 // shutdowns returns the names in shutdown.log, in order, with their times.

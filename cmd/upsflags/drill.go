@@ -28,7 +28,7 @@ var errRealOutage = errors.New("drill abandoned: the UPS is critical, the real s
 func (f *flagger) drill(ctx context.Context, timeout time.Duration, w io.Writer) error {
 	roster := f.cfg.roster()
 	start := time.Now()
-	id := fmt.Sprintf("drill-%d", start.Unix())
+	id := drillID(start)
 	var st master.State
 	ran, err := f.locked(ctx, func(fd, ad *flags.Dir) error {
 		var err error
@@ -85,6 +85,12 @@ func (f *flagger) drill(ctx context.Context, timeout time.Duration, w io.Writer)
 	}
 	f.log.Info("drill over: every slave answered", "drill", id)
 	return nil
+}
+
+// drillID names a drill started at t. Slaves answer each id once, so two
+// drills must never share one, even when started within one second.
+func drillID(t time.Time) string {
+	return fmt.Sprintf("drill-%d.%09d", t.Unix(), t.Nanosecond())
 }
 
 // drillWait reads the answers every ackPoll and runs the decision every

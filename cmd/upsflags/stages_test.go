@@ -36,7 +36,7 @@ func testStagesInOrder(t *testing.T, bin string) {
 	web1, web2, db1 := c.slave("web1"), c.slave("web2"), c.slave("db1")
 
 	c.ups("OL", 100)
-	stopWatch := c.background("watch")
+	watch := c.background("watch")
 	c.waitUntil(10*time.Second, "onl written", func() bool { return c.exists("flags/onl") })
 	c.ups("OB DISCHRG", 80)
 	c.waitUntil(10*time.Second, "onl removed", func() bool { return !c.exists("flags/onl") })
@@ -119,7 +119,7 @@ func testStagesInOrder(t *testing.T, bin string) {
 	if !strings.Contains(log, "every slave acknowledged") || strings.Contains(log, "HOSTSYNC passed") {
 		t.Errorf("the master did not wait for every acknowledgement:\n%s", log)
 	}
-	if code, _, errs := stopWatch(); code != 0 {
+	if code, _, errs := watch.stop(); code != 0 {
 		t.Errorf("upsflags watch = %d:\n%s", code, errs)
 	}
 }
@@ -241,7 +241,7 @@ func testSeedSlaveBesideStage(t *testing.T, bin string) {
 	web1 := c.slave("web1", "ACKDIR="+c.dir+"/flags")
 
 	c.ups("OL", 100)
-	stopWatch := c.background("watch")
+	watch := c.background("watch")
 	c.waitUntil(10*time.Second, "onl written", func() bool { return c.exists("flags/onl") })
 	c.ups("OB DISCHRG", 80)
 	c.waitUntil(10*time.Second, "onl removed", func() bool { return !c.exists("flags/onl") })
@@ -288,7 +288,7 @@ func testSeedSlaveBesideStage(t *testing.T, bin string) {
 	if row := rowOf(status, "web1"); !strings.Contains(row, "yes") {
 		t.Errorf("status row of web1 = %q, want yes\n%s", row, status)
 	}
-	if code, _, errs := stopWatch(); code != 0 {
+	if code, _, errs := watch.stop(); code != 0 {
 		t.Errorf("upsflags watch = %d:\n%s", code, errs)
 	}
 }
