@@ -152,7 +152,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		nc.SetDeadline(time.Now().Add(cfg.HandshakeTimeout))
 	}
 	// A context ending mid-handshake closes the socket.
-	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	stop := context.AfterFunc(ctx, func() { nc.ours.Store(true); nc.Close() })
 	defer stop()
 
 	clientCfg := &ssh.ClientConfig{
@@ -165,7 +165,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	sc, chans, reqs, err := ssh.NewClientConn(nc, cfg.Addr, clientCfg)
 	if err != nil {
 		nc.Close()
-		return nil, classify(err, nc.banner.Load())
+		return nil, classify(err, nc.banner.Load(), nc.ours.Load())
 	}
 	client := ssh.NewClient(sc, chans, reqs)
 	sftpc, err := sftp.NewClient(client)
@@ -216,8 +216,10 @@ func (c *Conn) watch(every time.Duration) {
 }
 
 // classify sorts a failed handshake by what it says about the master.
-// banner is whether the server had sent its SSH banner.
-func classify(err error, banner bool) error {
+// banner is whether the server had sent its SSH banner; ours, whether our
+// own deadline closed the connection (which says nothing of the server but
+// that it was too slow).
+func classify(err error, banner, ours bool) error {
 	var ke *knownhosts.KeyError
 	var re *knownhosts.RevokedError
 	switch {
@@ -230,11 +232,13 @@ func classify(err error, banner bool) error {
 		return fmt.Errorf("%w: host key is revoked: %v", ErrHostKey, err)
 	case strings.Contains(err.Error(), "unable to authenticate"):
 		return fmt.Errorf("%w: %v", ErrAuth, err)
+	case ours && !banner:
+		return fmt.Errorf("%w: no ssh banner before the deadline: %v", ErrUnreachable, err)
 	case !banner && (errors.Is(err, io.EOF) || isReset(err)):
 		// sshd past MaxStartups closes at once, after an "Exceeded
 		// MaxStartups" line that is not a banner.
 		return fmt.Errorf("%w: %v", ErrBusy, err)
-	case banner && (errors.Is(err, io.EOF) || isReset(err) || isTimeout(err)):
+	case banner && (ours || errors.Is(err, io.EOF) || isReset(err) || isTimeout(err)):
 		// sshd answered, then gave up or was too slow to finish the key
 		// exchange: a loaded master, not a dead one.
 		return fmt.Errorf("%w: handshake did not complete: %v", ErrBusy, err)
@@ -242,9 +246,12 @@ func classify(err error, banner bool) error {
 	return fmt.Errorf("%w: %v", ErrUnreachable, err)
 }
 
+// isReset reports a connection the server ended: reset, broken pipe, or
+// closed by the SSH library after a failed write.
 func isReset(err error) bool {
 	s := err.Error()
-	return strings.Contains(s, "connection reset") || strings.Contains(s, "broken pipe")
+	return errors.Is(err, net.ErrClosed) || strings.Contains(s, "connection reset") ||
+		strings.Contains(s, "broken pipe") || strings.Contains(s, "use of closed network connection")
 }
 
 func isTimeout(err error) bool {
@@ -259,6 +266,7 @@ type bannerConn struct {
 	mu     sync.Mutex
 	head   []byte
 	banner atomic.Bool
+	ours   atomic.Bool // closed by our context
 }
 
 func (c *bannerConn) Read(p []byte) (int, error) {
