@@ -42,6 +42,9 @@ func TestScript(t *testing.T) {
 				return err
 			}
 			e.Setenv(confEnv, filepath.Join(e.WorkDir, "upsflags.conf"))
+			// A -race binary sleeps a second at exit unless told otherwise;
+			// every "exec upsflags" would pay it.
+			e.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
