@@ -395,7 +395,13 @@ func (f *flagger) waitRoster(ctx context.Context, ad *flags.Dir, st master.State
 		for _, a := range t.Acked {
 			if !seen["ok:"+a.Who()] {
 				seen["ok:"+a.Who()] = true
-				f.log.Info("slave acknowledged", "slave", a.Who(), "at", a.At.Format(time.RFC3339Nano), "after", a.At.Sub(sdfAt).Round(time.Millisecond), "body", f.ackBody(ctx, ad, a))
+				// A staged slave answers its own sdf.<name>: "after" counts
+				// from that verdict, not from the later global sdf.
+				told := sdfAt
+				if ss := st.Stages[a.Slave]; a.Slave != "" && !ss.SDFAt.IsZero() {
+					told = ss.SDFAt
+				}
+				f.log.Info("slave acknowledged", "slave", a.Who(), "at", a.At.Format(time.RFC3339Nano), "after", a.At.Sub(told).Round(time.Millisecond), "body", f.ackBody(ctx, ad, a))
 			}
 		}
 		for _, a := range t.Unlisted {
