@@ -110,7 +110,7 @@ func TestRun(t *testing.T) {
 		{"dump", []*usbtest.Device{syntheticUPS(t)}, []string{"dump"}, 0,
 			[]string{"report descriptor: 214 bytes", "UPS.PowerSummary.RemainingCapacity id=0x04 off=0 size=8", "UPS.PowerSummary.PresentStatus.ACPresent"}, nil, true},
 		{"dump megatec", []*usbtest.Device{krauler()}, []string{"dump"}, 1, nil, []string{"read report descriptor: USB request stalled"}, false},
-		{"man", nil, []string{"man"}, 0, []string{".TH upsusb 8", "list", "read"}, nil, true},
+		{"man", nil, []string{"man"}, 0, []string{".TH UPSUSB 8", "list", "read"}, nil, true},
 		{"version", nil, []string{"--version"}, 0, []string{"upsusb version "}, nil, true},
 	}
 	for _, tt := range tests {
