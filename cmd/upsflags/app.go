@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/nutslave/nutslave/internal/command"
 	"github.com/urfave/cli/v2"
 )
 
@@ -176,13 +177,13 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 		Flags:                []cli.Flag{configFlag},
 		ExitErrHandler:       func(*cli.Context, error) {},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return &usageError{msg: err.Error(), hint: "see upsflags --help"}
+			return &command.UsageError{Msg: err.Error(), Hint: "see upsflags --help"}
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return &usageError{msg: "unknown command " + c.Args().First(), hint: "commands: run watch status reset check drill"}
+				return &command.UsageError{Msg: "unknown command " + c.Args().First(), Hint: "commands: run watch status reset check drill"}
 			}
-			return &usageError{msg: "no command", hint: "the timer runs: upsflags run; to look: upsflags status"}
+			return &command.UsageError{Msg: "no command", Hint: "the timer runs: upsflags run; to look: upsflags status"}
 		},
 		Commands: []*cli.Command{
 			{
@@ -243,11 +244,11 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 				Flags: []cli.Flag{&cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute, Usage: "wait at most `DURATION` for the answers"}},
 				Action: func(c *cli.Context) error {
 					if c.NArg() > 0 {
-						return &usageError{msg: "drill takes no arguments", hint: "upsflags drill [--timeout 2m]"}
+						return &command.UsageError{Msg: "drill takes no arguments", Hint: "upsflags drill [--timeout 2m]"}
 					}
 					d := c.Duration("timeout")
 					if d <= 0 || d > 24*time.Hour {
-						return &usageError{msg: fmt.Sprintf("--timeout %v: want a duration from 1s to 24h, e.g. 2m", d)}
+						return &command.UsageError{Msg: fmt.Sprintf("--timeout %v: want a duration from 1s to 24h, e.g. 2m", d)}
 					}
 					return withFlagger(c, func(f *flagger) error { return f.drill(c.Context, d, stdout) })
 				},
@@ -257,11 +258,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 				Hidden: true,
 				Usage:  "print the man page (roff)",
 				Action: func(c *cli.Context) error {
-					page, err := c.App.ToMan()
-					if err != nil {
-						return err
-					}
-					_, err = io.WriteString(stdout, page)
+					_, err := io.WriteString(stdout, command.Man(c.App))
 					return err
 				},
 			},

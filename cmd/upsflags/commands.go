@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nutslave/nutslave/flags"
+	"github.com/nutslave/nutslave/internal/command"
 	"github.com/nutslave/nutslave/internal/eventlog"
 	"github.com/nutslave/nutslave/internal/lock"
 	"github.com/nutslave/nutslave/internal/master"
@@ -331,84 +331,68 @@ func stamp(t time.Time) string {
 	return t.Local().Format(time.RFC3339)
 }
 
-// checker prints one line per finding and counts the problems.
+// checker is a check's findings; stale names the roster members without
+// a recent heartbeat.
 type checker struct {
-	w                  io.Writer
-	errors, warnings   int
-	permission, config bool
-	// stale names the roster members without a recent heartbeat.
+	command.Checker
 	stale []string
-}
-
-func (k *checker) ok(format string, a ...any) { fmt.Fprintf(k.w, "ok: "+format+"\n", a...) }
-func (k *checker) warn(format string, a ...any) {
-	k.warnings++
-	fmt.Fprintf(k.w, "warning: "+format+"\n", a...)
-}
-func (k *checker) fail(format string, a ...any) {
-	k.errors++
-	fmt.Fprintf(k.w, "error: "+format+"\n", a...)
 }
 
 // runCheck verifies everything an outage will need, so a broken master is
 // found before the power fails. It creates missing flag directories.
 func runCheck(ctx context.Context, cfg *Config, w io.Writer) error {
-	k := &checker{w: w}
-	k.ok("configuration %s parsed (SOURCE=%s SLAVES=%s)", cfg.Path, cfg.Source, slavesText(cfg.Slaves))
+	k := &checker{Checker: command.Checker{W: w}}
+	k.OK("configuration %s parsed (SOURCE=%s SLAVES=%s)", cfg.Path, cfg.Source, slavesText(cfg.Slaves))
 	checkStages(k, cfg)
 	if fi, err := os.Stat(cfg.Path); err == nil && fi.Mode().Perm()&0o004 != 0 {
-		k.warn("%s is world-readable (mode %04o); use root:nut 0640", cfg.Path, fi.Mode().Perm())
+		k.Warn("%s is world-readable (mode %04o); use root:nut 0640", cfg.Path, fi.Mode().Perm())
 	}
 	checkDirs(k, cfg)
 	checkStateDir(k, cfg)
 	checkShutdownCmd(k, cfg)
 	f, err := newFlagger(cfg, eventlog.Discard())
 	if err != nil {
-		k.config = true
-		k.fail("SOURCE: %v", err)
+		k.Config = true
+		k.Fail("SOURCE: %v", err)
 	} else {
 		start := time.Now()
 		r := f.src.Read(ctx)
 		switch {
 		case r.OK():
-			k.ok("UPS read through %s in %v: %s", f.src, time.Since(start).Round(time.Millisecond), r)
+			k.OK("UPS read through %s in %v: %s", f.src, time.Since(start).Round(time.Millisecond), r)
 			if !r.HasCharge {
-				k.warn("the reading has no battery.charge: STDWCHARGE cannot apply; only LB, STDWRUNTIME and MAXONBATT can")
+				k.Warn("the reading has no battery.charge: STDWCHARGE cannot apply; only LB, STDWRUNTIME and MAXONBATT can")
 			}
 			for _, sg := range cfg.Stages {
 				if sg.Runtime > 0 && !r.HasRuntime {
-					k.warn("STAGES %s: the reading has no battery.runtime, so this stage never fires", sg)
+					k.Warn("STAGES %s: the reading has no battery.runtime, so this stage never fires", sg)
 				} else if sg.Runtime == 0 && !r.HasCharge {
-					k.warn("STAGES %s: the reading has no battery.charge, so this stage never fires", sg)
+					k.Warn("STAGES %s: the reading has no battery.charge, so this stage never fires", sg)
 				}
 			}
 		case permanent(r.Err):
 			if errors.Is(r.Err, fs.ErrPermission) {
-				k.permission = true
+				k.Permission = true
 			}
-			k.fail("cannot read the UPS through %s: %v", f.src, r.Err)
+			k.Fail("cannot read the UPS through %s: %v", f.src, r.Err)
 		default:
-			k.fail("no reading through %s now: %v", f.src, r.Err)
+			k.Fail("no reading through %s now: %v", f.src, r.Err)
 		}
 	}
 	if len(cfg.roster()) == 0 {
-		k.warn("SLAVES is empty: the first acknowledgement from any slave ends the master's wait; list the slaves' NAMEs")
+		k.Warn("SLAVES is empty: the first acknowledgement from any slave ends the master's wait; list the slaves' NAMEs")
 	}
 	checkReadiness(ctx, k, cfg)
 	if cfg.DryRun {
-		k.warn("DRYRUN=yes: the master will NOT shut down, it will only log")
+		k.Warn("DRYRUN=yes: the master will NOT shut down, it will only log")
 	}
-	switch {
-	case k.errors > 0 && k.config:
-		return fmt.Errorf("%w: %d problem(s), see above", errNotConfigured, k.errors)
-	case k.errors > 0 && k.permission:
-		return fmt.Errorf("%w: %d problem(s), see above", fs.ErrPermission, k.errors)
-	case k.errors > 0 && len(k.stale) > 0:
-		return fmt.Errorf("check failed: %d problem(s), see above; not seen for STALE: %s", k.errors, strings.Join(k.stale, " "))
-	case k.errors > 0:
-		return fmt.Errorf("check failed: %d problem(s), see above", k.errors)
+	if err := k.Err(); err != nil {
+		if len(k.stale) > 0 {
+			return fmt.Errorf("%w; not seen for STALE: %s", err, strings.Join(k.stale, " "))
+		}
+		return err
 	}
-	fmt.Fprintf(w, "upsflags is ready (%d warning(s))\n", k.warnings)
+	fmt.Fprintf(w, "upsflags is ready (%d warning(s))\n", k.Warnings)
 	return nil
 }
 
@@ -419,13 +403,13 @@ func checkStages(k *checker, cfg *Config) {
 	for _, sg := range cfg.Stages {
 		switch {
 		case sg.Runtime == 0 && sg.Charge <= cfg.StdwCharge:
-			k.warn("STAGES %s: %v%% is at or below STDWCHARGE %v%%: the global sdf comes first, so this stage never fires on its own", sg, sg.Charge, cfg.StdwCharge)
+			k.Warn("STAGES %s: %v%% is at or below STDWCHARGE %v%%: the global sdf comes first, so this stage never fires on its own", sg, sg.Charge, cfg.StdwCharge)
 		case sg.Runtime > 0 && cfg.StdwRuntime > 0 && sg.Runtime <= cfg.StdwRuntime:
-			k.warn("STAGES %s: %v is at or below STDWRUNTIME %v: the global sdf comes first, so this stage never fires on its own", sg, sg.Runtime, cfg.StdwRuntime)
+			k.Warn("STAGES %s: %v is at or below STDWRUNTIME %v: the global sdf comes first, so this stage never fires on its own", sg, sg.Runtime, cfg.StdwRuntime)
 		}
 	}
 	if len(cfg.Stages) > 0 {
-		k.ok("STAGES %s (the others follow STDWCHARGE %v%%)", stagesText(cfg.Stages), cfg.StdwCharge)
+		k.OK("STAGES %s (the others follow STDWCHARGE %v%%)", stagesText(cfg.Stages), cfg.StdwCharge)
 	}
 }
 
@@ -447,7 +431,7 @@ func checkReadiness(ctx context.Context, k *checker, cfg *Config) {
 	}
 	hbs, err := readHeartbeats(ctx, cfg)
 	if err != nil {
-		k.fail("cannot read the slaves' heartbeats: %v", err)
+		k.Fail("cannot read the slaves' heartbeats: %v", err)
 		return
 	}
 	var stale []string
@@ -455,16 +439,16 @@ func checkReadiness(ctx context.Context, k *checker, cfg *Config) {
 		switch {
 		case r.Stale:
 			stale = append(stale, r.Name)
-			k.fail("slave %s: %s (STALE %v)", r.Name, r.Describe(), cfg.Stale)
+			k.Fail("slave %s: %s (STALE %v)", r.Name, r.Describe(), cfg.Stale)
 		case r.Problem():
-			k.warn("slave %s: %s", r.Name, r.Describe())
+			k.Warn("slave %s: %s", r.Name, r.Describe())
 		case r.Listed:
-			k.ok("slave %s: %s", r.Name, r.Describe())
+			k.OK("slave %s: %s", r.Name, r.Describe())
 		}
 	}
 	k.stale = stale
 	if len(stale) > 0 {
-		fmt.Fprintf(k.w, "  fix: on %s, run \"upsslave heartbeat\" and enable upsslave-heartbeat.timer\n", strings.Join(stale, ", "))
+		fmt.Fprintf(k.W, "  fix: on %s, run \"upsslave heartbeat\" and enable upsslave-heartbeat.timer\n", strings.Join(stale, ", "))
 	}
 }
 
@@ -472,34 +456,34 @@ func checkDirs(k *checker, cfg *Config) {
 	notes, err := ensureDirs(cfg)
 	for _, n := range notes {
 		if strings.Contains(n, "does not exist") {
-			k.warn("%s", n)
+			k.Warn("%s", n)
 		} else {
-			k.ok("%s", n)
+			k.OK("%s", n)
 		}
 	}
 	if err != nil {
-		k.fail("%v", err)
-		var h *hinted
+		k.Fail("%v", err)
+		var h *command.Hinted
 		if errors.As(err, &h) {
-			fmt.Fprintf(k.w, "  fix: %s\n", h.hint)
+			fmt.Fprintf(k.W, "  fix: %s\n", h.Hint)
 		}
 		return
 	}
 	describe := func(key, path string) *syscall.Stat_t {
 		fi, err := os.Lstat(path)
 		if err != nil {
-			k.fail("%s %s: %v", key, path, err)
+			k.Fail("%s %s: %v", key, path, err)
 			return nil
 		}
 		st := fi.Sys().(*syscall.Stat_t)
-		k.ok("%s %s (uid %d, gid %d, mode %04o)", key, path, st.Uid, st.Gid, modeBits(fi))
+		k.OK("%s %s (uid %d, gid %d, mode %04o)", key, path, st.Uid, st.Gid, modeBits(fi))
 		return st
 	}
 	if st := describe("FLAGDIR", cfg.FlagDir); st != nil && cfg.AckDir != cfg.FlagDir && st.Mode&0o022 != 0 {
-		k.warn("FLAGDIR %s is writable by its group or others: a slave could forge sdf; chmod 0755 it", cfg.FlagDir)
+		k.Warn("FLAGDIR %s is writable by its group or others: a slave could forge sdf; chmod 0755 it", cfg.FlagDir)
 	}
 	if cfg.AckDir == cfg.FlagDir {
-		k.warn("ACKDIR is FLAGDIR (the original layout): any slave could forge sdf and shut every host down; use a separate ACKDIR (default FLAGDIR/acks)")
+		k.Warn("ACKDIR is FLAGDIR (the original layout): any slave could forge sdf and shut every host down; use a separate ACKDIR (default FLAGDIR/acks)")
 		return
 	}
 	st := describe("ACKDIR", cfg.AckDir)
@@ -509,20 +493,20 @@ func checkDirs(k *checker, cfg *Config) {
 	gid, gerr := sshGroup(cfg.SSHUser)
 	switch {
 	case gerr != nil:
-		k.warn("ACKDIR: %v; create the slaves' account (SSHUSER=%s), then chgrp %s %s", gerr, cfg.SSHUser, cfg.SSHUser, cfg.AckDir)
+		k.Warn("ACKDIR: %v; create the slaves' account (SSHUSER=%s), then chgrp %s %s", gerr, cfg.SSHUser, cfg.SSHUser, cfg.AckDir)
 	case int(st.Gid) != gid:
-		k.warn("ACKDIR %s has gid %d, not group %s (%d): the slaves cannot write their acknowledgements; chgrp %s %s",
+		k.Warn("ACKDIR %s has gid %d, not group %s (%d): the slaves cannot write their acknowledgements; chgrp %s %s",
 			cfg.AckDir, st.Gid, cfg.SSHUser, gid, cfg.SSHUser, cfg.AckDir)
 	}
 	if st.Mode&0o7777 != 0o1770 {
-		k.warn("ACKDIR %s has mode %04o, want 1770 (sticky: a slave cannot delete another's acknowledgement)", cfg.AckDir, st.Mode&0o7777)
+		k.Warn("ACKDIR %s has mode %04o, want 1770 (sticky: a slave cannot delete another's acknowledgement)", cfg.AckDir, st.Mode&0o7777)
 	}
 	if fd, err := flags.OpenDir(cfg.FlagDir); err == nil {
 		if in, err := fd.Stat(context.Background(), flags.SDF); err == nil {
 			if bt := bootTime(); !bt.IsZero() && in.ModTime.Before(bt) {
-				k.warn("sdf in FLAGDIR is from before this boot: is upsflags-reset.service enabled? (upsflags run clears it)")
+				k.Warn("sdf in FLAGDIR is from before this boot: is upsflags-reset.service enabled? (upsflags run clears it)")
 			} else {
-				k.warn("sdf is present: the master is committed to shutting down (upsflags reset clears it at boot)")
+				k.Warn("sdf is present: the master is committed to shutting down (upsflags reset clears it at boot)")
 			}
 		}
 		fd.Close()
@@ -530,37 +514,20 @@ func checkDirs(k *checker, cfg *Config) {
 }
 
 func checkStateDir(k *checker, cfg *Config) {
-	probe := filepath.Join(cfg.StateDir, fmt.Sprintf(".check.%d", os.Getpid()))
-	if err := os.WriteFile(probe, nil, 0o600); err != nil {
-		if errors.Is(err, fs.ErrPermission) {
-			k.permission = true
-		}
-		k.fail("STATEDIR %s is not writable: %v", cfg.StateDir, err)
-		return
-	}
-	os.Remove(probe)
-	k.ok("STATEDIR %s writable", cfg.StateDir)
-	if cfg.LogFile != "" {
-		f, err := os.OpenFile(cfg.LogFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-		if err != nil {
-			k.warn("LOGFILE %s not writable (%v); syslog only", cfg.LogFile, err)
-		} else {
-			f.Close()
-		}
-	}
+	k.StateDir(cfg.StateDir, cfg.LogFile)
 	if _, err := os.Stat(filepath.Dir(cfg.Trigger)); err != nil {
-		k.warn("TRIGGER directory %s: %v; NOTIFYCMD runs as user nut cannot hand events to the root service", filepath.Dir(cfg.Trigger), err)
+		k.Warn("TRIGGER directory %s: %v; NOTIFYCMD runs as user nut cannot hand events to the root service", filepath.Dir(cfg.Trigger), err)
 	}
 }
 
 func checkShutdownCmd(k *checker, cfg *Config) {
-	path, err := exec.LookPath(cfg.ShutdownCmd[0])
-	if err != nil {
-		k.fail("SHUTDOWNCMD %q: %v", cfg.ShutdownCmd[0], err)
+	// DRYRUN gets its own warning in runCheck, worded for the master.
+	path := k.ShutdownCmd(cfg.ShutdownCmd, false)
+	if path == "" {
 		return
 	}
 	if os.Geteuid() != 0 {
-		k.warn("running as uid %d: the timer runs upsflags as root; %s may need root", os.Geteuid(), path)
+		k.Warn("running as uid %d: the timer runs upsflags as root; %s may need root", os.Geteuid(), path)
 	}
-	k.ok("SHUTDOWNCMD %q", cfg.ShutdownCmd)
+	k.OK("SHUTDOWNCMD %q", cfg.ShutdownCmd)
 }

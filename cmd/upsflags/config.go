@@ -3,13 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/nutslave/nutslave/internal/command"
 	"github.com/nutslave/nutslave/internal/conf"
 	"github.com/nutslave/nutslave/internal/master"
 )
@@ -19,9 +17,6 @@ const confEnv = "UPSFLAGS_CONF"
 
 // defaultConfPaths are tried in order: Debian's NUT directory, then RHEL's.
 var defaultConfPaths = []string{"/etc/nut/upsflags.conf", "/etc/ups/upsflags.conf"}
-
-// errNotConfigured means no configuration file could be found or used.
-var errNotConfigured = errors.New("not configured")
 
 // Config is upsflags.conf.
 type Config struct {
@@ -95,59 +90,18 @@ func (c *Config) roster() []string { return master.RosterNames(c.Slaves, c.Stage
 // configPath picks the configuration file: the flag, then $UPSFLAGS_CONF,
 // then the first default that exists.
 func configPath(flagValue string, getenv func(string) string) (string, error) {
-	if flagValue != "" {
-		return flagValue, nil
-	}
-	if p := getenv(confEnv); p != "" {
-		return p, nil
-	}
-	for _, p := range defaultConfPaths {
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%w: no %s (set --config or %s)", errNotConfigured, strings.Join(defaultConfPaths, " or "), confEnv)
+	return command.ConfigPath(flagValue, confEnv, defaultConfPaths, getenv)
 }
 
 // loadConfig reads and validates the configuration file at path.
 func loadConfig(path string) (*Config, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %v", errNotConfigured, err)
-		}
-		return nil, err
-	}
-	defer f.Close()
-	entries, err := conf.Parse(path, f)
+	entries, err := command.ReadConfig(path)
 	if err != nil {
 		return nil, err
 	}
 	c := defaultConfig(path)
 	ackSet := false
-	abs := func(p *string) conf.Setter {
-		return func(v string) error {
-			if !filepath.IsAbs(v) {
-				return fmt.Errorf("%q is not an absolute path", v)
-			}
-			*p = filepath.Clean(v)
-			return nil
-		}
-	}
-	dur := func(p *time.Duration) conf.Setter {
-		return func(v string) (err error) { *p, err = conf.ParseDuration(v); return err }
-	}
-	// optDur is a duration that may be left empty or 0 to disable it.
-	optDur := func(p *time.Duration) conf.Setter {
-		return func(v string) (err error) {
-			if v == "" || v == "0" {
-				*p = 0
-				return nil
-			}
-			*p, err = conf.ParseDuration(v)
-			return err
-		}
-	}
+	abs, dur := conf.AbsPath, conf.Duration
 	keys := map[string]conf.Setter{
 		"SOURCE": func(v string) error {
 			if _, err := parseSource(v, ""); err != nil {
@@ -165,20 +119,13 @@ func loadConfig(path string) (*Config, error) {
 			c.UPS = v
 			return nil
 		},
-		"FLAGDIR": abs(&c.FlagDir),
-		"ACKDIR":  func(v string) error { ackSet = true; return abs(&c.AckDir)(v) },
-		"SSHUSER": func(v string) error { c.SSHUser = v; return validUser(v) },
-		"FLAGOWNER": func(v string) error {
-			n, err := strconv.ParseUint(v, 10, 32)
-			if err != nil {
-				return fmt.Errorf("%q is not a numeric uid, e.g. 0 for root", v)
-			}
-			c.FlagOwner = uint32(n)
-			return nil
-		},
-		"SLAVES": func(v string) (err error) { c.Slaves, err = master.ParseSlaves(v); return err },
-		"STAGES": func(v string) (err error) { c.Stages, err = master.ParseStages(v); return err },
-		"STALE":  dur(&c.Stale),
+		"FLAGDIR":   abs(&c.FlagDir),
+		"ACKDIR":    func(v string) error { ackSet = true; return abs(&c.AckDir)(v) },
+		"SSHUSER":   func(v string) error { c.SSHUser = v; return validUser(v) },
+		"FLAGOWNER": conf.UID(&c.FlagOwner),
+		"SLAVES":    func(v string) (err error) { c.Slaves, err = master.ParseSlaves(v); return err },
+		"STAGES":    func(v string) (err error) { c.Stages, err = master.ParseStages(v); return err },
+		"STALE":     dur(&c.Stale),
 		"STDWCHARGE": func(v string) error {
 			n, err := strconv.ParseFloat(strings.TrimSuffix(v, "%"), 64)
 			if err != nil || n < 0 || n > 100 {
@@ -187,8 +134,8 @@ func loadConfig(path string) (*Config, error) {
 			c.StdwCharge = n
 			return nil
 		},
-		"STDWRUNTIME": optDur(&c.StdwRuntime),
-		"MAXONBATT":   optDur(&c.MaxOnBatt),
+		"STDWRUNTIME": conf.OptionalDuration(&c.StdwRuntime),
+		"MAXONBATT":   conf.OptionalDuration(&c.MaxOnBatt),
 		"DEBOUNCE": func(v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 || n > 100 {
@@ -207,16 +154,10 @@ func loadConfig(path string) (*Config, error) {
 			}
 			return err
 		},
-		"LOGFILE": func(v string) error {
-			if v == "" || v == "none" {
-				c.LogFile = ""
-				return nil
-			}
-			return abs(&c.LogFile)(v)
-		},
+		"LOGFILE":  conf.OptionalPath(&c.LogFile),
 		"STATEDIR": abs(&c.StateDir),
 		"TRIGGER":  abs(&c.Trigger),
-		"DRYRUN":   func(v string) (err error) { c.DryRun, err = conf.ParseBool(v); return err },
+		"DRYRUN":   conf.Bool(&c.DryRun),
 	}
 	if err := conf.Apply(path, entries, keys); err != nil {
 		return nil, err

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nutslave/nutslave/flags"
+	"github.com/nutslave/nutslave/internal/command"
 	"github.com/nutslave/nutslave/internal/master"
 )
 
@@ -33,17 +34,17 @@ func checkDir(key, path string, owner uint32) (fs.FileInfo, error) {
 	}
 	switch {
 	case fi.Mode()&fs.ModeSymlink != 0:
-		return fi, &hinted{err: fmt.Errorf("%w: %s %s is a symlink", errUnsafeDir, key, path),
-			hint: fmt.Sprintf("point %s at the real directory; upsflags never follows symlinks there", key)}
+		return fi, &command.Hinted{Err: fmt.Errorf("%w: %s %s is a symlink", errUnsafeDir, key, path),
+			Hint: fmt.Sprintf("point %s at the real directory; upsflags never follows symlinks there", key)}
 	case !fi.IsDir():
 		return fi, fmt.Errorf("%w: %s %s is not a directory", errUnsafeDir, key, path)
 	case fi.Mode().Perm()&0o002 != 0:
-		return fi, &hinted{err: fmt.Errorf("%w: %s %s is world-writable (mode %04o)", errUnsafeDir, key, path, modeBits(fi)),
-			hint: fmt.Sprintf("chmod o-w %s", path)}
+		return fi, &command.Hinted{Err: fmt.Errorf("%w: %s %s is world-writable (mode %04o)", errUnsafeDir, key, path, modeBits(fi)),
+			Hint: fmt.Sprintf("chmod o-w %s", path)}
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != owner {
-		return fi, &hinted{err: fmt.Errorf("%w: %s %s is owned by uid %d, not FLAGOWNER %d", errUnsafeDir, key, path, st.Uid, owner),
-			hint: fmt.Sprintf("chown %d %s (or set FLAGOWNER)", owner, path)}
+		return fi, &command.Hinted{Err: fmt.Errorf("%w: %s %s is owned by uid %d, not FLAGOWNER %d", errUnsafeDir, key, path, st.Uid, owner),
+			Hint: fmt.Sprintf("chown %d %s (or set FLAGOWNER)", owner, path)}
 	}
 	return fi, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nutslave/nutslave/flags"
+	"github.com/nutslave/nutslave/internal/command"
 	"github.com/nutslave/nutslave/internal/master"
 )
 
@@ -51,11 +52,11 @@ func (f *flagger) drill(ctx context.Context, timeout time.Duration, w io.Writer)
 	})
 	switch {
 	case errors.Is(err, errRealOutage):
-		return &hinted{err: fmt.Errorf("%w: %s", err, orDash(st.Reason)), hint: "no drill while a shutdown is committed; upsflags status shows it"}
+		return &command.Hinted{Err: fmt.Errorf("%w: %s", err, orDash(st.Reason)), Hint: "no drill while a shutdown is committed; upsflags status shows it"}
 	case err != nil:
 		return err
 	case !ran:
-		return &hinted{err: errors.New("drill: another upsflags holds the decider lock"), hint: "try again in a moment; upsflags status shows what it is doing"}
+		return &command.Hinted{Err: errors.New("drill: another upsflags holds the decider lock"), Hint: "try again in a moment; upsflags status shows what it is doing"}
 	}
 	f.log.Warn("drill started: asking every slave to answer; nothing is powered off", "drill", id, "slaves", slavesText(roster), "timeout", timeout)
 	fmt.Fprintf(w, "drill %s started at %s; waiting up to %v for: %s\n", id, start.Format(time.RFC3339), timeout, slavesText(roster))

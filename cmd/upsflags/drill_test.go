@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nutslave/nutslave/internal/command"
 )
 
 // TestReadinessAndDrillEndToEnd runs "upsslave heartbeat" (the slaves'
@@ -68,8 +70,8 @@ func testReadiness(t *testing.T, bin string) {
 	}
 
 	code, out, errs := c.upsflags("check")
-	if code != exitFailure {
-		t.Errorf("check = %d, want %d\n%s", code, exitFailure, out)
+	if code != command.ExitFailure {
+		t.Errorf("check = %d, want %d\n%s", code, command.ExitFailure, out)
 	}
 	if !strings.Contains(out, "error: slave nokey: never seen") || !strings.Contains(errs, "not seen for STALE: nokey") {
 		t.Errorf("check does not name nokey:\nstdout:\n%s\nstderr:\n%s", out, errs)
@@ -99,7 +101,7 @@ func testReadiness(t *testing.T, bin string) {
 		t.Errorf("status row of good = %q after a fresh heartbeat", row)
 	}
 	code, out, errs = c.upsflags("check")
-	if code != exitFailure || !strings.Contains(errs, "not seen for STALE: broken nokey") ||
+	if code != command.ExitFailure || !strings.Contains(errs, "not seen for STALE: broken nokey") ||
 		!regexp.MustCompile(`error: slave broken: last seen \ds ago \(STALE 2s\)`).MatchString(out) {
 		t.Errorf("check = %d, want a failure naming broken and nokey:\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
@@ -129,8 +131,8 @@ func testDrillMissing(t *testing.T, bin string) {
 	}
 	code, out, errs := drill.wait(10 * time.Second)
 	t.Logf("upsflags drill --timeout 3s (exit %d):\n%s", code, out)
-	if code != exitFailure {
-		t.Errorf("drill = %d, want %d; stderr:\n%s", code, exitFailure, errs)
+	if code != command.ExitFailure {
+		t.Errorf("drill = %d, want %d; stderr:\n%s", code, command.ExitFailure, errs)
 	}
 	for _, n := range []string{"web1", "web2"} {
 		if row := rowOf(out, n); !regexp.MustCompile(`^  ` + n + ` +yes +[0-9.]+m?s`).MatchString(row) {
@@ -240,8 +242,8 @@ func testOutageDuringDrill(t *testing.T, bin string) {
 	}
 	code, out, errs := drill.wait(10 * time.Second)
 	t.Logf("upsflags drill during an outage (exit %d):\n%s%s", code, out, errs)
-	if code != exitFailure || !strings.Contains(out+errs, "drill abandoned: the UPS is critical") {
-		t.Errorf("drill = %d, want %d and the outage named", code, exitFailure)
+	if code != command.ExitFailure || !strings.Contains(out+errs, "drill abandoned: the UPS is critical") {
+		t.Errorf("drill = %d, want %d and the outage named", code, command.ExitFailure)
 	}
 	time.Sleep(200 * time.Millisecond)
 	names, at := c.shutdowns()

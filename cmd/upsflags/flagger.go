@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nutslave/nutslave/flags"
+	"github.com/nutslave/nutslave/internal/command"
 	"github.com/nutslave/nutslave/internal/eventlog"
 	"github.com/nutslave/nutslave/internal/lock"
 	"github.com/nutslave/nutslave/internal/master"
@@ -516,8 +517,8 @@ func (f *flagger) reset(ctx context.Context) error {
 	cancel()
 	if err != nil {
 		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			return &hinted{err: errors.New("another upsflags holds the lock (maybe waiting for the slaves to shut down)"),
-				hint: "reset is for boot time; stop the other upsflags first if you really mean to cancel a shutdown"}
+			return &command.Hinted{Err: errors.New("another upsflags holds the lock (maybe waiting for the slaves to shut down)"),
+				Hint: "reset is for boot time; stop the other upsflags first if you really mean to cancel a shutdown"}
 		}
 		return err
 	}
@@ -557,8 +558,8 @@ func (f *flagger) watch(ctx context.Context) error {
 			return nil
 		}
 		if err != nil {
-			var h *hinted
-			if errors.Is(err, errUnsafeDir) || errors.As(err, &h) && errors.Is(h.err, errUnsafeDir) {
+			var h *command.Hinted
+			if errors.Is(err, errUnsafeDir) || errors.As(err, &h) && errors.Is(h.Err, errUnsafeDir) {
 				return err
 			}
 			if err.Error() != lastErr {

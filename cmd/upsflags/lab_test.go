@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nutslave/nutslave/internal/command"
 	"github.com/nutslave/nutslave/internal/lab"
 	"github.com/nutslave/nutslave/internal/lab/labtest"
 	"github.com/nutslave/nutslave/internal/master"
@@ -20,7 +21,7 @@ func exists(p string) bool { _, err := os.Stat(p); return err == nil }
 func mustRun(t *testing.T, conf string, args ...string) string {
 	t.Helper()
 	code, out, stderr := runIn(append([]string{"upsflags"}, args...), map[string]string{confEnv: conf})
-	if code != exitOK {
+	if code != command.ExitOK {
 		t.Fatalf("upsflags %s = %d; stderr:\n%s", strings.Join(args, " "), code, stderr)
 	}
 	return out

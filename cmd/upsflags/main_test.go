@@ -11,24 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nutslave/nutslave/internal/scripttest"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"upsflags": func() { os.Exit(run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr)) },
-		// recorder stands in for the shutdown command: it appends one line
-		// to the file named by its first argument.
-		"recorder": func() {
-			f, err := os.OpenFile(os.Args[1], os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				os.Exit(1)
-			}
-			fmt.Fprintf(f, "shutdown %s pid=%d\n", strings.Join(os.Args[2:], " "), os.Getpid())
-			f.Close()
-			os.Exit(0)
-		},
+		"recorder": scripttest.Recorder,
 	})
 }
 
@@ -47,19 +37,19 @@ func TestScript(t *testing.T) {
 			e.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 			return nil
 		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"mkconf":  cmdMkconf,
-			"ups":     cmdUPS,
-			"ack":     cmdAck,
-			"waitfor": cmdWaitfor,
-			"lines":   cmdLines,
-			"sleep":   cmdSleep,
-			"waitlog": cmdWaitlog,
-			"mtime":   cmdMtime,
-			"seen":    cmdSeen,
-			"drillok": cmdDrillok,
-		},
+		Cmds: cmds(),
 	})
+}
+
+func cmds() map[string]scripttest.Cmd {
+	c := scripttest.Cmds("upsflags.log")
+	c["mkconf"] = cmdMkconf
+	c["ups"] = cmdUPS
+	c["ack"] = cmdAck
+	c["mtime"] = cmdMtime
+	c["seen"] = cmdSeen
+	c["drillok"] = cmdDrillok
+	return c
 }
 
 // mkconf writes upsflags.conf for a file: source under $WORK, with
@@ -141,71 +131,6 @@ func cmdAck(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(err)
 		old := time.Now().Add(-d)
 		ts.Check(os.Chtimes(p, old, old))
-	}
-}
-
-// waitfor FILE [TIMEOUT] waits until FILE exists (default 10s).
-func cmdWaitfor(ts *testscript.TestScript, neg bool, args []string) {
-	timeout := 10 * time.Second
-	if len(args) > 1 {
-		d, err := time.ParseDuration(args[1])
-		ts.Check(err)
-		timeout = d
-	}
-	deadline := time.Now().Add(timeout)
-	for {
-		_, err := os.Stat(ts.MkAbs(args[0]))
-		if (err == nil) != neg {
-			return
-		}
-		if time.Now().After(deadline) {
-			ts.Fatalf("%s: still %v after %v", args[0], map[bool]string{true: "present", false: "absent"}[neg], timeout)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// lines FILE N asserts FILE has exactly N lines (a missing file has 0).
-func cmdLines(ts *testscript.TestScript, neg bool, args []string) {
-	want, err := strconv.Atoi(args[1])
-	ts.Check(err)
-	b, err := os.ReadFile(ts.MkAbs(args[0]))
-	if err != nil && !os.IsNotExist(err) {
-		ts.Check(err)
-	}
-	got := strings.Count(string(b), "\n")
-	if (got == want) == neg {
-		ts.Fatalf("%s has %d lines, want %d:\n%s", args[0], got, want, b)
-	}
-}
-
-// sleep DURATION pauses the script.
-func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
-	d, err := time.ParseDuration(args[0])
-	ts.Check(err)
-	time.Sleep(d)
-}
-
-// waitlog PATTERN [TIMEOUT] waits until upsflags.log has a line matching
-// PATTERN (default 10s).
-func cmdWaitlog(ts *testscript.TestScript, neg bool, args []string) {
-	re, err := regexp.Compile(args[0])
-	ts.Check(err)
-	timeout := 10 * time.Second
-	if len(args) > 1 {
-		timeout, err = time.ParseDuration(args[1])
-		ts.Check(err)
-	}
-	deadline := time.Now().Add(timeout)
-	for {
-		b, _ := os.ReadFile(ts.MkAbs("upsflags.log"))
-		if re.Match(b) {
-			return
-		}
-		if time.Now().After(deadline) {
-			ts.Fatalf("no line matching %q in upsflags.log within %v:\n%s", args[0], timeout, b)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nutslave/nutslave/internal/command"
 )
 
 // testConf writes an upsflags.conf under dir for a file: source and
@@ -71,48 +73,48 @@ func TestExitCodes(t *testing.T) {
 	}{
 		{"no command", func(t *testing.T, dir string) ([]string, map[string]string) {
 			return []string{"upsflags"}, nil
-		}, exitUsage, "no command"},
+		}, command.ExitUsage, "no command"},
 		{"unknown flag", func(t *testing.T, dir string) ([]string, map[string]string) {
 			return []string{"upsflags", "--bogus", "run"}, nil
-		}, exitUsage, "bogus"},
+		}, command.ExitUsage, "bogus"},
 		{"version", func(t *testing.T, dir string) ([]string, map[string]string) {
 			return []string{"upsflags", "--version"}, nil
-		}, exitOK, ""},
+		}, command.ExitOK, ""},
 		{"no configuration", func(t *testing.T, dir string) ([]string, map[string]string) {
 			return []string{"upsflags", "--config", dir + "/missing.conf", "run"}, nil
-		}, exitNotConfigured, "not configured"},
+		}, command.ExitNotConfigured, "not configured"},
 		{"unknown key", func(t *testing.T, dir string) ([]string, map[string]string) {
 			return []string{"upsflags", "run"}, map[string]string{confEnv: testConf(t, dir, "HOSTSYNK=1s")}
-		}, exitNotConfigured, "did you mean HOSTSYNC"},
+		}, command.ExitNotConfigured, "did you mean HOSTSYNC"},
 		{"run on line", func(t *testing.T, dir string) ([]string, map[string]string) {
 			writeUPS(t, dir, "ups.status: OL\nbattery.charge: 100\n")
 			return []string{"upsflags", "run"}, map[string]string{confEnv: testConf(t, dir)}
-		}, exitOK, ""},
+		}, command.ExitOK, ""},
 		{"run with no reading (transient)", func(t *testing.T, dir string) ([]string, map[string]string) {
 			return []string{"upsflags", "run"}, map[string]string{confEnv: testConf(t, dir)}
-		}, exitOK, ""},
+		}, command.ExitOK, ""},
 		{"run with a source that cannot work", func(t *testing.T, dir string) ([]string, map[string]string) {
 			writeUPS(t, dir, "this is not upsc output\n")
 			return []string{"upsflags", "run"}, map[string]string{confEnv: testConf(t, dir)}
-		}, exitFailure, "malformed upsc line"},
+		}, command.ExitFailure, "malformed upsc line"},
 		{"symlinked FLAGDIR", func(t *testing.T, dir string) ([]string, map[string]string) {
 			writeUPS(t, dir, "ups.status: OL\n")
 			os.Mkdir(filepath.Join(dir, "real"), 0o755)
 			os.Symlink("real", filepath.Join(dir, "flags"))
 			return []string{"upsflags", "run"}, map[string]string{confEnv: testConf(t, dir)}
-		}, exitFailure, "is a symlink"},
+		}, command.ExitFailure, "is a symlink"},
 		{"NOTIFYCMD, other event", func(t *testing.T, dir string) ([]string, map[string]string) {
 			return []string{"upsflags", "UPS ups@localhost: battery needs replacing"},
 				map[string]string{confEnv: testConf(t, dir), "NOTIFYTYPE": "REPLBATT"}
-		}, exitOK, ""},
+		}, command.ExitOK, ""},
 		{"NOTIFYCMD, not configured", func(t *testing.T, dir string) ([]string, map[string]string) {
 			return []string{"upsflags", "--config", dir + "/missing.conf", "UPS on battery"}, map[string]string{"NOTIFYTYPE": "ONBATT"}
-		}, exitNotConfigured, "not configured"},
+		}, command.ExitNotConfigured, "not configured"},
 		{"status", func(t *testing.T, dir string) ([]string, map[string]string) {
 			writeUPS(t, dir, "ups.status: OL\n")
 			os.MkdirAll(filepath.Join(dir, "flags"), 0o755)
 			return []string{"upsflags", "status"}, map[string]string{confEnv: testConf(t, dir)}
-		}, exitOK, ""},
+		}, command.ExitOK, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -133,13 +135,13 @@ func TestReportCodes(t *testing.T) {
 		err  error
 		want int
 	}{
-		{nil, exitOK},
-		{errors.New("boom"), exitFailure},
-		{&usageError{msg: "x"}, exitUsage},
-		{fmt.Errorf("touch TRIGGER: %w", fs.ErrPermission), exitPermission},
-		{fmt.Errorf("%w: x", errNotConfigured), exitNotConfigured},
-		{&hinted{err: fmt.Errorf("%w: x", errUnsafeDir), hint: "fix it"}, exitFailure},
-		{context.Canceled, exitFailure},
+		{nil, command.ExitOK},
+		{errors.New("boom"), command.ExitFailure},
+		{&command.UsageError{Msg: "x"}, command.ExitUsage},
+		{fmt.Errorf("touch TRIGGER: %w", fs.ErrPermission), command.ExitPermission},
+		{fmt.Errorf("%w: x", command.ErrNotConfigured), command.ExitNotConfigured},
+		{&command.Hinted{Err: fmt.Errorf("%w: x", errUnsafeDir), Hint: "fix it"}, command.ExitFailure},
+		{context.Canceled, command.ExitFailure},
 	}
 	for _, tt := range tests {
 		var b bytes.Buffer
@@ -164,7 +166,7 @@ func TestNotifyTrigger(t *testing.T) {
 
 	code, _, stderr := runIn([]string{"upsflags", "UPS ups@localhost on battery"},
 		map[string]string{confEnv: conf, "NOTIFYTYPE": "ONBATT", "UPSNAME": "ups@localhost"})
-	if code != exitOK {
+	if code != command.ExitOK {
 		t.Fatalf("NOTIFYCMD run = %d, want 0; stderr:\n%s", code, stderr)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "trigger"))
@@ -185,7 +187,7 @@ func TestNotifyTrigger(t *testing.T) {
 	conf = testConf(t, dir, "TRIGGER="+dir+"/no/such/dir/trigger")
 	code, _, stderr = runIn([]string{"upsflags", "UPS ups@localhost on battery"},
 		map[string]string{confEnv: conf, "NOTIFYTYPE": "LOWBATT"})
-	if code != exitFailure || !strings.Contains(stderr, "hint: TRIGGER's directory") {
+	if code != command.ExitFailure || !strings.Contains(stderr, "hint: TRIGGER's directory") {
 		t.Errorf("unwritable TRIGGER: run = %d, stderr:\n%s", code, stderr)
 	}
 }

@@ -86,34 +86,21 @@ func loadConfig(path string) (*Config, error) {
 	ackSet := false
 	abs, dur := conf.AbsPath, conf.Duration
 	keys := map[string]conf.Setter{
-		"MASTER":      c.setMaster,
-		"IDENTITY":    abs(&c.Identity),
-		"KNOWN_HOSTS": abs(&c.KnownHosts),
-		"FLAGDIR":     abs(&c.FlagDir),
-		"ACKDIR":      func(v string) error { ackSet = true; return abs(&c.AckDir)(v) },
-		"FLAGOWNER": func(v string) error {
-			n, err := strconv.ParseUint(v, 10, 32)
-			if err != nil {
-				return fmt.Errorf("%q is not a numeric uid, e.g. 0 for root", v)
-			}
-			c.FlagOwner = uint32(n)
-			return nil
-		},
+		"MASTER":          c.setMaster,
+		"IDENTITY":        abs(&c.Identity),
+		"KNOWN_HOSTS":     abs(&c.KnownHosts),
+		"FLAGDIR":         abs(&c.FlagDir),
+		"ACKDIR":          func(v string) error { ackSet = true; return abs(&c.AckDir)(v) },
+		"FLAGOWNER":       conf.UID(&c.FlagOwner),
 		"NAME":            func(v string) error { c.Name = v; return flags.ValidSlaveName(v) },
 		"POLL":            dur(&c.Poll),
 		"SDFWAIT":         dur(&c.SDFWait),
 		"DEADTIME":        dur(&c.DeadTime),
 		"CONNECT_TIMEOUT": dur(&c.ConnectTimeout),
 		"SHUTDOWNCMD":     conf.Command(&c.ShutdownCmd),
-		"LOGFILE": func(v string) error {
-			if v == "" || v == "none" {
-				c.LogFile = ""
-				return nil
-			}
-			return abs(&c.LogFile)(v)
-		},
-		"STATEDIR": abs(&c.StateDir),
-		"DRYRUN":   func(v string) (err error) { c.DryRun, err = conf.ParseBool(v); return err },
+		"LOGFILE":         conf.OptionalPath(&c.LogFile),
+		"STATEDIR":        abs(&c.StateDir),
+		"DRYRUN":          func(v string) (err error) { c.DryRun, err = conf.ParseBool(v); return err },
 		"ON_NOPARENT": func(v string) error {
 			if v != "shutdown" && v != "log" {
 				return fmt.Errorf("%q: want shutdown or log", v)

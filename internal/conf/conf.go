@@ -325,3 +325,39 @@ func Bool(p *bool) Setter {
 func Command(p *[]string) Setter {
 	return func(v string) (err error) { *p, err = SplitCommand(v); return err }
 }
+
+// OptionalDuration is a [Setter] for a duration that "" or 0 turns off.
+func OptionalDuration(p *time.Duration) Setter {
+	return func(v string) (err error) {
+		if v == "" || v == "0" {
+			*p = 0
+			return nil
+		}
+		*p, err = ParseDuration(v)
+		return err
+	}
+}
+
+// OptionalPath is a [Setter] for an absolute path that "" or "none" turns
+// off, such as LOGFILE.
+func OptionalPath(p *string) Setter {
+	return func(v string) error {
+		if v == "" || v == "none" {
+			*p = ""
+			return nil
+		}
+		return AbsPath(p)(v)
+	}
+}
+
+// UID is a [Setter] for a numeric user id, such as FLAGOWNER.
+func UID(p *uint32) Setter {
+	return func(v string) error {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			return fmt.Errorf("%q is not a numeric uid, e.g. 0 for root", v)
+		}
+		*p = uint32(n)
+		return nil
+	}
+}

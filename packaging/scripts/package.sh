@@ -52,7 +52,7 @@ CGO_ENABLED=0 $GO build -trimpath -buildvcs=false -tags urfave_cli_no_docs -ldfl
 
 build_cgo_host() {
 	say "building upsflags, upsusb with cgo against this machine's glibc"
-	CGO_ENABLED=1 $GO build -buildmode=pie -trimpath -buildvcs=false -ldflags "$LDFLAGS" -o "$stage/bin/" ./cmd/upsflags ./cmd/upsusb
+	CGO_ENABLED=1 $GO build -buildmode=pie -trimpath -buildvcs=false -tags urfave_cli_no_docs -ldflags "$LDFLAGS" -o "$stage/bin/" ./cmd/upsflags ./cmd/upsusb
 }
 
 build_cgo_bullseye() {
@@ -76,7 +76,7 @@ build_cgo_bullseye() {
 	chroot "$ch" env -i HOME=/root PATH=/usr/local/go/bin:/usr/bin:/bin GOROOT=/usr/local/go \
 		GOMODCACHE=/gomod GOCACHE=/gocache GOPROXY=off GOFLAGS=-mod=readonly GOTOOLCHAIN=local \
 		GOTELEMETRY=off CGO_ENABLED=1 \
-		sh -c 'cd /src && go build -buildmode=pie -trimpath -buildvcs=false -ldflags "$1" -o /out/ ./cmd/upsflags ./cmd/upsusb' \
+		sh -c 'cd /src && go build -buildmode=pie -trimpath -buildvcs=false -tags urfave_cli_no_docs -ldflags "$1" -o /out/ ./cmd/upsflags ./cmd/upsusb' \
 		sh "$LDFLAGS"
 	umount_all
 }
