@@ -253,15 +253,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 					return withFlagger(c, func(f *flagger) error { return f.drill(c.Context, d, stdout) })
 				},
 			},
-			{
-				Name:   "man",
-				Hidden: true,
-				Usage:  "print the man page (roff)",
-				Action: func(c *cli.Context) error {
-					_, err := io.WriteString(stdout, command.Man(c.App))
-					return err
-				},
-			},
+			command.ManCommand(),
 		},
 	}
 	return app

@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"os/signal"
-	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
@@ -61,15 +60,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return report(stderr, newApp(stdout, stderr).RunContext(ctx, args))
 }
 
-func buildVersion() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "(devel)"
-}
+func buildVersion() string { return command.Version(version) }
 
 var (
 	deviceFlag = &cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "select the UPS by `VID:PID` (hex), e.g. 0001:0000; default: the first UPS-like device"}
@@ -121,15 +112,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				},
 				Action: cmdRead,
 			},
-			{
-				Name:   "man",
-				Usage:  "print the manual page (roff, section 8)",
-				Hidden: true,
-				Action: func(c *cli.Context) error {
-					_, err := fmt.Fprint(c.App.Writer, command.Man(c.App))
-					return err
-				},
-			},
+			command.ManCommand(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {

@@ -2,6 +2,7 @@ package command
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -144,4 +145,18 @@ func roffLine(l string) string {
 
 func roffEscape(s string) string {
 	return strings.ReplaceAll(s, "\\", "\\e")
+}
+
+// ManCommand is the hidden "man" subcommand every program has: it prints
+// the program's man page, from which the packages make theirs.
+func ManCommand() *cli.Command {
+	return &cli.Command{
+		Name:   "man",
+		Hidden: true,
+		Usage:  "print the man page (roff)",
+		Action: func(c *cli.Context) error {
+			_, err := io.WriteString(c.App.Writer, Man(c.App))
+			return err
+		},
+	}
 }
