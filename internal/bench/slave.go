@@ -37,6 +37,15 @@ func (e *Env) ExecFloor(ctx context.Context, runs int) (*LogOnlyResult, error) {
 	})
 }
 
+// GoFloor runs the recorder, a minimal Go program, runs times: the cost
+// of starting any Go binary on this machine, which upsslave cannot beat.
+func (e *Env) GoFloor(ctx context.Context, runs int) (*LogOnlyResult, error) {
+	out := filepath.Join(e.Dir, "gofloor.out")
+	return logOnly(ctx, "minimal Go program (Go start-up floor)", "-", runs, func() (*Proc, error) {
+		return startCmd(exec.Command(e.Recorder, out), "")
+	})
+}
+
 func logOnly(ctx context.Context, label, event string, runs int, start func() (*Proc, error)) (*LogOnlyResult, error) {
 	r := &LogOnlyResult{Label: label, Event: event}
 	for i := 0; i < runs && ctx.Err() == nil; i++ {
