@@ -237,13 +237,9 @@ func (s *slave) watch(ctx context.Context, ups string) error {
 			lastErrClass = ""
 		}
 
-		var verdict notify.Verdict
-		changed := false
-		st, err = s.update(ctx, ups, func(cur *upsState) error {
-			if cur.Seq != seenSeq {
-				changed = true // an event arrived during the poll: decide again
-				return nil
-			}
+		// Decide on a copy first: while nothing changes (the common case,
+		// four times a second) the state is neither locked nor written.
+		apply := func(cur *upsState, logChanges bool) notify.Verdict {
 			now := time.Now()
 			switch {
 			case seen.Reached:
@@ -258,21 +254,34 @@ func (s *slave) watch(ctx context.Context, ups string) error {
 				seen.Onl = onlNews(cur, onlMark)
 				seen.OnlPresent = onlMark != "absent"
 			}
-			verdict = notify.Step(cur.decision(), notify.Watch{WaitSince: cur.WaitSince, UnreachableSince: cur.UnreachableSince}, seen, now, s.timing())
-			if verdict.Job != cur.Job {
-				s.log.Info("job changes", "ups", orDash(ups), "from", cur.Job, "to", verdict.Job, "why", flagReason(seen))
+			v := notify.Step(cur.decision(), notify.Watch{WaitSince: cur.WaitSince, UnreachableSince: cur.UnreachableSince}, seen, now, s.timing())
+			if logChanges && v.Job != cur.Job {
+				s.log.Info("job changes", "ups", orDash(ups), "from", cur.Job, "to", v.Job, "why", flagReason(seen))
 			}
-			s.setJob(cur, verdict.Job, now)
-			if verdict.Action == notify.ShutdownNow {
-				cur.Reason = verdict.Reason
+			s.setJob(cur, v.Job, now)
+			if v.Action == notify.ShutdownNow {
+				cur.Reason = v.Reason
 			}
-			return nil
-		})
-		if err != nil {
-			return err
+			return v
 		}
-		if changed {
-			continue
+		trial := *st
+		verdict := apply(&trial, false)
+		if trial != *st || verdict.Action != notify.Continue {
+			changed := false
+			st, err = s.update(ctx, ups, func(cur *upsState) error {
+				if cur.Seq != seenSeq {
+					changed = true // an event arrived during the poll: decide again
+					return nil
+				}
+				verdict = apply(cur, true)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if changed {
+				continue
+			}
 		}
 		switch verdict.Action {
 		case notify.Stop:
