@@ -8,32 +8,28 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nutslave/nutslave/internal/sshtest"
 )
 
-// buildSlave builds ./cmd/upsslave once per test binary, the way age's
-// tests build their extra commands.
-var buildSlave = sync.OnceValues(func() (string, error) {
+// buildSlave builds ./cmd/upsslave into a directory of the test's own, the
+// way age's tests build their extra commands (the go build cache makes
+// repeated builds cheap, and -count=N runs each get a binary).
+func buildSlave(t *testing.T) (string, error) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
-	dir, err := os.MkdirTemp("", "upsflags-e2e-bin-")
-	if err != nil {
-		return "", err
-	}
-	out := filepath.Join(dir, "upsslave")
+	out := filepath.Join(t.TempDir(), "upsslave")
 	cmd := exec.Command(goBin, "build", "-o", out, "github.com/nutslave/nutslave/cmd/upsslave")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build upsslave: %v\n%s", err, b)
 	}
 	return out, nil
-})
+}
 
 // TestSlaveAndMaster runs upsslave (built from ./cmd/upsslave) against
 // upsflags through one flag directory served by an in-process SSH/SFTP
@@ -44,11 +40,10 @@ func TestSlaveAndMaster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping: builds upsslave (-short)")
 	}
-	slaveBin, err := buildSlave()
+	slaveBin, err := buildSlave(t)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(filepath.Dir(slaveBin)) })
 	dir := t.TempDir()
 	srv, err := sshtest.Start(filepath.Join(dir, "ssh"), sshtest.Options{})
 	if err != nil {
