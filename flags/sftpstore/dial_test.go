@@ -163,33 +163,7 @@ func TestDialMissingKnownHosts(t *testing.T) {
 
 // silentListener accepts connections and never speaks, like a master
 // whose sshd is wedged.
-func silentListener(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	var conns []net.Conn
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
+func silentListener(t *testing.T) string { return scriptedListener(t, "", true) }
 
 func TestDialHungHandshake(t *testing.T) {
 	_, base := master(t, sshtest.Options{})
