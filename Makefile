@@ -37,9 +37,11 @@ test-nocgo:
 	CGO_ENABLED=0 $(GO) build -tags $(TAGS) -o /dev/null ./cmd/upsslave
 	CGO_ENABLED=0 $(GO) test -count=1 ./notify/... ./flags/... ./internal/conf/...
 
-# A short run of every fuzz target, seeded from testdata.
+# A short run of every fuzz target, seeded from testdata: a fixed number of
+# executions per target (FUZZ=100000x for a longer run).
+FUZZ ?= 30000x
 fuzz:
-	@./.ci/fuzz.sh 10s
+	@./.ci/fuzz.sh $(FUZZ)
 
 check: deps lint test-nocgo test fuzz package-test
 
