@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/nutslave/nutslave/flags"
@@ -194,6 +195,10 @@ func (s *slave) watchIfIdle(ctx context.Context, ups string) error {
 		return err
 	}
 	defer wl.Unlock()
+	// A watcher's work is sequential: one P spares each SFTP round trip
+	// the wake-ups of idle threads, and the runtime its periodic
+	// re-reading of CPU limits.
+	runtime.GOMAXPROCS(1)
 	return s.watch(ctx, ups)
 }
 
