@@ -26,7 +26,7 @@ func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `usage: nsbench [-repo DIR] [-keep] slave [-runs N] [-logonly N] [-window D] [-seed DIR]
+const usage = `usage: nsbench [-repo DIR] [-keep] slave [-runs N] [-logonly N] [-window D] [-windows N] [-seed DIR]
        nsbench [-repo DIR] [-keep] fleet [-sizes 50,100,200] [-silent D] [-timeout D]`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -88,12 +88,14 @@ func slaveCmd(ctx context.Context, repo string, keep bool, args []string, stdout
 	runs := fs.Int("runs", 30, "outages per slave kind (sdf latency)")
 	logOnly := fs.Int("logonly", 200, "runs of the log-only event")
 	window := fs.Duration("window", 20*time.Second, "CPU measurement window while waiting")
+	windows := fs.Int("windows", 3, "waiting windows per slave kind, each with a fresh slave (the target uses their median)")
 	seedDir := fs.String("seed", "../shared/seed", "directory of the seed page with the original script")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	*runs, *logOnly = min(max(*runs, 1), 500), min(max(*logOnly, 1), 5000)
 	*window = min(max(*window, time.Second), 5*time.Minute)
+	*windows = min(max(*windows, 1), 20)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
 
@@ -143,21 +145,30 @@ func slaveCmd(ctx context.Context, repo string, keep bool, args []string, stdout
 		}
 		lat = append(lat, r)
 	}
+	// One window is at the mercy of whatever else the machine does in
+	// those seconds; the target is judged on the median of several.
 	var wait []*bench.WaitResult
+	var slavePcts, sshdPcts []float64
 	for _, k := range kinds {
-		fmt.Fprintf(stderr, "nsbench: %s: waiting %v\n", k, *window)
-		r, err := env.Wait(ctx, k, *window)
-		if err != nil {
-			return err
+		for i := range *windows {
+			fmt.Fprintf(stderr, "nsbench: %s: waiting %v (%d of %d)\n", k, *window, i+1, *windows)
+			r, err := env.Wait(ctx, k, *window)
+			if err != nil {
+				return err
+			}
+			wait = append(wait, r)
+			if k == bench.Upsslave {
+				slavePcts = append(slavePcts, 100*r.SlaveCPU.Seconds()/r.Window.Seconds())
+				sshdPcts = append(sshdPcts, 100*r.SSHDCPU.Seconds()/r.Window.Seconds())
+			}
 		}
-		wait = append(wait, r)
 	}
 
 	fmt.Fprintf(stdout, "### Log-only event (NOTIFYTYPE=REPLBATT), %d runs each, one at a time\n\n", *logOnly)
 	bench.WriteLogOnly(stdout, append(lo, floor, goFloor)...)
 	fmt.Fprintf(stdout, "\n### ONBATT; the master writes battsdf after 1–1.5 s and sdf 0.5–1 s later (%d outages each, one slave at a time); latency from sdf's rename to the recorder's first instruction\n\n", *runs)
 	bench.WriteLatency(stdout, lat...)
-	fmt.Fprintf(stdout, "\n### One slave waiting after ONBATT, %v window (after 2 s to settle)\n\n", *window)
+	fmt.Fprintf(stdout, "\n### One slave waiting after ONBATT, %d windows of %v each, a fresh slave for each (after 2 s to settle)\n\n", *windows, *window)
 	bench.WriteWait(stdout, wait...)
 	if seedErr != nil {
 		fmt.Fprintf(stdout, "\nThe original script was not measured: %v\n", seedErr)
@@ -171,7 +182,6 @@ func slaveCmd(ctx context.Context, repo string, keep bool, args []string, stdout
 	}
 	rs := bench.Summarize(rss)
 	ls := lat[0].Summary()
-	w := wait[0]
 	target := func(ok bool, format string, args ...any) {
 		fmt.Fprintf(stdout, "- %s — %s\n", fmt.Sprintf(format, args...), bench.Verdict(ok))
 	}
@@ -183,12 +193,20 @@ func slaveCmd(ctx context.Context, repo string, keep bool, args []string, stdout
 	target(ls.Recorder.P99 <= 350, "sdf → shutdown command p99 ≤ 350 ms: %.1f ms", ls.Recorder.P99)
 	target(ls.ConnsPerOutage.Min == 1 && ls.ConnsPerOutage.Max == 1 && ls.LoginsPerOutage.Max == 1,
 		"exactly 1 SSH connection per outage: min %.0f, max %.0f connections, max %.0f logins", ls.ConnsPerOutage.Min, ls.ConnsPerOutage.Max, ls.LoginsPerOutage.Max)
-	slavePct := 100 * w.SlaveCPU.Seconds() / w.Window.Seconds()
-	sshdPct := 100 * w.SSHDCPU.Seconds() / w.Window.Seconds()
-	target(slavePct <= 1, "waiting slave CPU ≤ 1 %% of a core: %.2f %%", slavePct)
-	target(sshdPct <= 1, "sshd CPU for one waiting slave ≤ 1 %% of a core: %.2f %%", sshdPct)
+	slavePct, sshdPct := bench.Summarize(slavePcts), bench.Summarize(sshdPcts)
+	target(slavePct.P50 <= 1, "waiting slave CPU ≤ 1 %% of a core: median %.2f %% of %d windows (%s)", slavePct.P50, len(slavePcts), pcts(slavePcts))
+	target(sshdPct.P50 <= 1, "sshd CPU for one waiting slave ≤ 1 %% of a core: median %.2f %% of %d windows (%s)", sshdPct.P50, len(sshdPcts), pcts(sshdPcts))
 	target(ls.Bad == 0, "every outage: one recorder call and one acknowledgement: %d of %d runs bad%s", ls.Bad, ls.Runs, firstErr(ls.FirstErr))
 	return nil
+}
+
+// pcts lists percentages as "0.65, 0.75, 2.75 %".
+func pcts(vs []float64) string {
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = fmt.Sprintf("%.2f", v)
+	}
+	return strings.Join(parts, ", ") + " %"
 }
 
 func firstErr(s string) string {
