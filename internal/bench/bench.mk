@@ -9,9 +9,9 @@ NSBENCH = $(GO) run ./internal/bench/cmd/nsbench -repo .
 # bench-slave: one upsslave (and the original bash script from
 # ../shared/seed, if present) against a real sshd on 127.0.0.1: log-only
 # event cost, sdf → shutdown latency, SSH connections per outage, CPU while
-# waiting. About 4 minutes.
+# waiting (5 windows). About 7 minutes.
 bench-slave:
-	$(NSBENCH) slave -runs 30 -logonly 200 -window 20s
+	$(NSBENCH) slave -runs 30 -logonly 200 -window 20s -windows 5
 
 # bench-fleet: 50, 100 and 200 upsslave instances waiting on one sshd with
 # the default MaxStartups; 15 s of silent master, then sdf. About 2 minutes.
