@@ -21,7 +21,8 @@ means shut down after sdf or SDFWAIT, "onl" means power is back. LOWBATT, FSD,
 SHUTDOWN and NOPARENT (on battery) wait for sdf, acknowledge with
 sdfok.NAME, and run SHUTDOWNCMD. A master that cannot be reached is never a
 verdict: only DEADTIME of continuous unreachability while on battery shuts the
-host down (fail-safe). One upsslave waits per UPS; later events are handed to
+host down (fail-safe), after one last fresh attempt and without waiting to
+acknowledge. One upsslave waits per UPS; later events are handed to
 it within one POLL; the acknowledgement is written and SHUTDOWNCMD run at most
 once per boot.
 

@@ -365,5 +365,5 @@ func (s *slave) shutdownCommand(ctx context.Context) error {
 	}
 	// upsmon wants this host down: never return without trying.
 	s.log.Crit("no handshake within SDFWAIT; powering off anyway (upsmon's decision)")
-	return s.shutdown(context.WithoutCancel(ctx), u, "upsmon SHUTDOWNCMD, no sdf within SDFWAIT")
+	return s.shutdown(context.WithoutCancel(ctx), u, "upsmon SHUTDOWNCMD, no sdf within SDFWAIT", false)
 }

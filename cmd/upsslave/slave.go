@@ -300,7 +300,7 @@ func (s *slave) watch(ctx context.Context, ups string) error {
 				s.session().Retry()
 				continue
 			}
-			return s.shutdown(ctx, ups, verdict.Reason)
+			return s.shutdown(ctx, ups, verdict.Reason, verdict.FailSafe)
 		}
 		lastChance = false
 		select {
@@ -425,14 +425,21 @@ func (s *slave) poll(ctx context.Context) (seen notify.Seen, onlMark string, err
 }
 
 // shutdown acknowledges (at most once, bounded in time) and runs the
-// shutdown command (at most once per boot).
-func (s *slave) shutdown(ctx context.Context, ups, reason string) error {
+// shutdown command (at most once per boot). masterGone is set by the
+// fail-safe, whose last fresh attempt to reach the master has just failed:
+// then no acknowledgement is tried, so the battery is not spent waiting
+// for a master that is not there.
+func (s *slave) shutdown(ctx context.Context, ups, reason string, masterGone bool) error {
 	s.log.Crit("shutting down", "ups", orDash(ups), "name", s.cfg.Name, "reason", reason)
 	st, err := s.peek(ups)
 	if err != nil {
 		return err
 	}
-	if st.Acked.IsZero() {
+	switch {
+	case !st.Acked.IsZero():
+	case masterGone:
+		s.log.Warn("not acknowledging: the master did not answer a fresh attempt just now", "ups", orDash(ups), "flag", flags.Ack(s.cfg.Name))
+	default:
 		if err := s.acknowledge(ctx, ups, reason); err != nil {
 			s.log.Error("could not acknowledge to the master; shutting down anyway", "ups", orDash(ups), "err", err)
 		} else {
