@@ -30,6 +30,8 @@ type slave struct {
 	sess   *sftpstore.Session
 	// warnedOwner avoids repeating the foreign-owner warning every poll.
 	warnedOwner map[flags.Name]bool
+	// last is the last full reading of the flag directory (listing.go).
+	last listing
 }
 
 func newSlave(cfg *Config, log *eventlog.Logger) *slave {
@@ -379,8 +381,9 @@ func (s *slave) pollUnlessNewEvent(ctx context.Context, ups string, seq uint64) 
 	return seen, onlMark, err, newer && ctx.Err() == nil
 }
 
-// poll lists the master's flag directory once. onlMark is "absent" or the
-// onl flag's modification time.
+// poll reads the master's flags once: an LSTAT of the flag directory, and
+// a full reading of it when it may have changed (listing.go). onlMark is
+// "absent" or the onl flag's modification time and size.
 func (s *slave) poll(ctx context.Context) (seen notify.Seen, onlMark string, err error) {
 	c, err := s.session().Client(ctx)
 	if err != nil {
@@ -388,12 +391,23 @@ func (s *slave) poll(ctx context.Context) (seen notify.Seen, onlMark string, err
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
 	defer cancel()
-	infos, err := sftpstore.New(c, s.cfg.FlagDir).List(pctx)
-	if err != nil {
+	store := sftpstore.New(c, s.cfg.FlagDir)
+	broken := func(err error) error {
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
 			s.sess.Broken()
 		}
-		return seen, "", err
+		return err
+	}
+	mark, err := store.DirMark(pctx)
+	if err != nil {
+		return seen, "", broken(err)
+	}
+	if now := time.Now(); !s.last.due(now, mark, s.sess.Connects) {
+		return s.last.seen, s.last.onlMark, nil
+	}
+	infos, err := store.List(pctx)
+	if err != nil {
+		return seen, "", broken(err)
 	}
 	seen.Reached = true
 	onlMark = "absent"
@@ -421,6 +435,7 @@ func (s *slave) poll(ctx context.Context) (seen notify.Seen, onlMark string, err
 			s.answerDrill(pctx, c, in)
 		}
 	}
+	s.last.record(time.Now(), mark, s.sess.Connects, seen, onlMark)
 	return seen, onlMark, nil
 }
 

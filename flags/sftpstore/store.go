@@ -168,5 +168,20 @@ func (s *Store) List(ctx context.Context) ([]flags.Info, error) {
 	return infos, nil
 }
 
+// DirMark describes the directory itself in one LSTAT exchange: its
+// modification time (whole seconds, as SFTP version 3 reports it), size
+// and mode. Creating, removing or renaming an entry changes it; rewriting
+// a file in place does not.
+func (s *Store) DirMark(ctx context.Context) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	fi, err := s.c.Lstat(s.dir)
+	if err != nil {
+		return "", fmt.Errorf("stat %s: %w", s.dir, err)
+	}
+	return fmt.Sprintf("%d/%d/%v", fi.ModTime().Unix(), fi.Size(), fi.Mode()), nil
+}
+
 // Close does nothing: the client belongs to the caller.
 func (s *Store) Close() error { return nil }

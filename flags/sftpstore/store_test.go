@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -188,5 +189,59 @@ func TestGetConnectionLost(t *testing.T) {
 	body, err := st.Get(context.Background(), flags.SDF)
 	if err == nil {
 		t.Fatalf("Get over a dropped connection = %q, nil; want an error", body)
+	}
+}
+
+// TestDirMark checks, against both SFTP servers, that the directory's mark
+// changes whenever a flag is created, replaced or removed: the waiting
+// slave reads the directory again only then (or while the mark is young).
+func TestDirMark(t *testing.T) {
+	for name, client := range map[string]func(*testing.T) *sftp.Client{"in-process": pipeClient, "openssh": opensshClient} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			st := sftpstore.New(client(t), dir)
+			ctx := context.Background()
+			// Directory times are whole seconds over SFTP: age the
+			// directory before each step so that every change shows.
+			age := func() {
+				t.Helper()
+				old := time.Now().Add(-time.Hour)
+				if err := os.Chtimes(dir, old, old); err != nil {
+					t.Fatal(err)
+				}
+			}
+			mark := func() string {
+				t.Helper()
+				m, err := st.DirMark(ctx)
+				if err != nil {
+					t.Fatalf("DirMark: %v", err)
+				}
+				return m
+			}
+			steps := []struct {
+				what string
+				do   func() error
+			}{
+				{"set sdf", func() error { return st.Set(ctx, flags.SDF, []byte("x")) }},
+				{"replace sdf", func() error { return st.Set(ctx, flags.SDF, []byte("y")) }},
+				{"clear sdf", func() error { return st.Clear(ctx, flags.SDF) }},
+			}
+			for _, step := range steps {
+				age()
+				before := mark()
+				if again := mark(); again != before {
+					t.Fatalf("mark changed with no change: %q then %q", before, again)
+				}
+				if err := step.do(); err != nil {
+					t.Fatalf("%s: %v", step.what, err)
+				}
+				if after := mark(); after == before {
+					t.Errorf("%s left the directory's mark at %q", step.what, after)
+				}
+			}
+			if _, err := sftpstore.New(client(t), filepath.Join(dir, "missing")).DirMark(ctx); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("DirMark of a missing directory: %v, want fs.ErrNotExist", err)
+			}
+		})
 	}
 }

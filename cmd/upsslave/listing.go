@@ -1,0 +1,60 @@
+package main
+
+import (
+	"time"
+
+	"github.com/nutslave/nutslave/notify"
+)
+
+// Reading the whole flag directory costs four SFTP exchanges (OPENDIR,
+// READDIR, READDIR, CLOSE); an LSTAT of the directory costs one. A waiting
+// slave LSTATs the directory every POLL and reads it again only when the
+// directory may have changed since its last reading:
+//
+//   - its mark (modification time, size, mode) differs: an entry was
+//     created, removed or renamed, as every flag write of the master is;
+//   - the current mark was first seen less than listSettle ago: SFTP
+//     reports whole seconds (FAT-like file systems two), so a second change
+//     within the same second leaves the mark as it was, until that second
+//     is over;
+//   - the last reading is listRefresh old: a flag rewritten in place
+//     (`touch onl`, as hand-made masters do) never changes the directory.
+//
+// A missing sdf is the one mistake this must never make: each rule errs
+// towards reading.
+const (
+	listSettle  = 3 * time.Second
+	listRefresh = 2 * time.Second
+)
+
+// listing remembers the last full reading of the flag directory.
+type listing struct {
+	conn     int       // the session's connection it was made on
+	mark     string    // the directory's mark at that reading
+	markSeen time.Time // when this mark was first seen
+	at       time.Time // when the reading was made
+	seen     notify.Seen
+	onlMark  string
+}
+
+// due reports whether the directory must be read again, given its mark
+// now and the session's current connection.
+func (l *listing) due(now time.Time, mark string, conn int) bool {
+	switch {
+	case l.at.IsZero(), conn != l.conn, mark != l.mark:
+		return true
+	case now.Sub(l.markSeen) < listSettle:
+		return true
+	case now.Sub(l.at) >= listRefresh:
+		return true
+	}
+	return false
+}
+
+// record keeps a full reading made at now with the directory at mark.
+func (l *listing) record(now time.Time, mark string, conn int, seen notify.Seen, onlMark string) {
+	if mark != l.mark || conn != l.conn || l.markSeen.IsZero() {
+		l.markSeen = now
+	}
+	l.conn, l.mark, l.at, l.seen, l.onlMark = conn, mark, now, seen, onlMark
+}
