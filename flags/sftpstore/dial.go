@@ -29,10 +29,11 @@ var (
 	ErrHostKey = errors.New("master host key not trusted")
 	// ErrAuth means the master refused our key.
 	ErrAuth = errors.New("master refused the ssh key")
-	// ErrBusy means the master accepted the TCP connection and closed it
-	// before sending its banner, as sshd does past MaxStartups: the master
-	// is alive but busy.
-	ErrBusy = errors.New("master busy: connection closed before the ssh banner")
+	// ErrBusy means the master is alive but busy: it accepted the TCP
+	// connection and closed it before sending its banner, as sshd does
+	// past MaxStartups, or it answered but did not finish the handshake
+	// or start SFTP in time.
+	ErrBusy = errors.New("master alive but busy")
 	// ErrUnreachable means no TCP connection could be made, or it died.
 	ErrUnreachable = errors.New("master unreachable")
 )
@@ -43,7 +44,8 @@ type Config struct {
 	User       string
 	Signer     ssh.Signer
 	KnownHosts string // path of the known_hosts file
-	// DialTimeout bounds the TCP connect, HandshakeTimeout the SSH
+	// DialTimeout bounds the TCP connect. HandshakeTimeout bounds the wait
+	// for the SSH banner, and then, from the banner, the rest of the
 	// handshake and the SFTP start.
 	DialTimeout      time.Duration
 	HandshakeTimeout time.Duration
@@ -124,8 +126,9 @@ func HostKeyAlgorithms(cb ssh.HostKeyCallback, addr string) []string {
 	return algos
 }
 
-// Dial makes one attempt to connect: TCP within DialTimeout, SSH handshake
-// and SFTP start within HandshakeTimeout, the host key checked against
+// Dial makes one attempt to connect: TCP within DialTimeout, the SSH
+// banner within HandshakeTimeout, the rest of the handshake and the SFTP
+// start within HandshakeTimeout of the banner, the host key checked against
 // KnownHosts. Errors wrap [ErrHostKey], [ErrAuth], [ErrBusy] or
 // [ErrUnreachable].
 func Dial(ctx context.Context, cfg Config) (*Conn, error) {
@@ -149,7 +152,12 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	}
 	nc := &bannerConn{Conn: raw}
 	if cfg.HandshakeTimeout > 0 {
-		nc.SetDeadline(time.Now().Add(cfg.HandshakeTimeout))
+		// HandshakeTimeout for the banner, and again from the banner for
+		// the rest: a loaded sshd that has answered is given the time
+		// to finish, rather than left with a half-done exchange whose
+		// work is lost and must start again at the back of its queue.
+		nc.setDeadline(time.Now().Add(cfg.HandshakeTimeout))
+		nc.onBanner = func() { nc.setDeadline(time.Now().Add(cfg.HandshakeTimeout)) }
 	}
 	// A context ending mid-handshake closes the socket.
 	stop := context.AfterFunc(ctx, func() { nc.ours.Store(true); nc.Close() })
@@ -171,9 +179,14 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	sftpc, err := sftp.NewClient(client)
 	if err != nil {
 		client.Close()
+		if nc.ours.Load() || nc.pastDeadline() {
+			// The master finished the handshake and took our key: alive,
+			// only too slow to start SFTP in time.
+			return nil, fmt.Errorf("%w: sftp did not start in time: %v", ErrBusy, err)
+		}
 		return nil, fmt.Errorf("%w: start sftp: %v", ErrUnreachable, err)
 	}
-	nc.SetDeadline(time.Time{})
+	nc.setDeadline(time.Time{})
 	c := &Conn{SFTP: sftpc, ssh: client, done: make(chan struct{})}
 	go c.watch(cfg.KeepAlive)
 	return c, nil
@@ -237,7 +250,7 @@ func classify(err error, banner, ours bool) error {
 	case !banner && (errors.Is(err, io.EOF) || isReset(err)):
 		// sshd past MaxStartups closes at once, after an "Exceeded
 		// MaxStartups" line that is not a banner.
-		return fmt.Errorf("%w: %v", ErrBusy, err)
+		return fmt.Errorf("%w: connection closed before the ssh banner: %v", ErrBusy, err)
 	case banner && (ours || errors.Is(err, io.EOF) || isReset(err) || isTimeout(err)):
 		// sshd answered, then gave up or was too slow to finish the key
 		// exchange: a loaded master, not a dead one.
@@ -263,10 +276,12 @@ func isTimeout(err error) bool {
 // before the SSH banner" (busy) from failures later in the handshake.
 type bannerConn struct {
 	net.Conn
-	mu     sync.Mutex
-	head   []byte
-	banner atomic.Bool
-	ours   atomic.Bool // closed by our context
+	mu       sync.Mutex
+	head     []byte
+	banner   atomic.Bool
+	ours     atomic.Bool  // closed by our context
+	deadline atomic.Int64 // UnixNano of the deadline set; 0 for none
+	onBanner func()       // called once, when the banner arrives
 }
 
 func (c *bannerConn) Read(p []byte) (int, error) {
@@ -279,10 +294,29 @@ func (c *bannerConn) Read(p []byte) (int, error) {
 		// The banner line starts with "SSH-"; other lines may precede it.
 		if bytes.HasPrefix(c.head, []byte("SSH-")) || bytes.Contains(c.head, []byte("\nSSH-")) {
 			c.banner.Store(true)
+			if c.onBanner != nil {
+				c.onBanner()
+			}
 		}
 		c.mu.Unlock()
 	}
 	return n, err
+}
+
+// setDeadline sets the connection's deadline and remembers it.
+func (c *bannerConn) setDeadline(t time.Time) {
+	if t.IsZero() {
+		c.deadline.Store(0)
+	} else {
+		c.deadline.Store(t.UnixNano())
+	}
+	c.Conn.SetDeadline(t)
+}
+
+// pastDeadline reports whether the deadline set has passed.
+func (c *bannerConn) pastDeadline() bool {
+	d := c.deadline.Load()
+	return d != 0 && time.Now().UnixNano() >= d
 }
 
 // Session keeps one connection to the master across polls and reconnects

@@ -1,15 +1,18 @@
 package sftpstore
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
+	"io"
 	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -524,4 +527,86 @@ func TestDialBusyMaster(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDialSFTPTooSlowIsBusy: a master that finished the handshake and took
+// our key, then did not start SFTP in time, is alive: busy, not
+// unreachable (the fleet benchmark saw 39 of 200 slaves log this as
+// unreachable).
+func TestDialSFTPTooSlowIsBusy(t *testing.T) {
+	_, cfg := master(t, sshtest.Options{StallSFTP: true})
+	cfg.HandshakeTimeout = 300 * time.Millisecond
+	c, err := Dial(context.Background(), cfg)
+	if err == nil {
+		c.Close()
+		t.Fatal("Dial succeeded with SFTP stalled")
+	}
+	if !errors.Is(err, ErrBusy) {
+		t.Errorf("Dial error = %v, want ErrBusy", err)
+	}
+}
+
+// TestDialSlowAfterBanner: a loaded sshd sends its banner late and the
+// rest slowly; from the banner it has HandshakeTimeout again, so a master
+// that keeps answering is not abandoned halfway (which wastes its work and
+// sends the slave to the back of its queue).
+func TestDialSlowAfterBanner(t *testing.T) {
+	s, cfg := master(t, sshtest.Options{})
+	// The banner after 1 s, everything after it another 0.8 s later:
+	// 1.8 s in all, more than one HandshakeTimeout, well within two.
+	cfg.Addr = slowProxy(t, cfg.Addr, time.Second, 800*time.Millisecond)
+	cfg.HandshakeTimeout = 1500 * time.Millisecond
+	cfg.KnownHosts = filepath.Join(t.TempDir(), "known_hosts")
+	line := knownhosts.Line([]string{knownhosts.Normalize(cfg.Addr)}, s.HostKey()) + "\n"
+	if err := os.WriteFile(cfg.KnownHosts, []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Dial(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Dial through a slow but answering master: %v", err)
+	}
+	c.Close()
+}
+
+// slowProxy forwards to addr, holding the server's first line (the banner)
+// for first and what follows it for then.
+func slowProxy(t *testing.T, addr string, first, then time.Duration) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", addr)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			wg.Add(2)
+			go func() { defer wg.Done(); io.Copy(server, client); server.Close() }()
+			go func() {
+				defer wg.Done()
+				defer client.Close()
+				r := bufio.NewReader(server)
+				line, err := r.ReadBytes('\n')
+				if err != nil {
+					return
+				}
+				time.Sleep(first)
+				client.Write(line)
+				time.Sleep(then)
+				io.Copy(client, r)
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }

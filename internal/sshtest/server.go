@@ -47,6 +47,9 @@ type Options struct {
 	// NoPosixRename hides posix-rename@openssh.com from the SFTP version
 	// exchange, like a server without OpenSSH's extensions.
 	NoPosixRename bool
+	// StallSFTP accepts the sftp subsystem and then never answers, like a
+	// master too loaded to start sftp-server.
+	StallSFTP bool
 }
 
 // Stats counts what the server has seen since [Start].
@@ -381,6 +384,10 @@ func (s *Server) session(c *gateConn, ch ssh.Channel, reqs <-chan *ssh.Request) 
 		}
 		s.count(func(st *Stats) { st.Sessions++ })
 		req.Reply(true, nil)
+		if s.opts.StallSFTP {
+			ssh.DiscardRequests(reqs) // until the client gives up
+			return
+		}
 		go ssh.DiscardRequests(reqs)
 		rw := &sftpWire{
 			ch:            ch,
