@@ -54,7 +54,8 @@ and in upsslave.conf (KEY=VALUE lines; durations as 60, 60s, 250ms, 2m):
     POLL         how often to read the flags while waiting (default 250ms)
     SDFWAIT      longest wait for sdf once shutting down (default 60s)
     DEADTIME     unreachable master on battery before the fail-safe (default 60s)
-    CONNECT_TIMEOUT  TCP connect and SSH handshake bound (default 5s)
+    CONNECT_TIMEOUT  bound on the TCP connect, on the SSH banner, and from
+                 the banner on the handshake and SFTP start (default 5s)
     SHUTDOWNCMD  run without a shell (default "/sbin/shutdown -h +0")
     LOGFILE      (default /var/log/nutslave/upsslave.log; "none" to disable)
     STATEDIR     state and locks (default /var/lib/nutslave)
