@@ -56,7 +56,8 @@ func cmdLine(name string, args ...string) string {
 	return line
 }
 
-func pct(cpu, window time.Duration) float64 {
+// Pct is cpu as a percentage of one core over window.
+func Pct(cpu, window time.Duration) float64 {
 	return 100 * float64(cpu) / float64(window)
 }
 
@@ -143,7 +144,7 @@ func WriteWait(w io.Writer, rs ...*WaitResult) {
 			rss = f1(float64(r.SlaveRSSKiB) / 1024)
 		}
 		fmt.Fprintf(w, "| %s | %.0f | %.2f | %.2f | %d | %.2f | %d | %s | %s |\n", r.Kind, r.Window.Seconds(),
-			pct(r.SlaveCPU, r.Window), pct(r.SSHDCPU, r.Window), r.Log.Connections,
+			Pct(r.SlaveCPU, r.Window), Pct(r.SSHDCPU, r.Window), r.Log.Connections,
 			float64(r.Log.Connections)/r.Window.Seconds(), r.Log.Accepted, rss, r.Ended)
 	}
 }
@@ -183,8 +184,8 @@ func WriteFleet(w io.Writer, rs ...*FleetResult) {
 	fmt.Fprintln(w, "|---|---|---|---|")
 	for _, r := range rs {
 		fmt.Fprintf(w, "| %d | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f / %.2f | %.1f / %.1f / %.1f |\n", r.N,
-			r.StormWindow.Seconds(), pct(r.StormSlaves, r.StormWindow), pct(r.StormSSHD, r.StormWindow),
-			r.SteadyWindow.Seconds(), pct(r.SteadySlaves, r.SteadyWindow), pct(r.SteadySSHD, r.SteadyWindow), pct(r.SteadySlaves, r.SteadyWindow)/float64(r.N),
-			r.VerdictWindow.Seconds(), pct(r.VerdictSlaves, r.VerdictWindow), pct(r.VerdictSSHD, r.VerdictWindow))
+			r.StormWindow.Seconds(), Pct(r.StormSlaves, r.StormWindow), Pct(r.StormSSHD, r.StormWindow),
+			r.SteadyWindow.Seconds(), Pct(r.SteadySlaves, r.SteadyWindow), Pct(r.SteadySSHD, r.SteadyWindow), Pct(r.SteadySlaves, r.SteadyWindow)/float64(r.N),
+			r.VerdictWindow.Seconds(), Pct(r.VerdictSlaves, r.VerdictWindow), Pct(r.VerdictSSHD, r.VerdictWindow))
 	}
 }

@@ -161,8 +161,8 @@ func slaveCmd(ctx context.Context, repo string, keep bool, args []string, stdout
 			}
 			wait = append(wait, r)
 			if k == bench.Upsslave {
-				slavePcts = append(slavePcts, 100*r.SlaveCPU.Seconds()/r.Window.Seconds())
-				sshdPcts = append(sshdPcts, 100*r.SSHDCPU.Seconds()/r.Window.Seconds())
+				slavePcts = append(slavePcts, bench.Pct(r.SlaveCPU, r.Window))
+				sshdPcts = append(sshdPcts, bench.Pct(r.SSHDCPU, r.Window))
 			}
 		}
 	}
