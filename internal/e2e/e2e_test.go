@@ -14,6 +14,7 @@ import (
 
 	"github.com/nutslave/nutslave/internal/e2e"
 	"github.com/nutslave/nutslave/internal/lab"
+	"github.com/nutslave/nutslave/internal/lab/labtest"
 )
 
 var (
@@ -24,7 +25,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := labtest.Main(m)
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
 	}

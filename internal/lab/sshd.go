@@ -478,11 +478,11 @@ func (s *SSHD) Pid() int { return s.p.pid() }
 func (s *SSHD) Stop() error {
 	var errs []error
 	if s.p != nil {
-		kids := descendants(s.p.pid())
-		errs = append(errs, s.p.stop())
-		for _, pid := range kids {
-			syscall.Kill(pid, syscall.SIGKILL)
+		if !s.p.exited() {
+			s.p.signal(syscall.SIGSTOP) // forks no new connection while its tree is killed
+			killTree(s.p.pid())
 		}
+		errs = append(errs, s.p.stop())
 	}
 	if s.removeBase {
 		if err := os.RemoveAll(s.base); err != nil {
@@ -491,6 +491,28 @@ func (s *SSHD) Stop() error {
 		s.removeBase = false
 	}
 	return errors.Join(errs...)
+}
+
+// killTree kills pid's descendants. It freezes them first, until no new
+// one appears, so that none forks a child that escapes the kill.
+func killTree(pid int) {
+	frozen := map[int]bool{}
+	for range 20 {
+		grew := false
+		for _, k := range descendants(pid) {
+			if !frozen[k] {
+				syscall.Kill(k, syscall.SIGSTOP)
+				frozen[k] = true
+				grew = true
+			}
+		}
+		if !grew {
+			break
+		}
+	}
+	for k := range frozen {
+		syscall.Kill(k, syscall.SIGKILL)
+	}
 }
 
 // descendants returns the pids of pid's children, grandchildren and so on,
@@ -503,20 +525,7 @@ func descendants(pid int) []int {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// The command name in parentheses may contain spaces: parse after ')'.
-		i := strings.LastIndexByte(string(b), ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 2 {
-			continue
-		}
-		if pp, err := strconv.Atoi(f[1]); err == nil {
+		if _, pp, ok := procStat(p); ok {
 			parent[p] = pp
 		}
 	}

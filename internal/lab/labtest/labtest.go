@@ -5,10 +5,12 @@
 package labtest
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nutslave/nutslave/internal/lab"
 )
@@ -88,3 +90,29 @@ func dumpLogs(t testing.TB, dir string, names ...string) {
 		t.Logf("--- %s/%s (last %d lines) ---\n%s", filepath.Base(dir), name, len(lines), strings.Join(lines, "\n"))
 	}
 }
+
+// Main runs a package's tests, for its TestMain, with this process as the
+// reaper of orphaned descendants, and fails the package when any process
+// the tests started is still alive after them (killing it).
+func Main(m *testing.M) int {
+	if err := lab.AdoptOrphans(); err != nil {
+		fmt.Fprintln(os.Stderr, "labtest:", err)
+	}
+	code := m.Run()
+	if left := lab.Leftovers(5 * time.Second); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: %d process(es) the tests started were still alive after them (now killed):\n", len(left))
+		for _, l := range left {
+			fmt.Fprintln(os.Stderr, "  "+l)
+		}
+		code = 1
+	}
+	return code
+}
+
+// M wraps m so that running it is [Main]: for testscript.Main, which runs
+// the tests itself.
+func M(m *testing.M) interface{ Run() int } { return mainM{m} }
+
+type mainM struct{ m *testing.M }
+
+func (w mainM) Run() int { return Main(w.m) }

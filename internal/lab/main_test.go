@@ -1,0 +1,11 @@
+package lab_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/nutslave/nutslave/internal/lab/labtest"
+)
+
+// TestMain fails the package when a process its tests started outlives them.
+func TestMain(m *testing.M) { os.Exit(labtest.Main(m)) }
