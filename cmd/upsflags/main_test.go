@@ -11,13 +11,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nutslave/nutslave/internal/lab/labtest"
 	"github.com/nutslave/nutslave/internal/scripttest"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
-		"upsflags": func() { os.Exit(run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr)) },
+	testscript.Main(labtest.M(m), map[string]func(){
+		"upsflags": func() {
+			scripttest.Bound("upsflags", "upsflags.log")
+			os.Exit(run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr))
+		},
 		"recorder": scripttest.Recorder,
 	})
 }
@@ -28,6 +32,7 @@ func TestScript(t *testing.T) {
 		RequireExplicitExec: true,
 		UpdateScripts:       os.Getenv("UPDATE_GOLDEN") != "",
 		Setup: func(e *testscript.Env) error {
+			scripttest.SetExecLimit(e)
 			if err := os.MkdirAll(filepath.Join(e.WorkDir, "state"), 0o755); err != nil {
 				return err
 			}

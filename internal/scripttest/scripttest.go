@@ -4,6 +4,7 @@
 package scripttest
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"regexp"
@@ -26,6 +27,60 @@ func Recorder() {
 	fmt.Fprintf(f, "shutdown %s pid=%d\n", strings.Join(os.Args[2:], " "), os.Getpid())
 	f.Close()
 	os.Exit(0)
+}
+
+// ExecLimitEnv names the variable that bounds one run of a program under
+// test: a spec whose program waits forever fails in one screen instead of
+// hanging until go test's -timeout and its goroutine dump.
+const ExecLimitEnv = "NUTSLAVE_TEST_EXEC_LIMIT"
+
+// ExecLimit is the default bound set by [SetExecLimit]: far above what any
+// spec's program needs (seconds), far below go test's -timeout.
+const ExecLimit = 90 * time.Second
+
+// SetExecLimit bounds every program the script runs (see [Bound]); the
+// variable set for go test overrides the default.
+func SetExecLimit(e *testscript.Env) {
+	limit := os.Getenv(ExecLimitEnv)
+	if limit == "" {
+		limit = ExecLimit.String()
+	}
+	e.Setenv(ExecLimitEnv, limit)
+}
+
+// Bound, called first in a program registered with testscript.Main, ends
+// that program with exit status 124 once it has run for longer than
+// $NUTSLAVE_TEST_EXEC_LIMIT, after printing what it was doing: the last
+// lines of logFile (relative to the script's directory).
+func Bound(name, logFile string) {
+	limit, err := time.ParseDuration(os.Getenv(ExecLimitEnv))
+	if err != nil || limit <= 0 {
+		return
+	}
+	time.AfterFunc(limit, func() {
+		fmt.Fprintf(os.Stderr, "%s: still running after %v (%s): the spec waited for something that never came; the last lines of %s:\n%s",
+			name, limit, ExecLimitEnv, logFile, tail(logFile, 15))
+		os.Exit(124)
+	})
+}
+
+// tail returns the last n lines of a file, or why it cannot.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "  (" + err.Error() + ")\n"
+	}
+	lines := bytes.SplitAfter(bytes.TrimRight(b, "\n"), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	var out strings.Builder
+	for _, l := range lines {
+		out.WriteString("  ")
+		out.Write(bytes.TrimRight(l, "\n"))
+		out.WriteString("\n")
+	}
+	return out.String()
 }
 
 // Cmd is a testscript custom command.
