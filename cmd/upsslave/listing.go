@@ -34,7 +34,7 @@ type listing struct {
 	markSeen time.Time // when this mark was first seen
 	at       time.Time // when the reading was made
 	seen     notify.Seen
-	onlMark  string
+	onl      notify.Onl
 }
 
 // due reports whether the directory must be read again, given its mark
@@ -52,9 +52,9 @@ func (l *listing) due(now time.Time, mark string, conn int) bool {
 }
 
 // record keeps a full reading made at now with the directory at mark.
-func (l *listing) record(now time.Time, mark string, conn int, seen notify.Seen, onlMark string) {
+func (l *listing) record(now time.Time, mark string, conn int, seen notify.Seen, onl notify.Onl) {
 	if mark != l.mark || conn != l.conn || l.markSeen.IsZero() {
 		l.markSeen = now
 	}
-	l.conn, l.mark, l.at, l.seen, l.onlMark = conn, mark, now, seen, onlMark
+	l.conn, l.mark, l.at, l.seen, l.onl = conn, mark, now, seen, onl
 }

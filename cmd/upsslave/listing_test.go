@@ -13,11 +13,11 @@ func TestListingDue(t *testing.T) {
 	t0 := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
 	read := func(at time.Time, mark string, conn int) *listing {
 		l := &listing{}
-		l.record(at, mark, conn, notify.Seen{Reached: true}, "absent")
+		l.record(at, mark, conn, notify.Seen{Reached: true}, notify.Onl{})
 		return l
 	}
 	reread := func(l *listing, at time.Time) *listing {
-		l.record(at, l.mark, l.conn, l.seen, l.onlMark)
+		l.record(at, l.mark, l.conn, l.seen, l.onl)
 		return l
 	}
 	settled := t0.Add(listSettle)
@@ -46,7 +46,7 @@ func TestListingDue(t *testing.T) {
 
 	t.Run("a reading listRefresh old is read again", func(t *testing.T) {
 		l := read(t0, "100/4096/drwxr-xr-x", 1)
-		l.record(settled, "100/4096/drwxr-xr-x", 1, notify.Seen{Reached: true}, "absent")
+		l.record(settled, "100/4096/drwxr-xr-x", 1, notify.Seen{Reached: true}, notify.Onl{})
 		if l.due(settled.Add(listRefresh-time.Millisecond), "100/4096/drwxr-xr-x", 1) {
 			t.Error("due before listRefresh")
 		}
@@ -56,7 +56,7 @@ func TestListingDue(t *testing.T) {
 	})
 	t.Run("re-reading an unchanged mark keeps when it was first seen", func(t *testing.T) {
 		l := read(t0, "100/4096/drwxr-xr-x", 1)
-		l.record(t0.Add(time.Second), "100/4096/drwxr-xr-x", 1, notify.Seen{Reached: true}, "absent")
+		l.record(t0.Add(time.Second), "100/4096/drwxr-xr-x", 1, notify.Seen{Reached: true}, notify.Onl{})
 		if !l.markSeen.Equal(t0) {
 			t.Errorf("markSeen = %v, want %v", l.markSeen, t0)
 		}
@@ -116,7 +116,7 @@ func TestListingNeverMissesAChange(t *testing.T) {
 				if l.due(now, mark, 1) {
 					reads++
 					known = version
-					l.record(now, mark, 1, notify.Seen{Reached: true}, "absent")
+					l.record(now, mark, 1, notify.Seen{Reached: true}, notify.Onl{})
 				}
 				if known == version {
 					continue

@@ -14,13 +14,17 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/nutslave/nutslave/flags"
+	"github.com/nutslave/nutslave/internal/lab/labtest"
 	"github.com/nutslave/nutslave/internal/scripttest"
 	"github.com/nutslave/nutslave/internal/sshtest"
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
-		"upsslave": func() { os.Exit(run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr)) },
+	testscript.Main(labtest.M(m), map[string]func(){
+		"upsslave": func() {
+			scripttest.Bound("upsslave", "upsslave.log")
+			os.Exit(run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr))
+		},
 		"recorder": scripttest.Recorder,
 	})
 }
@@ -35,6 +39,7 @@ func TestScript(t *testing.T) {
 		RequireExplicitExec: true,
 		UpdateScripts:       os.Getenv("UPDATE_GOLDEN") != "",
 		Setup: func(e *testscript.Env) error {
+			scripttest.SetExecLimit(e)
 			for _, d := range []string{"master/flags", "master/acks", "state"} {
 				if err := os.MkdirAll(filepath.Join(e.WorkDir, d), 0o755); err != nil {
 					return err
@@ -133,15 +138,30 @@ func cmdMaster(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// flag set|clear NAME [after DURATION] writes the master's flags atomically;
-// with "after" it happens in the background.
+// flag set|clear NAME [after DURATION] [aged DURATION] writes the master's
+// flags atomically; with "after" it happens in the background, with "aged"
+// the flag's time is set that far in the past (a leftover from an earlier
+// on-line period).
 func cmdFlag(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) < 2 {
-		ts.Fatalf("usage: flag set|clear NAME [after DURATION]")
+	if len(args) < 2 || len(args)%2 != 0 {
+		ts.Fatalf("usage: flag set|clear NAME [after DURATION] [aged DURATION]")
 	}
 	dirPath := ts.Getenv("WORK") + "/master/flags"
 	if strings.HasPrefix(args[1], "sdfok") {
 		dirPath = ts.Getenv("WORK") + "/master/acks"
+	}
+	var after, aged time.Duration
+	for i := 2; i < len(args); i += 2 {
+		d, err := time.ParseDuration(args[i+1])
+		ts.Check(err)
+		switch args[i] {
+		case "after":
+			after = d
+		case "aged":
+			aged = d
+		default:
+			ts.Fatalf("flag: unknown option %q", args[i])
+		}
 	}
 	do := func() error {
 		d, err := flags.OpenDir(dirPath)
@@ -152,12 +172,17 @@ func cmdFlag(ts *testscript.TestScript, neg bool, args []string) {
 		if args[0] == "clear" {
 			return d.Clear(context.Background(), flags.Name(args[1]))
 		}
-		return d.Set(context.Background(), flags.Name(args[1]), flags.Stamp(time.Now(), "master", flags.Field{Key: "reason", Value: "test"}))
+		if err := d.Set(context.Background(), flags.Name(args[1]), flags.Stamp(time.Now(), "master", flags.Field{Key: "reason", Value: "test"})); err != nil {
+			return err
+		}
+		if aged > 0 {
+			t := time.Now().Add(-aged)
+			return os.Chtimes(filepath.Join(dirPath, args[1]), t, t)
+		}
+		return nil
 	}
-	if len(args) == 4 && args[2] == "after" {
-		d, err := time.ParseDuration(args[3])
-		ts.Check(err)
-		time.AfterFunc(d, func() { do() })
+	if after > 0 {
+		time.AfterFunc(after, func() { do() })
 		return
 	}
 	ts.Check(do())

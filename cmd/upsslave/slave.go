@@ -226,7 +226,7 @@ func (s *slave) watch(ctx context.Context, ups string) error {
 		}
 		seenSeq = st.Seq
 
-		seen, onlMark, pollErr, interrupted := s.pollUnlessNewEvent(ctx, ups, seenSeq)
+		seen, onl, pollErr, interrupted := s.pollUnlessNewEvent(ctx, ups, seenSeq)
 		if ctx.Err() != nil {
 			s.log.Warn("interrupted while waiting for the master; the next upsslave resumes", "ups", orDash(ups), "job", st.Job)
 			return ctx.Err()
@@ -258,8 +258,12 @@ func (s *slave) watch(ctx context.Context, ups string) error {
 				cur.UnreachableSince = now
 			}
 			if seen.Reached {
-				seen.Onl = onlNews(cur, onlMark)
-				seen.OnlPresent = onlMark != "absent"
+				var onBattSince time.Time
+				if cur.Power == notify.PowerBattery {
+					onBattSince = cur.PowerSince
+				}
+				seen.Onl, cur.OnlBaseline = notify.OnlNews(cur.OnlBaseline, onl, onBattSince)
+				seen.OnlPresent = onl.Present
 			}
 			v := notify.Step(cur.decision(), notify.Watch{WaitSince: cur.WaitSince, UnreachableSince: cur.UnreachableSince}, seen, now, s.timing())
 			if logChanges && v.Job != cur.Job {
@@ -335,25 +339,10 @@ func errClass(err error) string {
 	return "other"
 }
 
-// onlNews decides whether an onl flag is a verdict for this job: it is if
-// the job saw onl absent at some poll, or onl was rewritten since the job
-// first saw it. A leftover onl from the last on-line period is not.
-func onlNews(st *upsState, mark string) bool {
-	if st.OnlBaseline == "" {
-		st.OnlBaseline = mark
-		return false
-	}
-	if mark == "absent" {
-		st.OnlBaseline = "absent"
-		return false
-	}
-	return mark != st.OnlBaseline
-}
-
 // pollUnlessNewEvent polls the master, but gives up the poll as soon as a
 // newer event is recorded for ups, so that an event is honoured within one
 // POLL even while a connection attempt hangs.
-func (s *slave) pollUnlessNewEvent(ctx context.Context, ups string, seq uint64) (seen notify.Seen, onlMark string, err error, interrupted bool) {
+func (s *slave) pollUnlessNewEvent(ctx context.Context, ups string, seq uint64) (seen notify.Seen, onl notify.Onl, err error, interrupted bool) {
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan struct{})
@@ -375,19 +364,19 @@ func (s *slave) pollUnlessNewEvent(ctx context.Context, ups string, seq uint64) 
 			}
 		}
 	}()
-	seen, onlMark, err = s.poll(pctx)
+	seen, onl, err = s.poll(pctx)
 	cancel()
 	<-done
-	return seen, onlMark, err, newer && ctx.Err() == nil
+	return seen, onl, err, newer && ctx.Err() == nil
 }
 
 // poll reads the master's flags once: an LSTAT of the flag directory, and
-// a full reading of it when it may have changed (listing.go). onlMark is
-// "absent" or the onl flag's modification time and size.
-func (s *slave) poll(ctx context.Context) (seen notify.Seen, onlMark string, err error) {
+// a full reading of it when it may have changed (listing.go), with the
+// onl flag as found.
+func (s *slave) poll(ctx context.Context) (seen notify.Seen, onl notify.Onl, err error) {
 	c, err := s.session().Client(ctx)
 	if err != nil {
-		return seen, "", err
+		return seen, onl, err
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
 	defer cancel()
@@ -400,17 +389,16 @@ func (s *slave) poll(ctx context.Context) (seen notify.Seen, onlMark string, err
 	}
 	mark, err := store.DirMark(pctx)
 	if err != nil {
-		return seen, "", broken(err)
+		return seen, onl, broken(err)
 	}
 	if now := time.Now(); !s.last.due(now, mark, s.sess.Connects) {
-		return s.last.seen, s.last.onlMark, nil
+		return s.last.seen, s.last.onl, nil
 	}
 	infos, err := store.List(pctx)
 	if err != nil {
-		return seen, "", broken(err)
+		return seen, onl, broken(err)
 	}
 	seen.Reached = true
-	onlMark = "absent"
 	mySDF, myBatt := flags.StagedSDF(s.cfg.Name), flags.StagedBattSDF(s.cfg.Name)
 	for _, in := range infos {
 		if in.HasOwner && in.UID != s.cfg.FlagOwner {
@@ -430,13 +418,13 @@ func (s *slave) poll(ctx context.Context) (seen notify.Seen, onlMark string, err
 		case myBatt:
 			seen.BattSDF = true
 		case flags.Onl:
-			onlMark = in.ModTime.UTC().Format(time.RFC3339Nano) + fmt.Sprintf("/%d", in.Size)
+			onl = notify.Onl{Present: true, ModTime: in.ModTime, Size: in.Size}
 		case flags.Drill:
 			s.answerDrill(pctx, c, in)
 		}
 	}
-	s.last.record(time.Now(), mark, s.sess.Connects, seen, onlMark)
-	return seen, onlMark, nil
+	s.last.record(time.Now(), mark, s.sess.Connects, seen, onl)
+	return seen, onl, nil
 }
 
 // shutdown acknowledges (at most once, bounded in time) and runs the

@@ -32,8 +32,8 @@ type upsState struct {
 	// UnreachableSince is the first failed attempt of the current run of
 	// failures; zero while the master answers.
 	UnreachableSince time.Time `json:"unreachable_since,omitzero"`
-	// OnlBaseline remembers the onl flag as first seen in this job
-	// ("absent" or its modification time): a leftover onl is not a verdict.
+	// OnlBaseline remembers the onl flag as last seen in this job
+	// (notify.OnlNews): a leftover onl is not a verdict.
 	OnlBaseline string    `json:"onl_baseline,omitempty"`
 	Acked       time.Time `json:"acked,omitzero"`
 	Reason      string    `json:"reason,omitempty"`
