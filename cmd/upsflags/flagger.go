@@ -136,6 +136,7 @@ func (f *flagger) decide(ctx context.Context, fd, ad *flags.Dir, finish bool) (m
 		saveState(f.cfg, st)
 		return st, err
 	}
+	st = stampVerdicts(ctx, fd, st, plan, stagePlans)
 	if err := saveState(f.cfg, st); err != nil {
 		return st, err
 	}
@@ -255,6 +256,30 @@ func (f *flagger) applyStages(ctx context.Context, fd *flags.Dir, plans []master
 		}
 	}
 	return nil
+}
+
+// stampVerdicts takes the times of the sdf flags just written from the
+// files themselves. The acknowledgements are stamped by the same
+// filesystem clock, which moves in ticks and lags time.Now by up to one,
+// so "written after my sdf" compares like with like: an acknowledgement
+// written right after sdf is never older than it.
+func stampVerdicts(ctx context.Context, fd *flags.Dir, st master.State, p master.Plan, stages []master.StagePlan) master.State {
+	if p.SDF == master.Set {
+		if in, err := fd.Stat(ctx, flags.SDF); err == nil {
+			st.SDFAt = in.ModTime
+		}
+	}
+	for _, sp := range stages {
+		if sp.SDF != master.Set {
+			continue
+		}
+		if in, err := fd.Stat(ctx, flags.StagedSDF(sp.Name)); err == nil {
+			ss := st.Stages[sp.Name]
+			ss.SDFAt = in.ModTime
+			st.Stages[sp.Name] = ss
+		}
+	}
+	return st
 }
 
 func changed(old, st master.State, p master.Plan) bool {

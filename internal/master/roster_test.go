@@ -126,3 +126,30 @@ func FuzzParseSlaves(f *testing.F) {
 		}
 	})
 }
+
+// TestCountOnACoarseFileClock: the kernel stamps files from a clock that
+// moves in ticks and lags the fine clock by up to one. upsflags takes
+// sdf's time from the sdf file itself, so both sides of "newer than my
+// sdf" come from that clock: an acknowledgement written any time after sdf
+// counts and is never older than it; one from the last outage never
+// counts.
+func TestCountOnACoarseFileClock(t *testing.T) {
+	const tick = 4 * time.Millisecond
+	stamp := func(fine time.Time) time.Time { return fine.Truncate(tick) }
+	for i := range 2000 {
+		wrote := at(time.Duration(i) * 37 * time.Microsecond)                  // sdf written (fine clock)
+		sdfAt := stamp(wrote)                                                  // sdf's time, read back from the file
+		ackAt := stamp(wrote.Add(time.Duration(i%20) * 50 * time.Microsecond)) // acknowledged within 1 ms
+		lastOutage := stamp(wrote.Add(-2 * time.Hour))
+		tally := Count([]string{"a", "b"}, []flags.Info{info("sdfok.a", ackAt), info("sdfok.b", lastOutage)}, sdfAt)
+		if len(tally.Acked) != 1 || tally.Acked[0].Slave != "a" {
+			t.Fatalf("sdf at %v, ack at %v: acked %v, want [a]", sdfAt, ackAt, tally.Acked)
+		}
+		if d := tally.Acked[0].At.Sub(sdfAt); d < 0 {
+			t.Fatalf("sdf at %v, ack at %v: the acknowledgement looks %v older than sdf", sdfAt, ackAt, -d)
+		}
+		if len(tally.Stale) != 1 || tally.Stale[0].Slave != "b" {
+			t.Fatalf("last outage's ack: stale %v, want [b]", tally.Stale)
+		}
+	}
+}
