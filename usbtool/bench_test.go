@@ -2,8 +2,6 @@ package usbtool_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/nutslave/nutslave/usbtool"
@@ -14,11 +12,7 @@ import (
 // from the corpus). The corpus holds no report bytes for it, so every
 // report is served zero-filled at its declared length.
 func rs1000g(b *testing.B) *usbtest.Device {
-	dir := corpusDir(b)
-	raw := readHexFile(b, filepath.Join(dir, "apc-back-ups-rs-1000g.rdesc.hex"))
-	if _, err := os.Stat(filepath.Join(dir, "apc-back-ups-rs-1000g.rdesc.hex")); err != nil {
-		b.Skip(err)
-	}
+	raw := readHexFile(b, corpusFile(b, "apc-back-ups-rs-1000g.rdesc.hex"))
 	d, err := usbtool.ParseDescriptor(raw)
 	if err != nil {
 		b.Fatal(err)

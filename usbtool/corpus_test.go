@@ -15,18 +15,37 @@ import (
 	"github.com/nutslave/nutslave/usbtool/usbtest"
 )
 
-// corpusDir returns the directory of captured HID descriptors named by
-// NUTSLAVE_HID_CORPUS, or skips the test.
-func corpusDir(tb testing.TB) string {
+// projectCorpus is the captured HID corpus the project carries, each
+// device with its provenance beside it.
+var projectCorpus = filepath.Join("..", "testdata", "hid")
+
+// corpusDirs returns the directories of captured HID descriptors: the
+// project's own, then any named by NUTSLAVE_HID_CORPUS (colon-separated),
+// which add devices and never replace the project's.
+func corpusDirs(tb testing.TB) []string {
 	tb.Helper()
-	dir := os.Getenv("NUTSLAVE_HID_CORPUS")
-	if dir == "" {
-		tb.Skip("NUTSLAVE_HID_CORPUS is not set; it names the directory of captured HID descriptors (*.rdesc.hex)")
+	dirs := []string{projectCorpus}
+	for _, d := range filepath.SplitList(os.Getenv("NUTSLAVE_HID_CORPUS")) {
+		if d == "" {
+			continue
+		}
+		if _, err := os.Stat(d); err != nil {
+			tb.Logf("NUTSLAVE_HID_CORPUS: %v (left out)", err)
+			continue
+		}
+		dirs = append(dirs, d)
 	}
-	if _, err := os.Stat(dir); err != nil {
-		tb.Skipf("NUTSLAVE_HID_CORPUS=%s: %v", dir, err)
+	return dirs
+}
+
+// corpusFile returns the path of a file of the project's corpus.
+func corpusFile(tb testing.TB, name string) string {
+	tb.Helper()
+	p := filepath.Join(projectCorpus, name)
+	if _, err := os.Stat(p); err != nil {
+		tb.Fatalf("the project's HID corpus lacks %s: %v", name, err)
 	}
-	return dir
+	return p
 }
 
 // corpusDevice is one captured device: descriptor, VID:PID and the
@@ -53,38 +72,62 @@ type corpusRecord struct {
 
 func loadCorpus(tb testing.TB) []corpusDevice {
 	tb.Helper()
-	dir := corpusDir(tb)
-	files, err := filepath.Glob(filepath.Join(dir, "*.rdesc.hex"))
-	if err != nil || len(files) == 0 {
-		tb.Skipf("NUTSLAVE_HID_CORPUS=%s holds no *.rdesc.hex files", dir)
-	}
 	var devs []corpusDevice
-	for _, fn := range files {
-		name := strings.TrimSuffix(filepath.Base(fn), ".rdesc.hex")
-		d := corpusDevice{name: name}
-		b, err := os.ReadFile(fn)
+	have := map[string]bool{}
+	for _, dir := range corpusDirs(tb) {
+		files, err := filepath.Glob(filepath.Join(dir, "*.rdesc.hex"))
 		if err != nil {
 			tb.Fatal(err)
 		}
-		if d.rdesc, err = hex.DecodeString(strings.TrimSpace(string(b))); err != nil {
-			tb.Fatalf("%s: %v", fn, err)
+		for _, fn := range files {
+			name := strings.TrimSuffix(filepath.Base(fn), ".rdesc.hex")
+			if have[name] {
+				continue
+			}
+			have[name] = true
+			devs = append(devs, loadDevice(tb, dir, name))
 		}
-		if src, err := os.ReadFile(filepath.Join(dir, name+".source.txt")); err == nil {
-			d.vid, d.pid = sourceVIDPID(string(src))
-		}
-		d.records = readRecords(tb, filepath.Join(dir, name+".reports.txt"))
-		devs = append(devs, d)
+	}
+	if len(devs) == 0 {
+		tb.Fatalf("no *.rdesc.hex in %v", corpusDirs(tb))
 	}
 	return devs
 }
 
-// sourceVIDPID finds "VID:PID vvvv:pppp" in a .source.txt file.
-func sourceVIDPID(s string) (uint16, uint16) {
-	i := strings.Index(s, "VID:PID ")
-	if i < 0 {
-		return 0, 0
+// loadDevice reads one device: its descriptor, VID:PID (from its
+// provenance notes) and recorded reports.
+func loadDevice(tb testing.TB, dir, name string) corpusDevice {
+	tb.Helper()
+	d := corpusDevice{name: name}
+	fn := filepath.Join(dir, name+".rdesc.hex")
+	b, err := os.ReadFile(fn)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	f := strings.SplitN(s[i+len("VID:PID "):], ":", 2)
+	if d.rdesc, err = hex.DecodeString(strings.TrimSpace(string(b))); err != nil {
+		tb.Fatalf("%s: %v", fn, err)
+	}
+	for _, notes := range []string{".provenance.txt", ".source.txt"} {
+		if src, err := os.ReadFile(filepath.Join(dir, name+notes)); err == nil {
+			d.vid, d.pid = sourceVIDPID(string(src))
+			break
+		}
+	}
+	d.records = readRecords(tb, filepath.Join(dir, name+".reports.txt"))
+	return d
+}
+
+// sourceVIDPID finds "usb id: 051d:0002" (our provenance notes) or
+// "VID:PID 051d:0002" in a device's notes.
+func sourceVIDPID(s string) (uint16, uint16) {
+	var rest string
+	for _, key := range []string{"usb id:", "VID:PID "} {
+		if _, r, ok := strings.Cut(s, key); ok {
+			rest = strings.TrimSpace(r)
+			break
+		}
+	}
+	f := strings.SplitN(rest, ":", 2)
 	if len(f) < 2 || len(f[1]) < 4 {
 		return 0, 0
 	}

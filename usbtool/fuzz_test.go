@@ -2,7 +2,6 @@ package usbtool_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -10,15 +9,11 @@ import (
 	"github.com/nutslave/nutslave/usbtool/usbtest"
 )
 
-// descriptorSeeds returns the authored descriptor and, when
-// NUTSLAVE_HID_CORPUS is set, the captured ones.
+// descriptorSeeds returns the authored descriptor and the captured ones.
 func descriptorSeeds(f *testing.F) [][]byte {
 	seeds := [][]byte{readHexFile(f, filepath.Join("testdata", "synthetic-ups.rdesc.hex"))}
-	if dir := os.Getenv("NUTSLAVE_HID_CORPUS"); dir != "" {
-		files, _ := filepath.Glob(filepath.Join(dir, "*.rdesc.hex"))
-		for _, fn := range files {
-			seeds = append(seeds, readHexFile(f, fn))
-		}
+	for _, d := range loadCorpus(f) {
+		seeds = append(seeds, d.rdesc)
 	}
 	return seeds
 }
