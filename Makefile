@@ -8,11 +8,21 @@ GO      ?= go
 # upsslave starts once per event, and command.Man writes the man pages.
 TAGS    ?= urfave_cli_no_docs
 DIST    ?= dist
-# The captured HID descriptors live beside the checkout, never inside it.
-NUTSLAVE_HID_CORPUS ?= $(abspath ../shared/testdata/hid)
-export NUTSLAVE_HID_CORPUS
+# go test runs through internal/testsum: one line per package, every
+# failing test in full, one line per skipped test with its reason (also
+# appended to SKIPS, which check prints last), and a failure when a test
+# leaves a process running.
+TESTSUM  = $(GO) run ./internal/testsum -skips $(SKIPS)
+SKIPS   ?= $(DIST)/skipped-tests.txt
+# Every wait in the tests has its own deadline (a spec's program at most
+# 90 s, see internal/scripttest); -timeout is the backstop. The end-to-end
+# outages (internal/e2e, real NUT and sshd, about 5 minutes in all) get
+# their own, longer one.
+TEST_TIMEOUT ?= 4m
+E2E_TIMEOUT  ?= 12m
+E2E_PKG       = ./internal/e2e
 
-.PHONY: all build deps check test test-nocgo lint fuzz bench demo clean
+.PHONY: all build deps check test test-nocgo lint fuzz bench demo clean skips-reset skips-report
 
 all: build
 
@@ -30,12 +40,15 @@ lint:
 	$(GO) vet ./...
 
 test:
-	$(GO) test -race -count=1 ./...
+	@mkdir -p $(DIST)
+	$(TESTSUM) $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -json $$($(GO) list ./... | grep -v '/internal/e2e$$')
+	$(TESTSUM) $(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) -json $(E2E_PKG)
 
 # The slave side must build and test without cgo or libusb.
 test-nocgo:
+	@mkdir -p $(DIST)
 	CGO_ENABLED=0 $(GO) build -tags $(TAGS) -o /dev/null ./cmd/upsslave
-	CGO_ENABLED=0 $(GO) test -count=1 ./notify/... ./flags/... ./internal/conf/...
+	CGO_ENABLED=0 $(TESTSUM) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -json ./notify/... ./flags/... ./internal/conf/...
 
 # A short run of every fuzz target, seeded from testdata: a fixed number of
 # executions per target (FUZZ=100000x for a longer run).
@@ -43,7 +56,15 @@ FUZZ ?= 30000x
 fuzz:
 	@./.ci/fuzz.sh $(FUZZ)
 
-check: deps lint test-nocgo test fuzz package-test
+check: deps lint skips-reset test-nocgo test fuzz package-test skips-report
+
+skips-reset:
+	@mkdir -p $(DIST) && rm -f $(SKIPS)
+
+# The last lines of make check: each skipped test and why.
+skips-report:
+	@if [ -s $(SKIPS) ]; then echo "skipped tests in this make check ($$(wc -l < $(SKIPS))):"; cat $(SKIPS); \
+	else echo "skipped tests in this make check: none"; fi
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
