@@ -35,9 +35,14 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o $(DIST)/ ./cmd/upsslave
 	CGO_ENABLED=1 $(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o $(DIST)/ ./cmd/upsflags ./cmd/upsusb
 
+# staticcheck at a pinned version, fetched through the module proxy on
+# first use (not a dependency of the module).
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 lint:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
 
 test:
 	@mkdir -p $(DIST)

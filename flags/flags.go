@@ -34,12 +34,14 @@ const (
 )
 
 // The slaves' files, in ACKDIR.
+//
+// AnonAck is the acknowledgement of a seed-style slave that has no name.
+const AnonAck Name = "sdfok"
+
 const (
-	// AnonAck is the acknowledgement of a seed-style slave that has no name.
-	AnonAck     Name = "sdfok"
-	ackPrefix        = "sdfok."
-	seenPrefix       = "seen."
-	drillPrefix      = "drillok."
+	ackPrefix   = "sdfok."
+	seenPrefix  = "seen."
+	drillPrefix = "drillok."
 )
 
 // Per-slave verdicts of a staged shutdown, in FLAGDIR: the master tells one

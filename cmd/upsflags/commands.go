@@ -110,8 +110,6 @@ func runStatus(ctx context.Context, cfg *Config, w io.Writer) error {
 	return nil
 }
 
-func has(m map[flags.Name]flags.Info, n flags.Name) bool { _, ok := m[n]; return ok }
-
 func planOps(p master.Plan, stages []master.StagePlan) string {
 	var ops []string
 	for _, o := range []struct {

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +19,7 @@ import (
 func buildSlave(t *testing.T) (string, error) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		goBin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 	}
 	out := filepath.Join(t.TempDir(), "upsslave")
 	cmd := exec.Command(goBin, "build", "-o", out, "github.com/nutslave/nutslave/cmd/upsslave")

@@ -18,7 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 )
@@ -41,12 +40,13 @@ type Binaries struct {
 // offer before they use it instead of the stand-in master.
 var upsflagsCommands = []string{"run", "watch", "status", "reset", "check"}
 
-// goTool returns the go command of the running toolchain, or the one on
-// PATH.
+// goTool returns the go command on PATH, else the one under $GOROOT.
 func goTool() string {
-	p := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(p); err == nil {
+	if p, err := exec.LookPath("go"); err == nil {
 		return p
+	}
+	if root := os.Getenv("GOROOT"); root != "" {
+		return filepath.Join(root, "bin", "go")
 	}
 	return "go"
 }

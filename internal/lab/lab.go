@@ -181,21 +181,6 @@ func (p *proc) stop() error {
 	return nil
 }
 
-// waitGroupGone waits until no process is left in the process group pgid.
-func waitGroupGone(pgid int, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := syscall.Kill(-pgid, 0)
-		if errors.Is(err, syscall.ESRCH) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("process group %d still has members after %v", pgid, timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

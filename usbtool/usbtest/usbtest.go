@@ -127,9 +127,9 @@ func (t *transport) Control(ctx context.Context, rType, req uint8, value, index 
 	case rType == 0x21 && req == 0x09 && d.Commands != nil: // SET_REPORT: cypress command chunk
 		d.pending = append(d.pending, data...)
 		if i := strings.IndexByte(string(d.pending), '\r'); i >= 0 {
-			cmd := string(d.pending[:i])
+			reply, ok := d.Commands[string(d.pending[:i])]
 			d.pending = nil
-			if reply, ok := d.Commands[cmd]; ok {
+			if ok {
 				d.interrupt = append(d.interrupt, reply...)
 			}
 		}
