@@ -162,7 +162,8 @@ func runTrust(ctx context.Context, cfg *Config, wantFP string, yes bool, stdin i
 		return fmt.Errorf("connect to %s: %w", cfg.MasterAddr, err)
 	}
 	nc.SetDeadline(time.Now().Add(cfg.ConnectTimeout))
-	ssh.NewClientConn(nc, cfg.MasterAddr, &ssh.ClientConfig{User: cfg.MasterUser, HostKeyCallback: capture})
+	ssh.NewClientConn(nc, cfg.MasterAddr, &ssh.ClientConfig{User: cfg.MasterUser, HostKeyCallback: capture,
+		HostKeyAlgorithms: sftpstore.PreferredHostKeyAlgorithms})
 	nc.Close()
 	if key == nil {
 		return fmt.Errorf("%s sent no host key", cfg.MasterAddr)

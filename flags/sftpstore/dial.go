@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -95,8 +96,21 @@ func LoadSigner(path string) (ssh.Signer, error) {
 	return s, nil
 }
 
+// PreferredHostKeyAlgorithms are the host key algorithms in OpenSSH's
+// order of preference: ed25519 first, then ECDSA, then RSA with SHA-2.
+// Dropbear (small NUT masters: OpenWrt, Pi images) advertises RSA even
+// when it has only an ed25519 key, and gives up on a client that picks
+// RSA; x/crypto's own default list puts RSA first.
+var PreferredHostKeyAlgorithms = []string{
+	ssh.KeyAlgoED25519,
+	ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
+	ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256,
+}
+
 // HostKeyAlgorithms returns the key algorithms KNOWN_HOSTS holds for addr,
-// so the handshake asks the master for a key we can check.
+// in [PreferredHostKeyAlgorithms]' order, so the handshake asks the
+// master for a key we can check; for a host KNOWN_HOSTS does not know
+// (upsslave trust), all of PreferredHostKeyAlgorithms.
 func HostKeyAlgorithms(cb ssh.HostKeyCallback, addr string) []string {
 	// Offer the callback a throwaway key: its KeyError lists the known
 	// keys for addr.
@@ -105,23 +119,25 @@ func HostKeyAlgorithms(cb ssh.HostKeyCallback, addr string) []string {
 	tcp, _ := net.ResolveTCPAddr("tcp", addr)
 	err := cb(addr, tcp, probe)
 	var ke *knownhosts.KeyError
-	if !errors.As(err, &ke) {
-		return nil
+	if !errors.As(err, &ke) || len(ke.Want) == 0 {
+		return slices.Clone(PreferredHostKeyAlgorithms)
+	}
+	known := map[string]bool{}
+	for _, k := range ke.Want {
+		known[k.Key.Type()] = true
 	}
 	var algos []string
-	seen := map[string]bool{}
-	add := func(a string) {
-		if !seen[a] {
-			seen[a] = true
+	for _, a := range PreferredHostKeyAlgorithms {
+		if known[a] || (known[ssh.KeyAlgoRSA] && (a == ssh.KeyAlgoRSASHA512 || a == ssh.KeyAlgoRSASHA256)) {
 			algos = append(algos, a)
 		}
 	}
+	// Then what the list above does not name (ssh-rsa with SHA-1 for an
+	// old master, security-key types), in KNOWN_HOSTS' order.
 	for _, k := range ke.Want {
-		if k.Key.Type() == ssh.KeyAlgoRSA {
-			add(ssh.KeyAlgoRSASHA512)
-			add(ssh.KeyAlgoRSASHA256)
+		if t := k.Key.Type(); !slices.Contains(algos, t) {
+			algos = append(algos, t)
 		}
-		add(k.Key.Type())
 	}
 	return algos
 }

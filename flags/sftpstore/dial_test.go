@@ -3,8 +3,10 @@ package sftpstore
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/binary"
 	"errors"
 	"io"
 	"io/fs"
@@ -320,15 +322,95 @@ func TestHostKeyAlgorithms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// KNOWN_HOSTS lists the ed25519 key first and an RSA key after it; the
+	// order offered is OpenSSH's whatever the file's.
 	got := strings.Join(HostKeyAlgorithms(cb, s.Addr), " ")
-	for _, want := range []string{ssh.KeyAlgoED25519, ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256} {
-		if !strings.Contains(got, want) {
-			t.Errorf("HostKeyAlgorithms = %q, want it to include %s", got, want)
+	if want := "ssh-ed25519 rsa-sha2-512 rsa-sha2-256 ssh-rsa"; got != want {
+		t.Errorf("HostKeyAlgorithms = %q, want %q", got, want)
+	}
+	unknown := HostKeyAlgorithms(cb, "127.0.0.2:22")
+	if len(unknown) == 0 || unknown[0] != ssh.KeyAlgoED25519 {
+		t.Errorf("HostKeyAlgorithms(unknown host) = %q, want OpenSSH's order, ed25519 first", unknown)
+	}
+}
+
+// TestDialOffersEd25519First reads the host key algorithms a client offers
+// in its KEXINIT, from a listener that speaks just enough SSH to get it:
+// ed25519 must come before RSA, for masters (Dropbear) that advertise RSA
+// without having an RSA key.
+func TestDialOffersEd25519First(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	offered := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
 		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "SSH-2.0-kexinit-reader\r\n")
+		offered <- clientHostKeyAlgos(c)
+	}()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := HostKeyAlgorithms(cb, "127.0.0.2:22"); got != nil {
-		t.Errorf("HostKeyAlgorithms(unknown host) = %q, want nil", got)
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	os.WriteFile(kh, nil, 0o644)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	go Dial(ctx, Config{Addr: ln.Addr().String(), User: "u", Signer: signer, KnownHosts: kh, HandshakeTimeout: 5 * time.Second})
+	select {
+	case got := <-offered:
+		if !strings.HasPrefix(got, ssh.KeyAlgoED25519+",") {
+			t.Errorf("client offered host key algorithms %q, want ssh-ed25519 first", got)
+		}
+	case <-ctx.Done():
+		t.Fatal("no KEXINIT from the client within 10 s")
 	}
+}
+
+// clientHostKeyAlgos reads the client's banner and its first packet
+// (KEXINIT, not encrypted) and returns server_host_key_algorithms.
+func clientHostKeyAlgos(r io.Reader) string {
+	br := bufio.NewReader(r)
+	if _, err := br.ReadString('\n'); err != nil {
+		return "(no banner: " + err.Error() + ")"
+	}
+	var hdr [5]byte
+	if _, err := io.ReadFull(br, hdr[:]); err != nil {
+		return "(no packet: " + err.Error() + ")"
+	}
+	n := binary.BigEndian.Uint32(hdr[:4])
+	if n < 1 || n > 1<<16 {
+		return "(bad packet length)"
+	}
+	body := make([]byte, n-1)
+	if _, err := io.ReadFull(br, body); err != nil {
+		return "(short packet: " + err.Error() + ")"
+	}
+	payload := body[:len(body)-int(hdr[4])]
+	if len(payload) < 17 || payload[0] != 20 { // SSH_MSG_KEXINIT, then a 16-byte cookie
+		return "(not KEXINIT)"
+	}
+	lists := payload[17:]
+	var out string
+	for i := 0; i < 2; i++ { // kex_algorithms, then server_host_key_algorithms
+		if len(lists) < 4 {
+			return "(short KEXINIT)"
+		}
+		l := binary.BigEndian.Uint32(lists[:4])
+		if int(l) > len(lists)-4 {
+			return "(short KEXINIT)"
+		}
+		out, lists = string(lists[4:4+l]), lists[4+l:]
+	}
+	return out
 }
 
 // fakeClock is a settable Session clock.
