@@ -48,7 +48,7 @@ func Dial(ctx context.Context, addr string) (*Client, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("nut: dial %s: %w", addr, err)
+		return nil, fmt.Errorf("nut: %w", err) // "dial tcp ADDR: ..." names the address
 	}
 	return NewClient(conn), nil
 }
