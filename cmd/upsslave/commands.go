@@ -302,8 +302,12 @@ func runSimulate(ctx context.Context, cfg *Config, event, ups string, timeout ti
 	err = s.handleEvent(ctx, event, ups, "simulated by upsslave simulate")
 	st, _ := loadState(tmp, ups, s.boot)
 	fmt.Fprintf(w, "result: power=%s job=%s\n", st.Power, st.Job)
-	if errors.Is(err, context.DeadlineExceeded) {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("simulation stopped after %v without a verdict", timeout)
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintln(w, "simulation interrupted; nothing was acknowledged or shut down")
+		return nil
 	}
 	return err
 }

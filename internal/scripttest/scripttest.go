@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -89,7 +90,7 @@ type Cmd = func(ts *testscript.TestScript, neg bool, args []string)
 // Cmds returns the shared commands; waitlog watches logFile in $WORK.
 //
 //	sleep DURATION            pause
-//	waitfor FILE [TIMEOUT]    wait until FILE exists (! : until it is gone); default 10s
+//	waitfor FILE [TIMEOUT]    wait until FILE (a glob pattern) exists (! : until it is gone); default 10s
 //	lines FILE N              FILE has exactly N lines (a missing file has 0)
 //	waitlog PATTERN [TIMEOUT] wait until logFile has a line matching PATTERN
 func Cmds(logFile string) map[string]Cmd {
@@ -120,8 +121,8 @@ func waitfor(ts *testscript.TestScript, neg bool, args []string) {
 	timeout := timeoutArg(ts, args, 1)
 	deadline := time.Now().Add(timeout)
 	for {
-		_, err := os.Stat(ts.MkAbs(args[0]))
-		if (err == nil) != neg {
+		matches, _ := filepath.Glob(ts.MkAbs(args[0]))
+		if (len(matches) > 0) != neg {
 			return
 		}
 		if time.Now().After(deadline) {
