@@ -512,7 +512,7 @@ func checkDirs(k *checker, cfg *Config) {
 }
 
 func checkStateDir(k *checker, cfg *Config) {
-	k.StateDir(cfg.StateDir, cfg.LogFile)
+	k.StateDir(cfg.StateDir, cfg.LogFile, "root")
 	if _, err := os.Stat(filepath.Dir(cfg.Trigger)); err != nil {
 		k.Warn("TRIGGER directory %s: %v; NOTIFYCMD runs as user nut cannot hand events to the root service", filepath.Dir(cfg.Trigger), err)
 	}

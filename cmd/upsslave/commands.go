@@ -27,7 +27,9 @@ import (
 // gets its own hint.
 type checker struct {
 	command.Checker
-	hostKey bool
+	// hostKey: KNOWN_HOSTS is missing or unreadable; noKey: IDENTITY is
+	// missing. Each adds its fix to the summary's hints.
+	hostKey, noKey bool
 }
 
 // runCheck verifies everything an outage will need, so a broken slave is
@@ -41,15 +43,19 @@ func runCheck(ctx context.Context, cfg *Config, w io.Writer) error {
 	if cfg.FlagDir == cfg.AckDir {
 		k.Warn("ACKDIR is FLAGDIR (the original layout): any slave could forge sdf and shut every host down; use a separate ACKDIR (default FLAGDIR/acks)")
 	}
-	k.StateDir(cfg.StateDir, cfg.LogFile)
+	k.StateDir(cfg.StateDir, cfg.LogFile, "nut")
 	checkShutdownCmd(k, cfg)
 	signer, err := sftpstore.LoadSigner(cfg.Identity)
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		k.Config, k.noKey = true, true
+		k.Fail("IDENTITY %s does not exist", cfg.Identity)
+	case err != nil:
 		if errors.Is(err, fs.ErrPermission) {
 			k.Permission = true
 		}
 		k.Fail("%v", err)
-	} else {
+	default:
 		k.OK("identity %s (%s)", cfg.Identity, signer.PublicKey().Type())
 	}
 	if _, err := knownhosts.New(cfg.KnownHosts); err != nil {
@@ -60,8 +66,16 @@ func runCheck(ctx context.Context, cfg *Config, w io.Writer) error {
 		checkMaster(ctx, k, cfg, signer)
 	}
 	if err := k.Err(); err != nil {
+		var hints []string
+		if k.noKey {
+			hints = append(hints, fmt.Sprintf("create the key: ssh-keygen -t ed25519 -N '' -C upsslave@$(hostname -s) -f %s", cfg.Identity),
+				fmt.Sprintf("then append %s.pub to the master's /etc/ssh/nutslave_authorized_keys", cfg.Identity))
+		}
 		if k.hostKey {
-			return &command.Hinted{Err: err, Hint: "check the master's fingerprint, then run: upsslave trust"}
+			hints = append(hints, "check the master's fingerprint, then run: upsslave trust")
+		}
+		if len(hints) > 0 {
+			return &command.Hinted{Err: err, Hint: strings.Join(hints, "\n")}
 		}
 		return err
 	}

@@ -43,15 +43,36 @@ func (k *Checker) Err() error {
 	case k.Errors == 0:
 		return nil
 	case k.Config:
-		return fmt.Errorf("%w: %d problem(s), see above", ErrNotConfigured, k.Errors)
+		return &Problems{N: k.Errors, Kind: ErrNotConfigured}
 	case k.Permission:
-		return fmt.Errorf("%w: %d problem(s), see above", fs.ErrPermission, k.Errors)
+		return &Problems{N: k.Errors, Kind: fs.ErrPermission}
 	}
-	return fmt.Errorf("check failed: %d problem(s), see above", k.Errors)
+	return &Problems{N: k.Errors}
 }
 
+// Problems is the outcome of a check that found N problems, each already
+// printed as an "error:" line. Kind (ErrNotConfigured, fs.ErrPermission or
+// nil) picks the exit code.
+type Problems struct {
+	N    int
+	Kind error
+}
+
+func (p *Problems) Error() string {
+	return fmt.Sprintf("check found %d problem(s); each is an \"error:\" line above", p.N)
+}
+
+func (p *Problems) Unwrap() error { return p.Kind }
+
 // StateDir checks that STATEDIR can be written and LOGFILE appended to.
-func (k *Checker) StateDir(dir, logFile string) {
+// owner is who runs the program ("nut" for upsslave under upsmon, "root"
+// for upsflags), for the command that creates a missing STATEDIR.
+func (k *Checker) StateDir(dir, logFile, owner string) {
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		k.Config = true
+		k.Fail("STATEDIR %s does not exist; create it: install -d -o %s -g %s -m 0750 %s", dir, owner, owner, dir)
+		return
+	}
 	probe := filepath.Join(dir, fmt.Sprintf(".check.%d", os.Getpid()))
 	if err := os.WriteFile(probe, nil, 0o600); err != nil {
 		if errors.Is(err, fs.ErrPermission) {
