@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/nutslave/nutslave/internal/lab"
 )
 
 // A proc is a process this package started, leader of its own process
@@ -76,14 +78,18 @@ func (p *proc) exited() bool {
 	}
 }
 
-// stop sends SIGTERM to the process group, SIGKILL after 5 s, and kills
-// what is left of the group. Idempotent; a nil proc is stopped.
+// stop kills the process's descendants outside its group (an sshd's
+// sessions), sends SIGTERM to the process group, SIGKILL after 5 s, and
+// kills what is left of the group. Idempotent; a nil proc is stopped.
 func (p *proc) stop() error {
 	if p == nil {
 		return nil
 	}
 	pgid := p.cmd.Process.Pid
 	if !p.exited() {
+		syscall.Kill(pgid, syscall.SIGSTOP) // forks nothing new meanwhile
+		lab.KillTree(pgid)
+		syscall.Kill(pgid, syscall.SIGCONT)
 		if err := syscall.Kill(-pgid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
 			return fmt.Errorf("stop %s (pid %d): %w", p.name, pgid, err)
 		}

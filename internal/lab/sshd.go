@@ -480,7 +480,7 @@ func (s *SSHD) Stop() error {
 	if s.p != nil {
 		if !s.p.exited() {
 			s.p.signal(syscall.SIGSTOP) // forks no new connection while its tree is killed
-			killTree(s.p.pid())
+			KillTree(s.p.pid())
 		}
 		errs = append(errs, s.p.stop())
 	}
@@ -493,9 +493,11 @@ func (s *SSHD) Stop() error {
 	return errors.Join(errs...)
 }
 
-// killTree kills pid's descendants. It freezes them first, until no new
-// one appears, so that none forks a child that escapes the kill.
-func killTree(pid int) {
+// KillTree kills pid's descendants (not pid itself). It freezes them
+// first, until no new one appears, so that none forks a child that escapes
+// the kill: sshd's per-connection processes run in sessions of their own,
+// out of reach of a signal to its process group.
+func KillTree(pid int) {
 	frozen := map[int]bool{}
 	for range 20 {
 		grew := false
