@@ -183,6 +183,9 @@ const (
 	Stop
 	// ShutdownNow: acknowledge and shut down.
 	ShutdownNow
+	// RetryNow: the fail-safe would fire; make one fresh attempt to reach
+	// the master at once, and decide again (Progress.Poll).
+	RetryNow
 )
 
 // Verdict is the outcome of one poll.
@@ -193,6 +196,9 @@ type Verdict struct {
 	// FailSafe marks a shutdown decided because the master was
 	// unreachable, not because it said so.
 	FailSafe bool
+	// Why names the flag the verdict rests on ("sdf", "battsdf", "onl")
+	// or "clock", for the log (set by Progress.Poll).
+	Why string
 }
 
 // Step decides what a watcher does after one poll. Only a flag or a clock
@@ -206,25 +212,25 @@ func Step(st State, w Watch, seen Seen, now time.Time, t Timing) Verdict {
 	if seen.Reached {
 		switch {
 		case seen.SDF:
-			return Verdict{JobCommitted, ShutdownNow, "master raised sdf", false}
+			return Verdict{Job: JobCommitted, Action: ShutdownNow, Reason: "master raised sdf"}
 		case seen.Onl && job.Cancellable():
-			return Verdict{JobNone, Stop, "master says power is back (onl)", false}
+			return Verdict{Job: JobNone, Action: Stop, Reason: "master says power is back (onl)"}
 		case seen.OnlPresent && job.Cancellable() && st.Power != PowerBattery:
 			// LOWBATT with no ONBATT seen (upsmon sends no ONLINE at its
 			// start, so an OL LB UPS gives exactly this): the master's
 			// onl says the UPS is on line power, and this host has no
 			// news of the contrary.
-			return Verdict{JobNone, Stop, "master says the UPS is on line power (onl), and no ONBATT was seen", false}
+			return Verdict{Job: JobNone, Action: Stop, Reason: "master says the UPS is on line power (onl), and no ONBATT was seen"}
 		case seen.BattSDF && job == JobWatch:
 			job = JobWaitSDF
 		}
 	}
 	if st.Power == PowerBattery && !w.UnreachableSince.IsZero() && now.Sub(w.UnreachableSince) >= t.DeadTime {
-		return Verdict{job, ShutdownNow, fmt.Sprintf("fail-safe: master unreachable for %v while on battery (DEADTIME %v)",
-			now.Sub(w.UnreachableSince).Round(time.Second), t.DeadTime), true}
+		return Verdict{Job: job, Action: ShutdownNow, FailSafe: true, Reason: fmt.Sprintf("fail-safe: master unreachable for %v while on battery (DEADTIME %v)",
+			now.Sub(w.UnreachableSince).Round(time.Second), t.DeadTime)}
 	}
 	if job >= JobWaitSDF && !w.WaitSince.IsZero() && now.Sub(w.WaitSince) >= t.SDFWait {
-		return Verdict{job, ShutdownNow, fmt.Sprintf("no sdf from the master within SDFWAIT %v", t.SDFWait), false}
+		return Verdict{Job: job, Action: ShutdownNow, Reason: fmt.Sprintf("no sdf from the master within SDFWAIT %v", t.SDFWait)}
 	}
 	return Verdict{Job: job, Action: Continue}
 }

@@ -178,7 +178,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 					}
 					log := openLog(cfg, stderr)
 					defer log.Close()
-					return newSlave(cfg, log).shutdownCommand(c.Context)
+					return newWatcher(cfg, log).ShutdownCommand(c.Context)
 				},
 			},
 			{
@@ -196,7 +196,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 					}
 					log := openLog(cfg, stderr)
 					defer log.Close()
-					return newSlave(cfg, log).runHeartbeat(c.Context, stdout)
+					return runHeartbeat(c.Context, cfg, log, stdout)
 				},
 			},
 			command.ManCommand(),

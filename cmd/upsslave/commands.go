@@ -20,7 +20,6 @@ import (
 	"github.com/nutslave/nutslave/internal/command"
 	"github.com/nutslave/nutslave/internal/eventlog"
 	"github.com/nutslave/nutslave/internal/lock"
-	"github.com/nutslave/nutslave/notify"
 )
 
 // checker is a check's findings; hostKey marks a host key problem, which
@@ -222,19 +221,20 @@ func keyFileType(t string) string {
 // runStatus prints the remembered state of each UPS and, unless local,
 // the master's flags.
 func runStatus(ctx context.Context, cfg *Config, remote bool, w io.Writer) error {
-	s := newSlave(cfg, eventlog.Discard())
-	ups := knownUPSes(cfg.StateDir, s.boot)
+	eng := newWatcher(cfg, eventlog.Discard())
+	store := eng.Store()
+	ups := store.Known()
 	fmt.Fprintf(w, "slave %s, master %s@%s\n", cfg.Name, cfg.MasterUser, cfg.MasterAddr)
 	if len(ups) == 0 {
 		fmt.Fprintln(w, "no events seen since boot")
 	}
 	for _, u := range ups {
-		st, err := loadState(cfg.StateDir, u, s.boot)
+		st, err := store.Load(u)
 		if err != nil {
 			return err
 		}
 		watcher := "no"
-		if l, err := lock.TryLock(lockFile(cfg.StateDir, u, "watch")); errors.Is(err, lock.ErrHeld) {
+		if l, err := lock.TryLock(store.LockFile(u, "watch")); errors.Is(err, lock.ErrHeld) {
 			watcher = "yes"
 		} else if err == nil {
 			l.Unlock()
@@ -248,7 +248,7 @@ func runStatus(ctx context.Context, cfg *Config, remote bool, w io.Writer) error
 			fmt.Fprintf(w, "  acknowledged at %s\n", stamp(st.Acked))
 		}
 	}
-	if state, when, ok := s.runner.Status(); ok {
+	if state, when, ok := eng.ShutdownStatus(); ok {
 		fmt.Fprintf(w, "shutdown: %s at %s\n", state, stamp(when))
 	}
 	if !remote {
@@ -308,13 +308,13 @@ func runSimulate(ctx context.Context, cfg *Config, event, ups string, timeout ti
 	sim := *cfg
 	sim.StateDir, sim.LogFile, sim.DryRun = tmp, "", true
 	log := eventlog.Open(eventlog.Options{Tag: "upsslave-simulate", Stderr: w})
-	s := newSlave(&sim, log)
-	s.simulate = true
+	s := newWatcher(&sim, log)
+	s.Simulate = true
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	fmt.Fprintf(w, "simulating %s for %s (state in %s; nothing is acknowledged or shut down)\n", event, ups, tmp)
-	err = s.handleEvent(ctx, event, ups, "simulated by upsslave simulate")
-	st, _ := loadState(tmp, ups, s.boot)
+	err = s.HandleEvent(ctx, event, ups, "simulated by upsslave simulate")
+	st, _ := s.Store().Load(ups)
 	fmt.Fprintf(w, "result: power=%s job=%s\n", st.Power, st.Job)
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
@@ -326,63 +326,9 @@ func runSimulate(ctx context.Context, cfg *Config, event, ups string, timeout ti
 	return err
 }
 
-// shutdownCommand is upsmon's SHUTDOWNCMD: upsmon has decided this host
-// goes down. Finish the handshake (wait for sdf up to SDFWAIT, acknowledge)
-// and power off, unless an upsslave already did in this boot.
-func (s *slave) shutdownCommand(ctx context.Context) error {
-	if state, _, ok := s.runner.Status(); ok && state != "failed" {
-		s.log.Info("upsmon's SHUTDOWNCMD: the shutdown was already started in this boot", "state", state)
-		return nil
+func orDash(s string) string {
+	if s == "" {
+		return "-"
 	}
-	ups := knownUPSes(s.cfg.StateDir, s.boot)
-	if len(ups) == 0 {
-		ups = []string{""}
-	}
-	for _, u := range ups {
-		s.update(ctx, u, func(st *upsState) error {
-			st.Seq++
-			st.LastEvent, st.LastEventAt = "SHUTDOWNCMD", time.Now()
-			if st.Job != notify.JobDone {
-				s.setJob(st, max(st.Job, notify.JobCommitted), time.Now())
-			} else {
-				st.Job = notify.JobCommitted // the earlier attempt failed: try again
-			}
-			return nil
-		})
-	}
-	defer s.close()
-	s.log.Crit("upsmon's SHUTDOWNCMD: finishing the handshake with the master, then powering off", "ups", strings.Join(ups, ","))
-	// The whole command is bounded: SDFWAIT plus time to acknowledge.
-	deadline := time.Now().Add(s.cfg.SDFWait + 3*s.cfg.ConnectTimeout)
-	dctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	u := ups[0]
-	for dctx.Err() == nil {
-		if state, _, ok := s.runner.Status(); ok && state != "failed" {
-			return nil
-		}
-		wl, err := lock.TryLock(lockFile(s.cfg.StateDir, u, "watch"))
-		if err == nil {
-			err = s.watch(dctx, u)
-			wl.Unlock()
-			if err == nil {
-				if state, _, ok := s.runner.Status(); ok && state != "failed" {
-					return nil
-				}
-			} else if dctx.Err() == nil {
-				return err
-			}
-			continue
-		}
-		select {
-		case <-dctx.Done():
-		case <-time.After(s.cfg.Poll):
-		}
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	// upsmon wants this host down: never return without trying.
-	s.log.Crit("no handshake within SDFWAIT; powering off anyway (upsmon's decision)")
-	return s.shutdown(context.WithoutCancel(ctx), u, "upsmon SHUTDOWNCMD, no sdf within SDFWAIT", false)
+	return s
 }

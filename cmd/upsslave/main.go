@@ -65,7 +65,7 @@ func dropIn(ctx context.Context, args []string, notifyType string, getenv func(s
 	}
 	log := openLog(cfg, stderr)
 	defer log.Close()
-	return newSlave(cfg, log).handleEvent(ctx, notifyType, getenv("UPSNAME"), msg)
+	return newWatcher(cfg, log).HandleEvent(ctx, notifyType, getenv("UPSNAME"), msg)
 }
 
 // openLog logs to syslog, LOGFILE, and stderr when someone watches it.
