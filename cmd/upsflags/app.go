@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nutslave/nutslave/internal/command"
+	"github.com/nutslave/nutslave/internal/flagger"
 	"github.com/urfave/cli/v2"
 )
 
@@ -151,14 +152,14 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 		Usage:   "read the configuration from `FILE`",
 		EnvVars: []string{confEnv},
 	}
-	withFlagger := func(c *cli.Context, fn func(f *flagger) error) error {
+	withFlagger := func(c *cli.Context, fn func(f *flagger.Flagger) error) error {
 		cfg, err := configFrom(c, getenv)
 		if err != nil {
 			return err
 		}
 		log := openLog(cfg, stderr)
 		defer log.Close()
-		f, err := newFlagger(cfg, log)
+		f, err := flagger.New(cfg, log)
 		if err != nil {
 			return err
 		}
@@ -191,7 +192,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 				Usage:     "read the UPS once, write the flags; when critical, wait for the slaves and shut down",
 				UsageText: "upsflags run\n\nOne decision, for the systemd timer or cron. Exits 0 when another upsflags\nis deciding.",
 				Action: func(c *cli.Context) error {
-					return withFlagger(c, func(f *flagger) error { return f.once(c.Context) })
+					return withFlagger(c, func(f *flagger.Flagger) error { return f.Once(c.Context) })
 				},
 			},
 			{
@@ -199,7 +200,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 				Usage:     "run a decision every POLL until stopped",
 				UsageText: "upsflags watch",
 				Action: func(c *cli.Context) error {
-					return withFlagger(c, func(f *flagger) error { return f.watch(c.Context) })
+					return withFlagger(c, func(f *flagger.Flagger) error { return f.Watch(c.Context) })
 				},
 			},
 			{
@@ -211,7 +212,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 					if err != nil {
 						return err
 					}
-					return runStatus(c.Context, cfg, stdout)
+					return flagger.Status(c.Context, cfg, stdout)
 				},
 			},
 			{
@@ -220,7 +221,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 				UsageText: "upsflags reset\n\nRun by upsflags-reset.service once per boot. Running it during an outage\n" +
 					"cancels the master's latch: the slaves already shutting down are not called back.",
 				Action: func(c *cli.Context) error {
-					return withFlagger(c, func(f *flagger) error { return f.reset(c.Context) })
+					return withFlagger(c, func(f *flagger.Flagger) error { return f.Reset(c.Context) })
 				},
 			},
 			{
@@ -232,7 +233,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 					if err != nil {
 						return err
 					}
-					return runCheck(c.Context, cfg, stdout)
+					return flagger.Check(c.Context, cfg, stdout)
 				},
 			},
 			{
@@ -250,7 +251,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 					if d <= 0 || d > 24*time.Hour {
 						return &command.UsageError{Msg: fmt.Sprintf("--timeout %v: want a duration from 1s to 24h, e.g. 2m", d)}
 					}
-					return withFlagger(c, func(f *flagger) error { return f.drill(c.Context, d, stdout) })
+					return withFlagger(c, func(f *flagger.Flagger) error { return f.Drill(c.Context, d, stdout) })
 				},
 			},
 			command.ManCommand(),
@@ -260,7 +261,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 }
 
 // configFrom loads the configuration named by --config or the defaults.
-func configFrom(c *cli.Context, getenv func(string) string) (*Config, error) {
+func configFrom(c *cli.Context, getenv func(string) string) (*flagger.Config, error) {
 	path, err := configPath(c.String("config"), getenv)
 	if err != nil {
 		return nil, err

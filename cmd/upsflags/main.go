@@ -9,10 +9,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/nutslave/nutslave/internal/command"
 	"github.com/nutslave/nutslave/internal/eventlog"
+	"github.com/nutslave/nutslave/internal/flagger"
+	"golang.org/x/sys/unix"
 )
 
 // version is set with -ldflags "-X main.version=…".
@@ -38,6 +41,46 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // report prints err with its hint and picks the exit code.
 func report(stderr io.Writer, err error) int { return command.Report("upsflags", stderr, err, nil) }
+
+// confEnv names the environment variable that overrides the config path.
+const confEnv = "UPSFLAGS_CONF"
+
+// defaultConfPaths are tried in order: Debian's NUT directory, then RHEL's.
+var defaultConfPaths = []string{"/etc/nut/upsflags.conf", "/etc/ups/upsflags.conf"}
+
+// configPath picks the configuration file: the flag, then $UPSFLAGS_CONF,
+// then the first default that exists.
+func configPath(flagValue string, getenv func(string) string) (string, error) {
+	return command.ConfigPath(flagValue, confEnv, defaultConfPaths, getenv)
+}
+
+// loadConfig reads the configuration file at path for this program.
+func loadConfig(path string) (*flagger.Config, error) {
+	cfg, err := flagger.LoadConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Version = getVersion()
+	return cfg, nil
+}
+
+// canWrite reports whether this process may create files in dir, or
+// create dir in its nearest existing parent. It is a variable so tests can
+// play upsmon's unprivileged user.
+var canWrite = func(dir string) bool {
+	for p := dir; ; p = filepath.Dir(p) {
+		if _, err := os.Lstat(p); err == nil || p == "/" {
+			return unix.Access(p, unix.W_OK|unix.X_OK) == nil
+		}
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
 
 // reactTo are the upsmon events that make upsflags decide at once; the
 // others are logged and left to the next timer run.
@@ -68,7 +111,7 @@ func dropIn(ctx context.Context, args []string, notifyType string, getenv func(s
 		return nil
 	}
 	if !canWrite(cfg.FlagDir) || !canWrite(cfg.StateDir) {
-		if err := trigger(cfg, notifyType, ups); err != nil {
+		if err := flagger.Trigger(cfg, notifyType, ups); err != nil {
 			log.Crit("cannot write FLAGDIR/STATEDIR as this user, and cannot touch TRIGGER either; the timer's next run decides",
 				"event", notifyType, "uid", os.Geteuid(), "err", err)
 			return &command.Hinted{Err: err, Hint: "TRIGGER's directory must be writable by upsmon's RUN_AS_USER (the package makes /run/nutslave root:nut 0770)"}
@@ -77,16 +120,16 @@ func dropIn(ctx context.Context, args []string, notifyType string, getenv func(s
 			"event", notifyType, "ups", orDash(ups), "uid", os.Geteuid(), "trigger", cfg.Trigger)
 		return nil
 	}
-	f, err := newFlagger(cfg, log)
+	f, err := flagger.New(cfg, log)
 	if err != nil {
 		return err
 	}
 	log.Info("event: deciding now", "event", notifyType, "ups", orDash(ups), "msg", msg)
-	return f.once(ctx)
+	return f.Once(ctx)
 }
 
 // openLog logs to syslog, LOGFILE, and stderr when someone watches it.
-func openLog(cfg *Config, stderr io.Writer) *eventlog.Logger {
+func openLog(cfg *flagger.Config, stderr io.Writer) *eventlog.Logger {
 	return command.OpenLog("upsflags", cfg.LogFile, stderr)
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/nutslave/nutslave/internal/command"
+	"github.com/nutslave/nutslave/internal/flagger"
 )
 
 // testConf writes an upsflags.conf under dir for a file: source and
@@ -140,7 +141,7 @@ func TestReportCodes(t *testing.T) {
 		{&command.UsageError{Msg: "x"}, command.ExitUsage},
 		{fmt.Errorf("touch TRIGGER: %w", fs.ErrPermission), command.ExitPermission},
 		{fmt.Errorf("%w: x", command.ErrNotConfigured), command.ExitNotConfigured},
-		{&command.Hinted{Err: fmt.Errorf("%w: x", errUnsafeDir), Hint: "fix it"}, command.ExitFailure},
+		{&command.Hinted{Err: fmt.Errorf("%w: x", flagger.ErrUnsafeDir), Hint: "fix it"}, command.ExitFailure},
 		{context.Canceled, command.ExitFailure},
 	}
 	for _, tt := range tests {

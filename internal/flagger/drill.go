@@ -1,4 +1,4 @@
-package main
+package flagger
 
 import (
 	"context"
@@ -26,7 +26,7 @@ var errRealOutage = errors.New("drill abandoned: the UPS is critical, the real s
 // why the others did not where known, then removes the drill flag and the
 // answers. Every POLL it also runs the normal decision, with the same
 // lock: a real outage ends the drill at once and its sequence proceeds.
-func (f *flagger) drill(ctx context.Context, timeout time.Duration, w io.Writer) error {
+func (f *Flagger) Drill(ctx context.Context, timeout time.Duration, w io.Writer) error {
 	roster := f.cfg.roster()
 	start := time.Now()
 	id := drillID(start)
@@ -47,7 +47,7 @@ func (f *flagger) drill(ctx context.Context, timeout time.Duration, w io.Writer)
 		body := flags.Stamp(start, f.host,
 			flags.Field{Key: "id", Value: id},
 			flags.Field{Key: "reason", Value: "shutdown drill: answer with drillok.<NAME>; nothing is powered off"},
-			flags.Field{Key: "version", Value: getVersion()})
+			flags.Field{Key: "version", Value: f.cfg.Version})
 		return fd.Set(ctx, flags.Drill, body)
 	})
 	switch {
@@ -97,7 +97,7 @@ func drillID(t time.Time) string {
 // drillWait reads the answers every ackPoll and runs the decision every
 // POLL until the roster answered, the timeout passed or a real outage
 // took over (outage set).
-func (f *flagger) drillWait(ctx context.Context, id string, roster []string, start time.Time, timeout time.Duration) (t master.DrillTally, outage, err error) {
+func (f *Flagger) drillWait(ctx context.Context, id string, roster []string, start time.Time, timeout time.Duration) (t master.DrillTally, outage, err error) {
 	deadline := start.Add(timeout)
 	nextDecision := time.Now().Add(f.cfg.Poll)
 	for {
@@ -139,7 +139,7 @@ func (f *flagger) drillWait(ctx context.Context, id string, roster []string, sta
 	}
 }
 
-func (f *flagger) sdfPresent(ctx context.Context) bool {
+func (f *Flagger) sdfPresent(ctx context.Context) bool {
 	fd, err := flags.OpenDir(f.cfg.FlagDir)
 	if err != nil {
 		return false
@@ -190,7 +190,7 @@ func clearDrillAnswers(ctx context.Context, ad *flags.Dir) []string {
 }
 
 // drillCleanup removes the drill flag and the answers.
-func (f *flagger) drillCleanup(ctx context.Context) {
+func (f *Flagger) drillCleanup(ctx context.Context) {
 	if fd, err := flags.OpenDir(f.cfg.FlagDir); err == nil {
 		if err := fd.Clear(ctx, flags.Drill); err != nil {
 			f.log.Error("drill: cannot remove the drill flag", "err", err)
@@ -205,7 +205,7 @@ func (f *flagger) drillCleanup(ctx context.Context) {
 
 // printDrill prints the drill's roster: who answered and how fast, who
 // did not and why, where the heartbeats tell.
-func (f *flagger) printDrill(ctx context.Context, w io.Writer, id string, start time.Time, roster []string, t master.DrillTally) {
+func (f *Flagger) printDrill(ctx context.Context, w io.Writer, id string, start time.Time, roster []string, t master.DrillTally) {
 	hbs, _ := readHeartbeats(ctx, f.cfg)
 	ready := map[string]master.Readiness{}
 	for _, r := range master.Ready(roster, hbs, time.Now(), f.cfg.Stale) {

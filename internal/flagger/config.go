@@ -1,4 +1,4 @@
-package main
+package flagger
 
 import (
 	"errors"
@@ -12,13 +12,7 @@ import (
 	"github.com/nutslave/nutslave/internal/master"
 )
 
-// confEnv names the environment variable that overrides the config path.
-const confEnv = "UPSFLAGS_CONF"
-
-// defaultConfPaths are tried in order: Debian's NUT directory, then RHEL's.
-var defaultConfPaths = []string{"/etc/nut/upsflags.conf", "/etc/ups/upsflags.conf"}
-
-// Config is upsflags.conf.
+// Config is upsflags.conf: what the master engine needs.
 type Config struct {
 	Path string
 
@@ -47,6 +41,10 @@ type Config struct {
 	StateDir    string
 	Trigger     string
 	DryRun      bool
+
+	// Version is the program's, written into the flags for people (not
+	// from the file).
+	Version string
 
 	lines map[string]int // key -> line, for validation errors
 }
@@ -87,14 +85,8 @@ func (c *Config) decision() master.Config {
 // roster is whom the master waits for: SLAVES ∪ STAGES.
 func (c *Config) roster() []string { return master.RosterNames(c.Slaves, c.Stages) }
 
-// configPath picks the configuration file: the flag, then $UPSFLAGS_CONF,
-// then the first default that exists.
-func configPath(flagValue string, getenv func(string) string) (string, error) {
-	return command.ConfigPath(flagValue, confEnv, defaultConfPaths, getenv)
-}
-
-// loadConfig reads and validates the configuration file at path.
-func loadConfig(path string) (*Config, error) {
+// LoadConfig reads and validates the configuration file at path.
+func LoadConfig(path string) (*Config, error) {
 	entries, err := command.ReadConfig(path)
 	if err != nil {
 		return nil, err

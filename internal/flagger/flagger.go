@@ -1,4 +1,9 @@
-package main
+// Package flagger is upsflags's engine: it reads the UPS (a Source: upsd,
+// USB, a file), takes internal/master's decisions, writes the flags in
+// FLAGDIR, waits for the slaves' acknowledgements in ACKDIR and shuts the
+// master down last. It also holds the commands for people (status, check,
+// reset, drill) and upsflags.conf (Config).
+package flagger
 
 import (
 	"context"
@@ -25,7 +30,7 @@ const lockWait = 3 * time.Second
 
 // flagger applies internal/master's decisions: it reads the UPS, writes
 // the flags, waits for the slaves and shuts the master down.
-type flagger struct {
+type Flagger struct {
 	cfg    *Config
 	log    *eventlog.Logger
 	src    Source
@@ -34,7 +39,7 @@ type flagger struct {
 	runner *poweroff.Runner
 }
 
-func newFlagger(cfg *Config, log *eventlog.Logger) (*flagger, error) {
+func New(cfg *Config, log *eventlog.Logger) (*Flagger, error) {
 	src, err := parseSource(cfg.Source, cfg.UPS)
 	if err != nil {
 		return nil, err
@@ -42,7 +47,7 @@ func newFlagger(cfg *Config, log *eventlog.Logger) (*flagger, error) {
 	boot := poweroff.BootID()
 	host, _ := os.Hostname()
 	host, _, _ = strings.Cut(host, ".")
-	return &flagger{
+	return &Flagger{
 		cfg:  cfg,
 		log:  log,
 		src:  src,
@@ -62,7 +67,7 @@ func lockPath(cfg *Config) string { return filepath.Join(cfg.StateDir, "upsflags
 // once is one run: take the decider lock, decide, and carry out a
 // committed shutdown. A run that finds another decider at work leaves the
 // decision to it.
-func (f *flagger) once(ctx context.Context) error {
+func (f *Flagger) Once(ctx context.Context) error {
 	_, err := f.locked(ctx, func(fd, ad *flags.Dir) error { return f.step(ctx, fd, ad) })
 	return err
 }
@@ -70,7 +75,7 @@ func (f *flagger) once(ctx context.Context) error {
 // locked runs fn with the decider lock held and FLAGDIR and ACKDIR open.
 // When another upsflags holds the lock for longer than lockWait, fn does
 // not run and ran is false.
-func (f *flagger) locked(ctx context.Context, fn func(fd, ad *flags.Dir) error) (ran bool, err error) {
+func (f *Flagger) locked(ctx context.Context, fn func(fd, ad *flags.Dir) error) (ran bool, err error) {
 	lctx, cancel := context.WithTimeout(ctx, lockWait)
 	l, err := lock.Acquire(lctx, lockPath(f.cfg))
 	cancel()
@@ -96,7 +101,7 @@ func (f *flagger) locked(ctx context.Context, fn func(fd, ad *flags.Dir) error) 
 }
 
 // step reads the UPS, decides and applies the plan, with the lock held.
-func (f *flagger) step(ctx context.Context, fd, ad *flags.Dir) error {
+func (f *Flagger) step(ctx context.Context, fd, ad *flags.Dir) error {
 	_, err := f.decide(ctx, fd, ad, true)
 	return err
 }
@@ -105,7 +110,7 @@ func (f *flagger) step(ctx context.Context, fd, ad *flags.Dir) error {
 // the flags (global, then per-slave). When finish is set a committed
 // shutdown is carried out (roster wait, SHUTDOWNCMD); otherwise the caller
 // does that. It returns the new state.
-func (f *flagger) decide(ctx context.Context, fd, ad *flags.Dir, finish bool) (master.State, error) {
+func (f *Flagger) decide(ctx context.Context, fd, ad *flags.Dir, finish bool) (master.State, error) {
 	r := f.src.Read(ctx)
 	old, err := loadState(f.cfg, f.boot)
 	if err != nil {
@@ -174,7 +179,7 @@ func (f *flagger) decide(ctx context.Context, fd, ad *flags.Dir, finish bool) (m
 // and whether a drill is on. An sdf (or sdf.<name>) from before this boot
 // (the boot-time reset did not run) is cleared with the other flags of
 // that outage, so it cannot turn this boot into an instant shutdown.
-func (f *flagger) disk(ctx context.Context, fd, ad *flags.Dir) (master.Disk, map[string]master.StageFlags, bool, error) {
+func (f *Flagger) disk(ctx context.Context, fd, ad *flags.Dir) (master.Disk, map[string]master.StageFlags, bool, error) {
 	infos, err := fd.List(ctx)
 	if err != nil {
 		return master.Disk{}, nil, false, err
@@ -231,7 +236,7 @@ func scanFlags(infos []flags.Info) (d master.Disk, staged map[string]master.Stag
 
 // applyStages writes and clears the per-slave verdicts: battsdf.<name>
 // before sdf.<name>.
-func (f *flagger) applyStages(ctx context.Context, fd *flags.Dir, plans []master.StagePlan, r master.Reading, st master.State) error {
+func (f *Flagger) applyStages(ctx context.Context, fd *flags.Dir, plans []master.StagePlan, r master.Reading, st master.State) error {
 	for _, sp := range plans {
 		reason := st.Stages[sp.Name].Reason
 		if reason == "" {
@@ -299,7 +304,7 @@ func level(l master.Level) eventlog.Level {
 }
 
 // apply writes and clears flags in the plan's order: battsdf, sdf, onl.
-func (f *flagger) apply(ctx context.Context, fd *flags.Dir, p master.Plan, r master.Reading, st master.State) error {
+func (f *Flagger) apply(ctx context.Context, fd *flags.Dir, p master.Plan, r master.Reading, st master.State) error {
 	for _, op := range []struct {
 		name flags.Name
 		op   master.Op
@@ -328,7 +333,7 @@ func flagLevel(n flags.Name) eventlog.Level {
 }
 
 // body is a flag's content: for people only.
-func (f *flagger) body(r master.Reading, st master.State, p master.Plan) []byte {
+func (f *Flagger) body(r master.Reading, st master.State, p master.Plan) []byte {
 	fields := []flags.Field{{Key: "ups", Value: f.src.String()}}
 	if r.OK() {
 		fields = append(fields, flags.Field{Key: "status", Value: strings.Join(r.Status, " ")})
@@ -343,7 +348,7 @@ func (f *flagger) body(r master.Reading, st master.State, p master.Plan) []byte 
 	if st.Reason != "" && st.Phase != master.PhaseNormal {
 		reason = st.Reason
 	}
-	fields = append(fields, flags.Field{Key: "reason", Value: reason}, flags.Field{Key: "version", Value: getVersion()})
+	fields = append(fields, flags.Field{Key: "reason", Value: reason}, flags.Field{Key: "version", Value: f.cfg.Version})
 	return flags.Stamp(time.Now(), f.host, fields...)
 }
 
@@ -355,11 +360,11 @@ func slavesText(s []string) string {
 }
 
 // ackPoll is how often ACKDIR is read while waiting for the slaves.
-func (f *flagger) ackPoll() time.Duration { return min(f.cfg.Poll, 250*time.Millisecond) }
+func (f *Flagger) ackPoll() time.Duration { return min(f.cfg.Poll, 250*time.Millisecond) }
 
 // finish waits for the roster (until HOSTSYNC after sdf), then runs the
 // master's shutdown command, at most once per boot.
-func (f *flagger) finish(ctx context.Context, ad *flags.Dir, st master.State) error {
+func (f *Flagger) finish(ctx context.Context, ad *flags.Dir, st master.State) error {
 	if state, _, ok := f.runner.Status(); ok && state != "failed" {
 		st.Phase = master.PhaseDone
 		return saveState(f.cfg, st)
@@ -399,7 +404,7 @@ func (f *flagger) finish(ctx context.Context, ad *flags.Dir, st master.State) er
 
 // waitRoster polls ACKDIR until every listed slave acknowledged this
 // outage's sdf or HOSTSYNC passed, logging each acknowledgement once.
-func (f *flagger) waitRoster(ctx context.Context, ad *flags.Dir, st master.State) (master.Tally, bool, error) {
+func (f *Flagger) waitRoster(ctx context.Context, ad *flags.Dir, st master.State) (master.Tally, bool, error) {
 	sdfAt := st.SDFAt
 	roster := rosterFor(f.cfg, st)
 	seen := map[string]bool{}
@@ -454,7 +459,7 @@ func (f *flagger) waitRoster(ctx context.Context, ad *flags.Dir, st master.State
 }
 
 // ackBody reads an acknowledgement (size-limited) for the log only.
-func (f *flagger) ackBody(ctx context.Context, ad *flags.Dir, a master.Ack) string {
+func (f *Flagger) ackBody(ctx context.Context, ad *flags.Dir, a master.Ack) string {
 	name := flags.AnonAck
 	if a.Slave != "" {
 		name = flags.Ack(a.Slave)
@@ -536,7 +541,7 @@ func resetFlags(ctx context.Context, fd, ad *flags.Dir) ([]string, error) {
 // reset is `upsflags reset`, at boot before NUT starts: clear sdf, battsdf,
 // the per-slave verdicts, any drill, the acknowledgements and this boot's
 // state.
-func (f *flagger) reset(ctx context.Context) error {
+func (f *Flagger) Reset(ctx context.Context) error {
 	lctx, cancel := context.WithTimeout(ctx, 2*lockWait)
 	l, err := lock.Acquire(lctx, lockPath(f.cfg))
 	cancel()
@@ -573,18 +578,18 @@ func (f *flagger) reset(ctx context.Context) error {
 }
 
 // watch runs a decision every POLL until ctx ends.
-func (f *flagger) watch(ctx context.Context) error {
+func (f *Flagger) Watch(ctx context.Context) error {
 	f.log.Info("watching the UPS", "source", f.src, "poll", f.cfg.Poll)
 	var lastErr string
 	for {
-		err := f.once(ctx)
+		err := f.Once(ctx)
 		if ctx.Err() != nil {
 			f.log.Info("watch stopped")
 			return nil
 		}
 		if err != nil {
 			var h *command.Hinted
-			if errors.Is(err, errUnsafeDir) || errors.As(err, &h) && errors.Is(h.Err, errUnsafeDir) {
+			if errors.Is(err, ErrUnsafeDir) || errors.As(err, &h) && errors.Is(h.Err, ErrUnsafeDir) {
 				return err
 			}
 			if err.Error() != lastErr {
@@ -603,9 +608,9 @@ func (f *flagger) watch(ctx context.Context) error {
 	}
 }
 
-// trigger touches TRIGGER, so that upsflags.path starts the root service:
+// Trigger touches TRIGGER, so that upsflags.path starts the root service:
 // NOTIFYCMD mode for a user that may not write FLAGDIR.
-func trigger(cfg *Config, event, ups string) error {
+func Trigger(cfg *Config, event, ups string) error {
 	fd, err := os.OpenFile(cfg.Trigger, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscallNoFollow, 0o660)
 	if err != nil {
 		return fmt.Errorf("touch TRIGGER: %w", err)

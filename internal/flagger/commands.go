@@ -1,4 +1,4 @@
-package main
+package flagger
 
 import (
 	"context"
@@ -22,8 +22,8 @@ import (
 
 // runStatus prints the reading, the state, the flags and the roster. It
 // takes no lock and writes nothing.
-func runStatus(ctx context.Context, cfg *Config, w io.Writer) error {
-	f, err := newFlagger(cfg, eventlog.Discard())
+func Status(ctx context.Context, cfg *Config, w io.Writer) error {
+	f, err := New(cfg, eventlog.Discard())
 	if err != nil {
 		return err
 	}
@@ -338,7 +338,7 @@ type checker struct {
 
 // runCheck verifies everything an outage will need, so a broken master is
 // found before the power fails. It creates missing flag directories.
-func runCheck(ctx context.Context, cfg *Config, w io.Writer) error {
+func Check(ctx context.Context, cfg *Config, w io.Writer) error {
 	k := &checker{Checker: command.Checker{W: w}}
 	k.OK("configuration %s parsed (SOURCE=%s SLAVES=%s)", cfg.Path, cfg.Source, slavesText(cfg.Slaves))
 	checkStages(k, cfg)
@@ -348,7 +348,7 @@ func runCheck(ctx context.Context, cfg *Config, w io.Writer) error {
 	checkDirs(k, cfg)
 	checkStateDir(k, cfg)
 	checkShutdownCmd(k, cfg)
-	f, err := newFlagger(cfg, eventlog.Discard())
+	f, err := New(cfg, eventlog.Discard())
 	if err != nil {
 		k.Config = true
 		k.Fail("SOURCE: %v", err)

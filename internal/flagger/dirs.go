@@ -1,4 +1,4 @@
-package main
+package flagger
 
 import (
 	"bufio"
@@ -21,8 +21,8 @@ import (
 	"github.com/nutslave/nutslave/internal/master"
 )
 
-// errUnsafeDir means a FLAGDIR or ACKDIR upsflags refuses to use.
-var errUnsafeDir = errors.New("unsafe flag directory")
+// ErrUnsafeDir means a FLAGDIR or ACKDIR upsflags refuses to use.
+var ErrUnsafeDir = errors.New("unsafe flag directory")
 
 // checkDir refuses a directory that is a symlink, not a directory,
 // world-writable, or owned by someone other than owner. A missing
@@ -34,16 +34,16 @@ func checkDir(key, path string, owner uint32) (fs.FileInfo, error) {
 	}
 	switch {
 	case fi.Mode()&fs.ModeSymlink != 0:
-		return fi, &command.Hinted{Err: fmt.Errorf("%w: %s %s is a symlink", errUnsafeDir, key, path),
+		return fi, &command.Hinted{Err: fmt.Errorf("%w: %s %s is a symlink", ErrUnsafeDir, key, path),
 			Hint: fmt.Sprintf("point %s at the real directory; upsflags never follows symlinks there", key)}
 	case !fi.IsDir():
-		return fi, fmt.Errorf("%w: %s %s is not a directory", errUnsafeDir, key, path)
+		return fi, fmt.Errorf("%w: %s %s is not a directory", ErrUnsafeDir, key, path)
 	case fi.Mode().Perm()&0o002 != 0:
-		return fi, &command.Hinted{Err: fmt.Errorf("%w: %s %s is world-writable (mode %04o)", errUnsafeDir, key, path, modeBits(fi)),
+		return fi, &command.Hinted{Err: fmt.Errorf("%w: %s %s is world-writable (mode %04o)", ErrUnsafeDir, key, path, modeBits(fi)),
 			Hint: fmt.Sprintf("chmod o-w %s", path)}
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != owner {
-		return fi, &command.Hinted{Err: fmt.Errorf("%w: %s %s is owned by uid %d, not FLAGOWNER %d", errUnsafeDir, key, path, st.Uid, owner),
+		return fi, &command.Hinted{Err: fmt.Errorf("%w: %s %s is owned by uid %d, not FLAGOWNER %d", ErrUnsafeDir, key, path, st.Uid, owner),
 			Hint: fmt.Sprintf("chown %d %s (or set FLAGOWNER)", owner, path)}
 	}
 	return fi, nil
@@ -138,17 +138,6 @@ func openDirs(cfg *Config) (fd, ad *flags.Dir, notes []string, err error) {
 		return nil, nil, notes, err
 	}
 	return fd, ad, notes, nil
-}
-
-// canWrite reports whether this process may create files in dir, or
-// create dir in its nearest existing parent. It is a variable so tests can
-// play upsmon's unprivileged user.
-var canWrite = func(dir string) bool {
-	for p := dir; ; p = filepath.Dir(p) {
-		if _, err := os.Lstat(p); err == nil || p == "/" {
-			return unix.Access(p, unix.W_OK|unix.X_OK) == nil
-		}
-	}
 }
 
 // bootTime reads the kernel's boot time from /proc/stat.
