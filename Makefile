@@ -53,7 +53,7 @@ test:
 test-nocgo:
 	@mkdir -p $(DIST)
 	CGO_ENABLED=0 $(GO) build -tags $(TAGS) -o /dev/null ./cmd/upsslave
-	CGO_ENABLED=0 $(TESTSUM) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -json ./notify/... ./flags/... ./internal/conf/...
+	CGO_ENABLED=0 $(TESTSUM) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -json ./notify/... ./flags/... ./internal/conf/... ./internal/slave/...
 
 # A short run of every fuzz target, seeded from testdata: a fixed number of
 # executions per target (FUZZ=100000x for a longer run).

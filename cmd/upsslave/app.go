@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/nutslave/nutslave/internal/command"
+	"github.com/nutslave/nutslave/internal/slave"
 	"github.com/nutslave/nutslave/notify"
 )
 
@@ -106,7 +107,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 					if err != nil {
 						return err
 					}
-					return runCheck(c.Context, cfg, stdout)
+					return slave.Check(c.Context, cfg, stdout)
 				},
 			},
 			{
@@ -122,7 +123,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 					if err != nil {
 						return err
 					}
-					return runTrust(c.Context, cfg, c.String("fingerprint"), c.Bool("yes"), os.Stdin, stdout)
+					return slave.Trust(c.Context, cfg, c.String("fingerprint"), c.Bool("yes"), os.Stdin, stdout)
 				},
 			},
 			{
@@ -137,7 +138,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 					if err != nil {
 						return err
 					}
-					return runStatus(c.Context, cfg, !c.Bool("local"), stdout)
+					return slave.Status(c.Context, cfg, !c.Bool("local"), stdout)
 				},
 			},
 			{
@@ -162,7 +163,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 					if err != nil {
 						return err
 					}
-					return runSimulate(c.Context, cfg, string(ev), c.String("ups"), c.Duration("timeout"), stdout)
+					return slave.Simulate(c.Context, cfg, string(ev), c.String("ups"), c.Duration("timeout"), stdout)
 				},
 			},
 			{
@@ -178,7 +179,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 					}
 					log := openLog(cfg, stderr)
 					defer log.Close()
-					return newWatcher(cfg, log).ShutdownCommand(c.Context)
+					return slave.Open(cfg, log).ShutdownCommand(c.Context)
 				},
 			},
 			{
@@ -196,7 +197,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 					}
 					log := openLog(cfg, stderr)
 					defer log.Close()
-					return runHeartbeat(c.Context, cfg, log, stdout)
+					return slave.Heartbeat(c.Context, cfg, log, stdout)
 				},
 			},
 			command.ManCommand(),
@@ -206,7 +207,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 }
 
 // configFrom loads the configuration named by --config or the defaults.
-func configFrom(c *cli.Context, getenv func(string) string) (*Config, error) {
+func configFrom(c *cli.Context, getenv func(string) string) (*slave.Config, error) {
 	path, err := configPath(c.String("config"), getenv)
 	if err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 	"github.com/nutslave/nutslave/flags/sftpstore"
 	"github.com/nutslave/nutslave/internal/command"
 	"github.com/nutslave/nutslave/internal/eventlog"
+	"github.com/nutslave/nutslave/internal/slave"
 )
 
 // version is set with -ldflags "-X main.version=…".
@@ -35,6 +36,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return report(stderr, dropIn(ctx, args, nt, getenv, stderr))
 	}
 	return report(stderr, newApp(getenv, stdout, stderr).RunContext(ctx, args))
+}
+
+// confEnv names the environment variable that overrides the config path.
+const confEnv = "UPSSLAVE_CONF"
+
+// defaultConfPaths are tried in order: Debian's NUT directory, then RHEL's.
+var defaultConfPaths = []string{"/etc/nut/upsslave.conf", "/etc/ups/upsslave.conf"}
+
+// configPath picks the configuration file: the flag, then $UPSSLAVE_CONF,
+// then the first default that exists.
+func configPath(flagValue string, getenv func(string) string) (string, error) {
+	return command.ConfigPath(flagValue, confEnv, defaultConfPaths, getenv)
+}
+
+// loadConfig reads the configuration file at path for this program.
+func loadConfig(path string) (*slave.Config, error) {
+	cfg, err := slave.LoadConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Version = getVersion()
+	return cfg, nil
 }
 
 // report prints err with its hint and picks the exit code.
@@ -65,11 +88,11 @@ func dropIn(ctx context.Context, args []string, notifyType string, getenv func(s
 	}
 	log := openLog(cfg, stderr)
 	defer log.Close()
-	return newWatcher(cfg, log).HandleEvent(ctx, notifyType, getenv("UPSNAME"), msg)
+	return slave.Open(cfg, log).HandleEvent(ctx, notifyType, getenv("UPSNAME"), msg)
 }
 
 // openLog logs to syslog, LOGFILE, and stderr when someone watches it.
-func openLog(cfg *Config, stderr io.Writer) *eventlog.Logger {
+func openLog(cfg *slave.Config, stderr io.Writer) *eventlog.Logger {
 	return command.OpenLog("upsslave", cfg.LogFile, stderr)
 }
 

@@ -1,4 +1,4 @@
-package main
+package slave
 
 import (
 	"bufio"
@@ -31,9 +31,9 @@ type checker struct {
 	hostKey, noKey bool
 }
 
-// runCheck verifies everything an outage will need, so a broken slave is
+// Check verifies everything an outage will need, so a broken slave is
 // found before the power fails.
-func runCheck(ctx context.Context, cfg *Config, w io.Writer) error {
+func Check(ctx context.Context, cfg *Config, w io.Writer) error {
 	k := &checker{Checker: command.Checker{W: w}}
 	k.OK("configuration %s parsed (MASTER=%s@%s NAME=%s)", cfg.Path, cfg.MasterUser, cfg.MasterAddr, cfg.Name)
 	if fi, err := os.Stat(cfg.Path); err == nil && fi.Mode().Perm()&0o004 != 0 {
@@ -161,9 +161,9 @@ func sshConfig(cfg *Config, signer ssh.Signer) sftpstore.Config {
 	}
 }
 
-// runTrust fetches the master's host key, shows its fingerprint and, once
+// Trust fetches the master's host key, shows its fingerprint and, once
 // confirmed, appends it to KNOWN_HOSTS.
-func runTrust(ctx context.Context, cfg *Config, wantFP string, yes bool, stdin io.Reader, w io.Writer) error {
+func Trust(ctx context.Context, cfg *Config, wantFP string, yes bool, stdin io.Reader, w io.Writer) error {
 	var key ssh.PublicKey
 	capture := func(_ string, _ net.Addr, k ssh.PublicKey) error {
 		key = k
@@ -218,10 +218,10 @@ func keyFileType(t string) string {
 	return "ecdsa"
 }
 
-// runStatus prints the remembered state of each UPS and, unless local,
+// Status prints the remembered state of each UPS and, unless local,
 // the master's flags.
-func runStatus(ctx context.Context, cfg *Config, remote bool, w io.Writer) error {
-	eng := newWatcher(cfg, eventlog.Discard())
+func Status(ctx context.Context, cfg *Config, remote bool, w io.Writer) error {
+	eng := Open(cfg, eventlog.Discard())
 	store := eng.Store()
 	ups := store.Known()
 	fmt.Fprintf(w, "slave %s, master %s@%s\n", cfg.Name, cfg.MasterUser, cfg.MasterAddr)
@@ -296,10 +296,10 @@ func stamp(t time.Time) string {
 	return t.Format(time.RFC3339)
 }
 
-// runSimulate plays one event through the real decision and watch path
+// Simulate plays one event through the real decision and watch path
 // against the real master, with a throwaway state directory, no
 // acknowledgement and no shutdown.
-func runSimulate(ctx context.Context, cfg *Config, event, ups string, timeout time.Duration, w io.Writer) error {
+func Simulate(ctx context.Context, cfg *Config, event, ups string, timeout time.Duration, w io.Writer) error {
 	tmp, err := os.MkdirTemp("", "upsslave-simulate-")
 	if err != nil {
 		return err
@@ -308,7 +308,7 @@ func runSimulate(ctx context.Context, cfg *Config, event, ups string, timeout ti
 	sim := *cfg
 	sim.StateDir, sim.LogFile, sim.DryRun = tmp, "", true
 	log := eventlog.Open(eventlog.Options{Tag: "upsslave-simulate", Stderr: w})
-	s := newWatcher(&sim, log)
+	s := Open(&sim, log)
 	s.Simulate = true
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -324,11 +324,4 @@ func runSimulate(ctx context.Context, cfg *Config, event, ups string, timeout ti
 		return nil
 	}
 	return err
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

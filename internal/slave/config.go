@@ -1,4 +1,4 @@
-package main
+package slave
 
 import (
 	"fmt"
@@ -13,12 +13,6 @@ import (
 	"github.com/nutslave/nutslave/internal/command"
 	"github.com/nutslave/nutslave/internal/conf"
 )
-
-// confEnv names the environment variable that overrides the config path.
-const confEnv = "UPSSLAVE_CONF"
-
-// defaultConfPaths are tried in order: Debian's NUT directory, then RHEL's.
-var defaultConfPaths = []string{"/etc/nut/upsslave.conf", "/etc/ups/upsslave.conf"}
 
 // Config is upsslave.conf.
 type Config struct {
@@ -45,6 +39,10 @@ type Config struct {
 	// OnNoParent is "shutdown" or "log".
 	OnNoParent string
 
+	// Version is the program's, written into the acknowledgements for
+	// people (not from the file).
+	Version string
+
 	lines map[string]int // key -> line, for validation errors
 }
 
@@ -70,14 +68,8 @@ func defaultConfig(path string) *Config {
 	}
 }
 
-// configPath picks the configuration file: the flag, then $UPSSLAVE_CONF,
-// then the first default that exists.
-func configPath(flagValue string, getenv func(string) string) (string, error) {
-	return command.ConfigPath(flagValue, confEnv, defaultConfPaths, getenv)
-}
-
-// loadConfig reads and validates the configuration file at path.
-func loadConfig(path string) (*Config, error) {
+// LoadConfig reads and validates the configuration file at path.
+func LoadConfig(path string) (*Config, error) {
 	entries, err := command.ReadConfig(path)
 	if err != nil {
 		return nil, err

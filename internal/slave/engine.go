@@ -1,14 +1,13 @@
-package main
+package slave
 
 import (
 	"github.com/nutslave/nutslave/flags/sftpstore"
 	"github.com/nutslave/nutslave/internal/eventlog"
-	"github.com/nutslave/nutslave/internal/slave"
 )
 
-// options maps upsslave.conf onto the engine's settings.
-func options(cfg *Config) slave.Options {
-	return slave.Options{
+// Options maps upsslave.conf onto the engine's settings.
+func (cfg *Config) Options() Options {
+	return Options{
 		Name:             cfg.Name,
 		FlagDir:          cfg.FlagDir,
 		AckDir:           cfg.AckDir,
@@ -21,20 +20,20 @@ func options(cfg *Config) slave.Options {
 		DryRun:           cfg.DryRun,
 		StateDir:         cfg.StateDir,
 		NoParentShutdown: cfg.OnNoParent == "shutdown",
-		Version:          getVersion(),
+		Version:          cfg.Version,
 	}
 }
 
-// newWatcher builds the engine for cfg: the master over SFTP (connected
+// Open builds the engine for cfg: the master over SFTP (connected
 // on first use), the state in STATEDIR, the shutdown command.
-func newWatcher(cfg *Config, log *eventlog.Logger) *slave.Watcher {
-	opts := options(cfg)
-	remote := slave.NewSFTP(opts, log, func() sftpstore.Config {
+func Open(cfg *Config, log *eventlog.Logger) *Watcher {
+	opts := cfg.Options()
+	remote := NewSFTP(opts, log, func() sftpstore.Config {
 		signer, err := sftpstore.LoadSigner(cfg.Identity)
 		if err != nil {
 			log.Error("cannot load the ssh identity; the master cannot be reached, only the fail-safe clocks apply", "err", err)
 		}
 		return sshConfig(cfg, signer)
 	})
-	return slave.New(opts, log, remote)
+	return New(opts, log, remote)
 }

@@ -1,4 +1,4 @@
-package main
+package slave
 
 import (
 	"bytes"
@@ -13,16 +13,15 @@ import (
 	"github.com/nutslave/nutslave/flags"
 	"github.com/nutslave/nutslave/flags/sftpstore"
 	"github.com/nutslave/nutslave/internal/eventlog"
-	"github.com/nutslave/nutslave/internal/slave"
 )
 
-// runHeartbeat is the readiness report a slave-side timer sends between
+// Heartbeat is the readiness report a slave-side timer sends between
 // outages: the same self-check as `check`, written to the master as
 // seen.<NAME> in ACKDIR, so a broken slave is found before the power
 // fails. It also answers a drill the master may have asked for.
-func runHeartbeat(ctx context.Context, cfg *Config, log *eventlog.Logger, w io.Writer) error {
+func Heartbeat(ctx context.Context, cfg *Config, log *eventlog.Logger, w io.Writer) error {
 	var out bytes.Buffer
-	checkErr := runCheck(ctx, cfg, &out)
+	checkErr := Check(ctx, cfg, &out)
 	var problems []string
 	for _, line := range strings.Split(out.String(), "\n") {
 		if strings.HasPrefix(line, "error: ") || strings.HasPrefix(line, "warning: ") {
@@ -49,7 +48,7 @@ func runHeartbeat(ctx context.Context, cfg *Config, log *eventlog.Logger, w io.W
 	}
 	defer conn.Close()
 	body := flags.Stamp(time.Now(), cfg.Name,
-		flags.Field{Key: "version", Value: getVersion()},
+		flags.Field{Key: "version", Value: cfg.Version},
 		flags.Field{Key: "result", Value: result},
 		flags.Field{Key: "uid", Value: fmt.Sprint(os.Geteuid())},
 		flags.Field{Key: "problems", Value: truncate(strings.Join(problems, "; "), 1500)})
@@ -59,7 +58,7 @@ func runHeartbeat(ctx context.Context, cfg *Config, log *eventlog.Logger, w io.W
 	}
 	log.Info("heartbeat sent", "flag", flags.Seen(cfg.Name), "result", result)
 	if in, err := sftpstore.New(conn.SFTP, cfg.FlagDir).Stat(cctx, flags.Drill); err == nil {
-		slave.AnswerDrill(cctx, log, options(cfg), conn.SFTP, in)
+		AnswerDrill(cctx, log, cfg.Options(), conn.SFTP, in)
 	}
 	return checkErr
 }
