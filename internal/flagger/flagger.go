@@ -383,16 +383,7 @@ func (f *Flagger) finish(ctx context.Context, ad *flags.Dir, st master.State) er
 	} else {
 		f.log.Crit("every slave acknowledged; shutting the master down last", "acknowledged", strings.Join(acked, " "))
 	}
-	outcome, runErr := f.runner.Run(ctx, st.Reason)
-	switch outcome {
-	case poweroff.Ran:
-		f.log.Crit("shutdown command started", "cmd", fmt.Sprintf("%q", f.cfg.ShutdownCmd))
-	case poweroff.DryRun:
-		f.log.Crit("DRYRUN: would run the shutdown command now", "cmd", fmt.Sprintf("%q", f.cfg.ShutdownCmd))
-	case poweroff.AlreadyStarted:
-		f.log.Info("the master's shutdown was already started in this boot")
-	case poweroff.Failed:
-		f.log.Crit("THE SHUTDOWN COMMAND FAILED; the master is still running on a failing UPS", "err", runErr)
+	if outcome, runErr := f.runner.RunLogged(ctx, st.Reason, "the master", f.log); outcome == poweroff.Failed {
 		if poweroff.IsPermission(runErr) {
 			return fmt.Errorf("%w: %v", fs.ErrPermission, runErr)
 		}

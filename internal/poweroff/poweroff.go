@@ -47,6 +47,32 @@ type Runner struct {
 	Timeout time.Duration
 }
 
+// Logger is where RunLogged says what happened (internal/eventlog's
+// Logger is one).
+type Logger interface {
+	Crit(msg string, kv ...any)
+	Info(msg string, kv ...any)
+}
+
+// RunLogged runs the command (Run) and logs the outcome as both programs
+// do; host names the machine going down ("this host", "the master"). The
+// caller handles a failure beyond the log line.
+func (r *Runner) RunLogged(ctx context.Context, reason, host string, log Logger) (Outcome, error) {
+	outcome, err := r.Run(ctx, reason)
+	cmd := fmt.Sprintf("%q", r.Argv)
+	switch outcome {
+	case Ran:
+		log.Crit("shutdown command started", "cmd", cmd)
+	case DryRun:
+		log.Crit("DRYRUN: would run the shutdown command now", "cmd", cmd)
+	case AlreadyStarted:
+		log.Info("the shutdown of " + host + " was already started in this boot")
+	case Failed:
+		log.Crit("THE SHUTDOWN COMMAND FAILED; "+host+" is still running on a failing UPS", "err", err)
+	}
+	return outcome, err
+}
+
 // BootID reads the kernel's boot id, so a marker left by the previous boot
 // never stops the next outage's shutdown.
 func BootID() string {

@@ -105,3 +105,34 @@ func TestDryRunRunsNothing(t *testing.T) {
 		t.Fatal("DRYRUN ran the command")
 	}
 }
+
+// lines is a Logger that keeps what it is told.
+type lines []string
+
+func (l *lines) Crit(msg string, kv ...any) { *l = append(*l, "crit: "+msg) }
+func (l *lines) Info(msg string, kv ...any) { *l = append(*l, "info: "+msg) }
+
+func TestRunLogged(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "shutdown.started")
+	bad, _ := recorder(t, 1)
+	good, out := recorder(t, 0)
+	var log lines
+	for _, r := range []*Runner{
+		{Argv: bad, Marker: marker, BootID: "b"},
+		{Argv: good, Marker: marker, BootID: "b"},
+		{Argv: good, Marker: marker, BootID: "b"},
+	} {
+		r.RunLogged(context.Background(), "test", "this host", &log)
+	}
+	want := []string{
+		"crit: THE SHUTDOWN COMMAND FAILED; this host is still running on a failing UPS",
+		"crit: shutdown command started",
+		"info: the shutdown of this host was already started in this boot",
+	}
+	if strings.Join(log, "\n") != strings.Join(want, "\n") {
+		t.Errorf("logged:\n%s\nwant:\n%s", strings.Join(log, "\n"), strings.Join(want, "\n"))
+	}
+	if calls(t, out) != 1 {
+		t.Errorf("the command ran %d times, want 1", calls(t, out))
+	}
+}

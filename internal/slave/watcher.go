@@ -42,9 +42,10 @@ type Options struct {
 	Version string
 }
 
-// Runner runs the shutdown command at most once per boot.
+// Runner runs the shutdown command at most once per boot, and logs what
+// it did (poweroff.Runner).
 type Runner interface {
-	Run(ctx context.Context, reason string) (poweroff.Outcome, error)
+	RunLogged(ctx context.Context, reason, host string, log poweroff.Logger) (poweroff.Outcome, error)
 	Status() (state string, when time.Time, ok bool)
 }
 
@@ -386,16 +387,7 @@ func (w *Watcher) shutdown(ctx context.Context, ups, reason string, masterGone b
 		w.store.Update(ctx, ups, func(cur *State) error { cur.Job = notify.JobDone; return nil })
 		return nil
 	}
-	outcome, runErr := w.runner.Run(ctx, reason)
-	switch outcome {
-	case poweroff.Ran:
-		w.log.Crit("shutdown command started", "cmd", fmt.Sprintf("%q", w.opts.ShutdownCmd))
-	case poweroff.DryRun:
-		w.log.Crit("DRYRUN: would run the shutdown command now", "cmd", fmt.Sprintf("%q", w.opts.ShutdownCmd))
-	case poweroff.AlreadyStarted:
-		w.log.Info("shutdown already started by another upsslave in this boot", "ups", orDash(ups))
-	case poweroff.Failed:
-		w.log.Crit("THE SHUTDOWN COMMAND FAILED; this host is still running on a failing UPS", "err", runErr)
+	if outcome, runErr := w.runner.RunLogged(ctx, reason, "this host", w.log); outcome == poweroff.Failed {
 		if poweroff.IsPermission(runErr) && os.Geteuid() != 0 {
 			w.log.Crit("fix: upsmon runs NOTIFYCMD unprivileged; set upsmon's SHUTDOWNCMD to \"/usr/sbin/upsslave shutdown\" (it runs as root), or SHUTDOWNCMD=\"sudo -n /sbin/shutdown -h +0\" with a sudoers rule for the nut user")
 		}

@@ -49,7 +49,7 @@ type fakeRunner struct {
 	reasons []string
 }
 
-func (r *fakeRunner) Run(ctx context.Context, reason string) (poweroff.Outcome, error) {
+func (r *fakeRunner) RunLogged(ctx context.Context, reason, _ string, _ poweroff.Logger) (poweroff.Outcome, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.reasons) > 0 {
