@@ -157,7 +157,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 		if err != nil {
 			return err
 		}
-		log := openLog(cfg, stderr)
+		log := program.OpenLog(cfg, stderr)
 		defer log.Close()
 		f, err := flagger.New(cfg, log)
 		if err != nil {
@@ -262,9 +262,5 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 
 // configFrom loads the configuration named by --config or the defaults.
 func configFrom(c *cli.Context, getenv func(string) string) (*flagger.Config, error) {
-	path, err := configPath(c.String("config"), getenv)
-	if err != nil {
-		return nil, err
-	}
-	return loadConfig(path)
+	return program.Config(c.String("config"), getenv)
 }

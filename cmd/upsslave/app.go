@@ -177,7 +177,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 					if err != nil {
 						return err
 					}
-					log := openLog(cfg, stderr)
+					log := program.OpenLog(cfg, stderr)
 					defer log.Close()
 					return slave.Open(cfg, log).ShutdownCommand(c.Context)
 				},
@@ -195,7 +195,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 					if err != nil {
 						return err
 					}
-					log := openLog(cfg, stderr)
+					log := program.OpenLog(cfg, stderr)
 					defer log.Close()
 					return slave.Heartbeat(c.Context, cfg, log, stdout)
 				},
@@ -208,9 +208,5 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 
 // configFrom loads the configuration named by --config or the defaults.
 func configFrom(c *cli.Context, getenv func(string) string) (*slave.Config, error) {
-	path, err := configPath(c.String("config"), getenv)
-	if err != nil {
-		return nil, err
-	}
-	return loadConfig(path)
+	return program.Config(c.String("config"), getenv)
 }

@@ -138,6 +138,25 @@ func ConfigPath(flagValue, envName string, defaults []string, getenv func(string
 	return "", fmt.Errorf("%w: no %s (set --config or %s)", ErrNotConfigured, strings.Join(defaults, " or "), envName)
 }
 
+// ApplyConfig reads the configuration file at path, applies each line
+// with its key's setter, and returns the line number of each key, for
+// the errors of a later validation of the whole. A missing file is
+// [ErrNotConfigured].
+func ApplyConfig(path string, keys map[string]conf.Setter) (lines map[string]int, err error) {
+	entries, err := ReadConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := conf.Apply(path, entries, keys); err != nil {
+		return nil, err
+	}
+	lines = map[string]int{}
+	for _, e := range entries {
+		lines[e.Key] = e.Line
+	}
+	return lines, nil
+}
+
 // ReadConfig parses the configuration file at path; a missing file is
 // [ErrNotConfigured].
 func ReadConfig(path string) ([]conf.Entry, error) {

@@ -300,6 +300,16 @@ func readHeartbeats(ctx context.Context, cfg *Config) ([]master.Heartbeat, error
 	if _, err := checkDir("ACKDIR", cfg.AckDir, cfg.FlagOwner); err != nil {
 		return nil, err
 	}
+	now := time.Now()
+	return readAckFiles(ctx, cfg, flags.SeenSlave, func(name string, body []byte, in flags.Info) master.Heartbeat {
+		return master.ParseHeartbeat(name, body, in.ModTime, now)
+	})
+}
+
+// readAckFiles reads the slaves' files of one kind in ACKDIR (slaveOf
+// tells them apart and names their slave) and parses each. A body too
+// large or unreadable is parsed as empty: the file's time still counts.
+func readAckFiles[T any](ctx context.Context, cfg *Config, slaveOf func(flags.Name) (string, bool), parse func(slave string, body []byte, in flags.Info) T) ([]T, error) {
 	ad, err := flags.OpenDir(cfg.AckDir)
 	if err != nil {
 		return nil, err
@@ -309,15 +319,14 @@ func readHeartbeats(ctx context.Context, cfg *Config) ([]master.Heartbeat, error
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	var out []master.Heartbeat
+	var out []T
 	for _, in := range infos {
-		name, ok := flags.SeenSlave(in.Name)
+		name, ok := slaveOf(in.Name)
 		if !ok {
 			continue
 		}
-		body, _ := ad.Get(ctx, in.Name) // too large or unreadable: time from mtime
-		out = append(out, master.ParseHeartbeat(name, body, in.ModTime, now))
+		body, _ := ad.Get(ctx, in.Name)
+		out = append(out, parse(name, body, in))
 	}
 	return out, nil
 }

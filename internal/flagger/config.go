@@ -86,11 +86,7 @@ func (c *Config) decision() master.Config {
 func (c *Config) roster() []string { return master.RosterNames(c.Slaves, c.Stages) }
 
 // LoadConfig reads and validates the configuration file at path.
-func LoadConfig(path string) (*Config, error) {
-	entries, err := command.ReadConfig(path)
-	if err != nil {
-		return nil, err
-	}
+func LoadConfig(path string) (_ *Config, err error) {
 	c := defaultConfig(path)
 	ackSet := false
 	abs, dur := conf.AbsPath, conf.Duration
@@ -151,11 +147,8 @@ func LoadConfig(path string) (*Config, error) {
 		"TRIGGER":  abs(&c.Trigger),
 		"DRYRUN":   conf.Bool(&c.DryRun),
 	}
-	if err := conf.Apply(path, entries, keys); err != nil {
+	if c.lines, err = command.ApplyConfig(path, keys); err != nil {
 		return nil, err
-	}
-	for _, e := range entries {
-		c.lines[e.Key] = e.Line
 	}
 	if !ackSet {
 		c.AckDir = c.FlagDir + "/acks"

@@ -2,7 +2,6 @@ package flagger
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,6 +18,7 @@ import (
 	"github.com/nutslave/nutslave/flags"
 	"github.com/nutslave/nutslave/internal/command"
 	"github.com/nutslave/nutslave/internal/master"
+	"github.com/nutslave/nutslave/internal/statefile"
 )
 
 // ErrUnsafeDir means a FLAGDIR or ACKDIR upsflags refuses to use.
@@ -164,37 +164,19 @@ func stateFile(cfg *Config) string { return filepath.Join(cfg.StateDir, "upsflag
 // loadState reads the state; a missing, unreadable or earlier-boot file
 // yields a fresh state.
 func loadState(cfg *Config, boot string) (master.State, error) {
-	b, err := os.ReadFile(stateFile(cfg))
-	if errors.Is(err, fs.ErrNotExist) {
-		return master.State{Boot: boot}, nil
-	}
-	if err != nil {
-		return master.State{}, fmt.Errorf("read state: %w", err)
-	}
 	var st master.State
-	if err := json.Unmarshal(b, &st); err != nil || st.Boot != boot {
+	found, err := statefile.Load(stateFile(cfg), &st)
+	if err != nil {
+		return master.State{}, err
+	}
+	if !found || st.Boot != boot {
 		return master.State{Boot: boot}, nil
 	}
 	return st, nil
 }
 
 // saveState writes the state atomically.
-func saveState(cfg *Config, st master.State) error {
-	b, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return err
-	}
-	path := stateFile(cfg)
-	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o640); err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write state: %w", err)
-	}
-	return nil
-}
+func saveState(cfg *Config, st master.State) error { return statefile.Save(stateFile(cfg), st) }
 
 // syscallNoFollow refuses to open TRIGGER through a symlink.
 const syscallNoFollow = unix.O_NOFOLLOW

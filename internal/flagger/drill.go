@@ -151,25 +151,9 @@ func (f *Flagger) sdfPresent(ctx context.Context) bool {
 
 // readDrillAnswers reads every drillok.<name> in ACKDIR (size-limited).
 func readDrillAnswers(ctx context.Context, cfg *Config) ([]master.DrillAnswer, error) {
-	ad, err := flags.OpenDir(cfg.AckDir)
-	if err != nil {
-		return nil, err
-	}
-	defer ad.Close()
-	infos, err := ad.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []master.DrillAnswer
-	for _, in := range infos {
-		name, ok := flags.DrillSlave(in.Name)
-		if !ok {
-			continue
-		}
-		body, _ := ad.Get(ctx, in.Name)
-		out = append(out, master.ParseDrillAnswer(name, body, in.ModTime))
-	}
-	return out, nil
+	return readAckFiles(ctx, cfg, flags.DrillSlave, func(name string, body []byte, in flags.Info) master.DrillAnswer {
+		return master.ParseDrillAnswer(name, body, in.ModTime)
+	})
 }
 
 // clearDrillAnswers removes every drillok.* from ACKDIR.

@@ -3,15 +3,13 @@ package slave
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/nutslave/nutslave/internal/lock"
+	"github.com/nutslave/nutslave/internal/statefile"
 	"github.com/nutslave/nutslave/notify"
 )
 
@@ -68,15 +66,12 @@ func safeName(ups string) string {
 // atomically, so a reader sees the old or the new one, whole. A missing,
 // unreadable or old-boot file yields a fresh state.
 func (s *Store) Load(ups string) (*State, error) {
-	b, err := os.ReadFile(s.file(ups))
-	if errors.Is(err, fs.ErrNotExist) {
-		return &State{Boot: s.Boot, UPS: ups}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read state: %w", err)
-	}
 	var st State
-	if err := json.Unmarshal(b, &st); err != nil || st.Boot != s.Boot {
+	found, err := statefile.Load(s.file(ups), &st)
+	if err != nil {
+		return nil, err
+	}
+	if !found || st.Boot != s.Boot {
 		return &State{Boot: s.Boot, UPS: ups}, nil
 	}
 	st.saved = true
@@ -102,25 +97,7 @@ func (s *Store) Update(ctx context.Context, ups string, fn func(st *State) error
 	if *st == before && st.saved {
 		return st, nil // nothing changed: no write, the common case while waiting
 	}
-	return st, s.save(st)
-}
-
-// save writes the state atomically.
-func (s *Store) save(st *State) error {
-	b, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return err
-	}
-	path := s.file(st.UPS)
-	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o640); err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write state: %w", err)
-	}
-	return nil
+	return st, statefile.Save(s.file(st.UPS), st)
 }
 
 // Known lists the UPS names with a state of this boot.
