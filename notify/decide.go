@@ -2,6 +2,7 @@ package notify
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -65,13 +66,12 @@ func (j Job) Cancellable() bool { return j == JobWatch || j == JobWaitSDF }
 // Waiting reports whether the job needs a watcher process.
 func (j Job) Waiting() bool { return j == JobWatch || j == JobWaitSDF || j == JobCommitted }
 
-// Level is the severity a decision is logged at.
-type Level uint8
-
+// The severities a decision is logged at: slog's levels, and above them
+// critical (a decision that powers this host off).
 const (
-	LevelInfo Level = iota
-	LevelWarning
-	LevelCritical
+	LevelInfo     = slog.LevelInfo
+	LevelWarning  = slog.LevelWarn
+	LevelCritical = slog.LevelError + 4
 )
 
 // State is what upsslave remembers about one UPS between invocations.
@@ -89,7 +89,7 @@ type Policy struct {
 // Plan is the outcome of an event: the new state, how loudly to log and why.
 type Plan struct {
 	State State
-	Level Level
+	Level slog.Level
 	Note  string
 }
 

@@ -1,12 +1,16 @@
-// Package eventlog writes nutslave's one-line-per-decision log to syslog
-// (facility daemon, which journald also receives), to a log file, and to
-// stderr when someone is watching it. upsmon may point stderr at
-// /dev/null, so stderr is never the only destination.
+// Package eventlog writes nutslave's one-line-per-decision log through
+// log/slog: a Handler formats each record as one line (an RFC 3339
+// timestamp, the tag and pid, the level, the message and key=value pairs)
+// and sends it to syslog (facility daemon, which journald also receives),
+// to a log file, and to stderr when someone is watching it. upsmon may
+// point stderr at /dev/null, so stderr is never the only destination.
 package eventlog
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"log/syslog"
 	"os"
 	"strings"
@@ -18,32 +22,23 @@ import (
 // their order when several logs are merged.
 const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 
-// Level orders log lines by severity.
-type Level int
+// LevelCritical is above slog's levels: a decision that powers a machine
+// off, or fails to. The levels written are debug, info, warning, error and
+// critical.
+const LevelCritical = slog.LevelError + 4
 
-const (
-	Debug Level = iota
-	Info
-	Warning
-	Error
-	Critical
-)
-
-func (l Level) String() string {
-	return [...]string{"debug", "info", "warning", "error", "critical"}[l]
-}
-
-// Logger writes each line to every destination it has.
-type Logger struct {
-	tag    string
-	mu     sync.Mutex
-	file   *os.File
-	sys    *syslog.Writer
-	stderr io.Writer
-	now    func() time.Time
-	// FileErr is the error from opening the log file, if any; the logger
-	// still works without it.
-	FileErr error
+func levelName(l slog.Level) string {
+	switch {
+	case l >= LevelCritical:
+		return "critical"
+	case l >= slog.LevelError:
+		return "error"
+	case l >= slog.LevelWarn:
+		return "warning"
+	case l >= slog.LevelInfo:
+		return "info"
+	}
+	return "debug"
 }
 
 // Options choose the destinations.
@@ -55,101 +50,143 @@ type Options struct {
 	Now    func() time.Time
 }
 
+// Handler is the slog.Handler that writes the lines.
+type Handler struct {
+	d     *dests
+	attrs []slog.Attr // from WithAttrs, written after the record's own
+}
+
+// dests are the destinations, shared by a handler and those derived from
+// it.
+type dests struct {
+	tag    string
+	mu     sync.Mutex
+	file   *os.File
+	sys    *syslog.Writer
+	stderr io.Writer
+	now    func() time.Time
+}
+
+// Enabled implements slog.Handler: every level is written.
+func (h *Handler) Enabled(context.Context, slog.Level) bool { return h.d != nil }
+
+// WithAttrs implements slog.Handler.
+func (h *Handler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &Handler{d: h.d, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
+}
+
+// WithGroup implements slog.Handler; groups are not used by nutslave and
+// are flattened.
+func (h *Handler) WithGroup(string) slog.Handler { return h }
+
+// Handle implements slog.Handler: one line to every destination.
+func (h *Handler) Handle(_ context.Context, r slog.Record) error {
+	d := h.d
+	if d == nil {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString(levelName(r.Level))
+	b.WriteString(": ")
+	b.WriteString(r.Message)
+	write := func(a slog.Attr) bool {
+		v := fmt.Sprint(a.Value.Resolve().Any())
+		if v == "" || strings.ContainsAny(v, " \t\"=") {
+			v = fmt.Sprintf("%q", v)
+		}
+		fmt.Fprintf(&b, " %s=%s", a.Key, v)
+		return true
+	}
+	r.Attrs(write)
+	for _, a := range h.attrs {
+		write(a)
+	}
+	body := b.String()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	line := fmt.Sprintf("%s %s[%d]: %s\n", d.now().Format(TimeFormat), d.tag, os.Getpid(), body)
+	if d.file != nil {
+		d.file.WriteString(line)
+	}
+	if d.stderr != nil {
+		io.WriteString(d.stderr, line)
+	}
+	if d.sys != nil {
+		switch levelName(r.Level) {
+		case "debug":
+			d.sys.Debug(body)
+		case "info":
+			d.sys.Info(body)
+		case "warning":
+			d.sys.Warning(body)
+		case "error":
+			d.sys.Err(body)
+		default:
+			d.sys.Crit(body)
+		}
+	}
+	return nil
+}
+
+// Logger is a slog.Logger on a Handler, with a Crit method for
+// LevelCritical and a Close for its file and syslog connection.
+type Logger struct {
+	*slog.Logger
+	d *dests
+	// FileErr is the error from opening the log file, if any; the logger
+	// still works without it.
+	FileErr error
+}
+
 // Open returns a logger. A log file or syslog that cannot be opened is not
 // fatal: the failure is reported in FileErr and lines go elsewhere.
 func Open(o Options) *Logger {
-	l := &Logger{tag: o.Tag, stderr: o.Stderr, now: o.Now}
-	if l.now == nil {
-		l.now = time.Now
+	d := &dests{tag: o.Tag, stderr: o.Stderr, now: o.Now}
+	if d.now == nil {
+		d.now = time.Now
 	}
+	l := &Logger{d: d}
 	if o.File != "" {
 		f, err := os.OpenFile(o.File, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-		l.file, l.FileErr = f, err
+		d.file, l.FileErr = f, err
 	}
 	if o.Syslog {
 		if w, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_INFO, o.Tag); err == nil {
-			l.sys = w
+			d.sys = w
 		}
 	}
+	l.Logger = slog.New(&Handler{d: d})
 	return l
 }
 
 // Discard is a logger that writes nowhere.
-func Discard() *Logger { return &Logger{now: time.Now} }
+func Discard() *Logger { return &Logger{Logger: slog.New(&Handler{})} }
 
-// Log writes one line: an RFC 3339 timestamp, the tag and pid, the level,
-// the message and key=value pairs.
-func (l *Logger) Log(lvl Level, msg string, kv ...any) {
-	if l == nil {
-		return
-	}
-	body := format(lvl, msg, kv)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	line := fmt.Sprintf("%s %s[%d]: %s\n", l.now().Format(TimeFormat), l.tag, os.Getpid(), body)
-	if l.file != nil {
-		l.file.WriteString(line)
-	}
-	if l.stderr != nil {
-		io.WriteString(l.stderr, line)
-	}
-	if l.sys != nil {
-		switch lvl {
-		case Debug:
-			l.sys.Debug(body)
-		case Info:
-			l.sys.Info(body)
-		case Warning:
-			l.sys.Warning(body)
-		case Error:
-			l.sys.Err(body)
-		case Critical:
-			l.sys.Crit(body)
-		}
-	}
+// Crit logs at LevelCritical.
+func (l *Logger) Crit(msg string, kv ...any) {
+	l.Logger.Log(context.Background(), LevelCritical, msg, kv...)
 }
 
-func format(lvl Level, msg string, kv []any) string {
-	var b strings.Builder
-	b.WriteString(lvl.String())
-	b.WriteString(": ")
-	b.WriteString(msg)
-	for i := 0; i+1 < len(kv); i += 2 {
-		v := fmt.Sprint(kv[i+1])
-		if v == "" || strings.ContainsAny(v, " \t\"=") {
-			v = fmt.Sprintf("%q", v)
-		}
-		fmt.Fprintf(&b, " %v=%s", kv[i], v)
-	}
-	return b.String()
+// At logs at lvl (the level a decision of notify or internal/master says).
+func (l *Logger) At(lvl slog.Level, msg string, kv ...any) {
+	l.Logger.Log(context.Background(), lvl, msg, kv...)
 }
-
-// Info logs at [Info].
-func (l *Logger) Info(msg string, kv ...any) { l.Log(Info, msg, kv...) }
-
-// Warn logs at [Warning].
-func (l *Logger) Warn(msg string, kv ...any) { l.Log(Warning, msg, kv...) }
-
-// Error logs at [Error].
-func (l *Logger) Error(msg string, kv ...any) { l.Log(Error, msg, kv...) }
-
-// Crit logs at [Critical].
-func (l *Logger) Crit(msg string, kv ...any) { l.Log(Critical, msg, kv...) }
 
 // Close closes the file and syslog connection.
 func (l *Logger) Close() error {
-	if l == nil {
+	if l == nil || l.d == nil {
 		return nil
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.file != nil {
-		l.file.Close()
-		l.file = nil
+	d := l.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.file != nil {
+		d.file.Close()
+		d.file = nil
 	}
-	if l.sys != nil {
-		l.sys.Close()
-		l.sys = nil
+	if d.sys != nil {
+		d.sys.Close()
+		d.sys = nil
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -150,7 +151,7 @@ func (f *Flagger) decide(ctx context.Context, fd, ad *flags.Dir, finish bool) (m
 		if plan.Critical {
 			kv = append(kv, "slaves", slavesText(f.cfg.roster()))
 		}
-		f.log.Log(level(plan.Level), plan.Note, kv...)
+		f.log.At(plan.Level, plan.Note, kv...)
 	}
 	for _, sp := range stagePlans {
 		switch {
@@ -293,16 +294,6 @@ func changed(old, st master.State, p master.Plan) bool {
 		old.NoReadingSince.IsZero() != st.NoReadingSince.IsZero()
 }
 
-func level(l master.Level) eventlog.Level {
-	switch l {
-	case master.LevelWarning:
-		return eventlog.Warning
-	case master.LevelCritical:
-		return eventlog.Critical
-	}
-	return eventlog.Info
-}
-
 // apply writes and clears flags in the plan's order: battsdf, sdf, onl.
 func (f *Flagger) apply(ctx context.Context, fd *flags.Dir, p master.Plan, r master.Reading, st master.State) error {
 	for _, op := range []struct {
@@ -314,7 +305,7 @@ func (f *Flagger) apply(ctx context.Context, fd *flags.Dir, p master.Plan, r mas
 			if err := fd.Set(ctx, op.name, f.body(r, st, p)); err != nil {
 				return err
 			}
-			f.log.Log(flagLevel(op.name), "wrote "+string(op.name), "flagdir", f.cfg.FlagDir)
+			f.log.At(flagLevel(op.name), "wrote "+string(op.name), "flagdir", f.cfg.FlagDir)
 		case master.Clear:
 			if err := fd.Clear(ctx, op.name); err != nil {
 				return err
@@ -325,11 +316,11 @@ func (f *Flagger) apply(ctx context.Context, fd *flags.Dir, p master.Plan, r mas
 	return nil
 }
 
-func flagLevel(n flags.Name) eventlog.Level {
+func flagLevel(n flags.Name) slog.Level {
 	if n == flags.Onl {
-		return eventlog.Info
+		return slog.LevelInfo
 	}
-	return eventlog.Critical
+	return eventlog.LevelCritical
 }
 
 // body is a flag's content: for people only.

@@ -2,6 +2,7 @@ package master
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -89,14 +90,12 @@ const (
 
 func (o Op) String() string { return [...]string{"keep", "set", "clear"}[o] }
 
-// Level is how loudly a decision is logged.
-type Level int
-
-// Levels.
+// How loudly a decision is logged: slog's levels, and above them critical
+// (a decision that powers the master off).
 const (
-	LevelInfo Level = iota
-	LevelWarning
-	LevelCritical
+	LevelInfo     = slog.LevelInfo
+	LevelWarning  = slog.LevelWarn
+	LevelCritical = slog.LevelError + 4
 )
 
 // Plan is the outcome of [Decide]. The caller applies the flag operations
@@ -108,7 +107,7 @@ type Plan struct {
 	Commit bool
 	// Critical: this decision made the UPS critical (first time).
 	Critical bool
-	Level    Level
+	Level    slog.Level
 	// Note says why, for the log.
 	Note string
 }

@@ -120,11 +120,11 @@ func (w *Watcher) HandleEvent(ctx context.Context, rawType, ups, msg string) err
 			}
 			continue
 		}
-		lvl := logLevel(plan.Level)
+		lvl := plan.Level
 		if evErr != nil {
-			lvl = eventlog.Info
+			lvl = notify.LevelInfo
 		}
-		w.log.Log(lvl, plan.Note, "event", orDash(rawType), "ups", orDash(u), "power", st.Power, "job", st.Job, "msg", msg)
+		w.log.At(lvl, plan.Note, "event", orDash(rawType), "ups", orDash(u), "power", st.Power, "job", st.Job, "msg", msg)
 		if st.Job.Waiting() {
 			if err := w.watchIfIdle(ctx, u); err != nil && firstErr == nil {
 				firstErr = err
@@ -194,16 +194,6 @@ func (w *Watcher) ShutdownCommand(ctx context.Context) error {
 	// upsmon wants this host down: never return without trying.
 	w.log.Crit("no handshake within SDFWAIT; powering off anyway (upsmon's decision)")
 	return w.shutdown(context.WithoutCancel(ctx), u, "upsmon SHUTDOWNCMD, no sdf within SDFWAIT", false)
-}
-
-func logLevel(l notify.Level) eventlog.Level {
-	switch l {
-	case notify.LevelWarning:
-		return eventlog.Warning
-	case notify.LevelCritical:
-		return eventlog.Critical
-	}
-	return eventlog.Info
 }
 
 func orDash(s string) string {
