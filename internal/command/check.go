@@ -19,6 +19,9 @@ type Checker struct {
 	// Permission and Config mark errors that are a permission problem
 	// (exit 4) or a configuration problem (exit 6).
 	Permission, Config bool
+	// Problems are the warning and error lines as printed ("warning: …",
+	// "error: …"), for a program that reports them elsewhere.
+	Problems []string
 }
 
 // OK prints a finding that needs nothing.
@@ -27,13 +30,19 @@ func (k *Checker) OK(format string, a ...any) { fmt.Fprintf(k.W, "ok: "+format+"
 // Warn prints a finding worth fixing that does not stop the program.
 func (k *Checker) Warn(format string, a ...any) {
 	k.Warnings++
-	fmt.Fprintf(k.W, "warning: "+format+"\n", a...)
+	k.print("warning: "+format, a...)
 }
 
 // Fail prints a problem that will stop the program from doing its job.
 func (k *Checker) Fail(format string, a ...any) {
 	k.Errors++
-	fmt.Fprintf(k.W, "error: "+format+"\n", a...)
+	k.print("error: "+format, a...)
+}
+
+func (k *Checker) print(format string, a ...any) {
+	line := fmt.Sprintf(format, a...)
+	k.Problems = append(k.Problems, line)
+	fmt.Fprintln(k.W, line)
 }
 
 // Err summarises the problems as an error whose exit code says their

@@ -34,6 +34,12 @@ type checker struct {
 // Check verifies everything an outage will need, so a broken slave is
 // found before the power fails.
 func Check(ctx context.Context, cfg *Config, w io.Writer) error {
+	_, err := check(ctx, cfg, w)
+	return err
+}
+
+// check is Check, also returning its findings.
+func check(ctx context.Context, cfg *Config, w io.Writer) (*checker, error) {
 	k := &checker{Checker: command.Checker{W: w}}
 	k.OK("configuration %s parsed (MASTER=%s@%s NAME=%s)", cfg.Path, cfg.MasterUser, cfg.MasterAddr, cfg.Name)
 	if fi, err := os.Stat(cfg.Path); err == nil && fi.Mode().Perm()&0o004 != 0 {
@@ -74,12 +80,12 @@ func Check(ctx context.Context, cfg *Config, w io.Writer) error {
 			hints = append(hints, "check the master's fingerprint, then run: upsslave trust")
 		}
 		if len(hints) > 0 {
-			return &command.Hinted{Err: err, Hint: strings.Join(hints, "\n")}
+			return k, &command.Hinted{Err: err, Hint: strings.Join(hints, "\n")}
 		}
-		return err
+		return k, err
 	}
 	fmt.Fprintf(w, "upsslave is ready (%d warning(s))\n", k.Warnings)
-	return nil
+	return k, nil
 }
 
 func checkShutdownCmd(k *checker, cfg *Config) {

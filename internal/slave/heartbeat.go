@@ -1,7 +1,6 @@
 package slave
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,19 +19,12 @@ import (
 // seen.<NAME> in ACKDIR, so a broken slave is found before the power
 // fails. It also answers a drill the master may have asked for.
 func Heartbeat(ctx context.Context, cfg *Config, log *eventlog.Logger, w io.Writer) error {
-	var out bytes.Buffer
-	checkErr := Check(ctx, cfg, &out)
-	var problems []string
-	for _, line := range strings.Split(out.String(), "\n") {
-		if strings.HasPrefix(line, "error: ") || strings.HasPrefix(line, "warning: ") {
-			problems = append(problems, line)
-		}
-	}
+	k, checkErr := check(ctx, cfg, w)
+	problems := k.Problems
 	result := "ok"
 	if checkErr != nil {
 		result = "problem"
 	}
-	io.Copy(w, &out)
 
 	signer, err := sftpstore.LoadSigner(cfg.Identity)
 	if err != nil {
