@@ -128,11 +128,13 @@ func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 	return nil
 }
 
-// Logger is a slog.Logger on a Handler, with a Crit method for
-// LevelCritical and a Close for its file and syslog connection.
+// Logger writes slog records to its Handler. Its methods build the records
+// themselves, without the caller's program counter: slog.Logger's methods
+// take it with runtime.Callers, whose first call costs a short-lived
+// upsslave more than a millisecond of its start-up. Slog returns a
+// slog.Logger on the same handler, for code that wants one.
 type Logger struct {
-	*slog.Logger
-	d *dests
+	h *Handler
 	// FileErr is the error from opening the log file, if any; the logger
 	// still works without it.
 	FileErr error
@@ -145,7 +147,7 @@ func Open(o Options) *Logger {
 	if d.now == nil {
 		d.now = time.Now
 	}
-	l := &Logger{d: d}
+	l := &Logger{h: &Handler{d: d}}
 	if o.File != "" {
 		f, err := os.OpenFile(o.File, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 		d.file, l.FileErr = f, err
@@ -155,29 +157,52 @@ func Open(o Options) *Logger {
 			d.sys = w
 		}
 	}
-	l.Logger = slog.New(&Handler{d: d})
 	return l
 }
 
 // Discard is a logger that writes nowhere.
-func Discard() *Logger { return &Logger{Logger: slog.New(&Handler{})} }
+func Discard() *Logger { return &Logger{h: &Handler{}} }
 
-// Crit logs at LevelCritical.
-func (l *Logger) Crit(msg string, kv ...any) {
-	l.Logger.Log(context.Background(), LevelCritical, msg, kv...)
+// Slog returns a slog.Logger writing through the same handler.
+func (l *Logger) Slog() *slog.Logger { return slog.New(l.h) }
+
+// With returns a logger that adds kv to every line.
+func (l *Logger) With(kv ...any) *Logger {
+	r := slog.NewRecord(time.Time{}, 0, "", 0)
+	r.Add(kv...)
+	var as []slog.Attr
+	r.Attrs(func(a slog.Attr) bool { as = append(as, a); return true })
+	return &Logger{h: l.h.WithAttrs(as).(*Handler), FileErr: l.FileErr}
 }
 
 // At logs at lvl (the level a decision of notify or internal/master says).
 func (l *Logger) At(lvl slog.Level, msg string, kv ...any) {
-	l.Logger.Log(context.Background(), lvl, msg, kv...)
+	if l == nil || !l.h.Enabled(context.Background(), lvl) {
+		return
+	}
+	r := slog.NewRecord(time.Now(), lvl, msg, 0)
+	r.Add(kv...)
+	l.h.Handle(context.Background(), r)
 }
+
+// Info logs at slog.LevelInfo.
+func (l *Logger) Info(msg string, kv ...any) { l.At(slog.LevelInfo, msg, kv...) }
+
+// Warn logs at slog.LevelWarn.
+func (l *Logger) Warn(msg string, kv ...any) { l.At(slog.LevelWarn, msg, kv...) }
+
+// Error logs at slog.LevelError.
+func (l *Logger) Error(msg string, kv ...any) { l.At(slog.LevelError, msg, kv...) }
+
+// Crit logs at LevelCritical.
+func (l *Logger) Crit(msg string, kv ...any) { l.At(LevelCritical, msg, kv...) }
 
 // Close closes the file and syslog connection.
 func (l *Logger) Close() error {
-	if l == nil || l.d == nil {
+	if l == nil || l.h.d == nil {
 		return nil
 	}
-	d := l.d
+	d := l.h.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.file != nil {
