@@ -66,9 +66,10 @@ check: deps lint skips-reset test-nocgo test fuzz package-test skips-report
 skips-reset:
 	@mkdir -p $(DIST) && rm -f $(SKIPS)
 
-# The last lines of make check: each skipped test and why.
+# The last lines of make check: each skipped test and why (a test skipped
+# by both the cgo-less and the -race run is listed once).
 skips-report:
-	@if [ -s $(SKIPS) ]; then echo "skipped tests in this make check ($$(wc -l < $(SKIPS))):"; cat $(SKIPS); \
+	@if [ -s $(SKIPS) ]; then sort -u -o $(SKIPS) $(SKIPS); echo "skipped tests in this make check ($$(wc -l < $(SKIPS))):"; cat $(SKIPS); \
 	else echo "skipped tests in this make check: none"; fi
 
 bench:
