@@ -81,27 +81,31 @@ func (h *Handler) WithGroup(string) slog.Handler { return h }
 
 // Handle implements slog.Handler: one line to every destination.
 func (h *Handler) Handle(_ context.Context, r slog.Record) error {
-	d := h.d
-	if d == nil {
+	if h.d == nil {
 		return nil
 	}
 	var b strings.Builder
-	b.WriteString(levelName(r.Level))
-	b.WriteString(": ")
-	b.WriteString(r.Message)
-	write := func(a slog.Attr) bool {
-		v := fmt.Sprint(a.Value.Resolve().Any())
-		if v == "" || strings.ContainsAny(v, " \t\"=") {
-			v = fmt.Sprintf("%q", v)
-		}
-		fmt.Fprintf(&b, " %s=%s", a.Key, v)
-		return true
-	}
-	r.Attrs(write)
+	r.Attrs(func(a slog.Attr) bool { writeKV(&b, a.Key, a.Value.Resolve().Any()); return true })
 	for _, a := range h.attrs {
-		write(a)
+		writeKV(&b, a.Key, a.Value.Resolve().Any())
 	}
-	body := b.String()
+	h.d.write(r.Level, r.Message, b.String())
+	return nil
+}
+
+// writeKV appends " key=value", quoting a value that is empty or holds
+// white space, quotes or '='.
+func writeKV(b *strings.Builder, key string, value any) {
+	v := fmt.Sprint(value)
+	if v == "" || strings.ContainsAny(v, " \t\"=") {
+		v = fmt.Sprintf("%q", v)
+	}
+	fmt.Fprintf(b, " %s=%s", key, v)
+}
+
+// write sends one line: level, message and the formatted pairs.
+func (d *dests) write(lvl slog.Level, msg, pairs string) {
+	body := levelName(lvl) + ": " + msg + pairs
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	line := fmt.Sprintf("%s %s[%d]: %s\n", d.now().Format(TimeFormat), d.tag, os.Getpid(), body)
@@ -112,7 +116,7 @@ func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 		io.WriteString(d.stderr, line)
 	}
 	if d.sys != nil {
-		switch levelName(r.Level) {
+		switch levelName(lvl) {
 		case "debug":
 			d.sys.Debug(body)
 		case "info":
@@ -125,14 +129,15 @@ func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 			d.sys.Crit(body)
 		}
 	}
-	return nil
 }
 
-// Logger writes slog records to its Handler. Its methods build the records
-// themselves, without the caller's program counter: slog.Logger's methods
-// take it with runtime.Callers, whose first call costs a short-lived
-// upsslave more than a millisecond of its start-up. Slog returns a
-// slog.Logger on the same handler, for code that wants one.
+// Logger writes lines through its Handler's destinations and format. Its
+// methods format their key, value pairs directly, as Handle formats a
+// record's: a slog.Logger would take the caller's program counter with
+// runtime.Callers, and building records costs more besides; measured on
+// upsslave's log-only event, which starts a process per upsmon event, the
+// direct path keeps its start-up as it was before slog (BENCHMARKS.md).
+// Slog returns a slog.Logger on the same handler, for code that wants one.
 type Logger struct {
 	h *Handler
 	// FileErr is the error from opening the log file, if any; the logger
@@ -176,13 +181,19 @@ func (l *Logger) With(kv ...any) *Logger {
 }
 
 // At logs at lvl (the level a decision of notify or internal/master says).
+// kv are key, value pairs, written as the Handler writes a record's.
 func (l *Logger) At(lvl slog.Level, msg string, kv ...any) {
-	if l == nil || !l.h.Enabled(context.Background(), lvl) {
+	if l == nil || l.h.d == nil {
 		return
 	}
-	r := slog.NewRecord(time.Now(), lvl, msg, 0)
-	r.Add(kv...)
-	l.h.Handle(context.Background(), r)
+	var b strings.Builder
+	for i := 0; i+1 < len(kv); i += 2 {
+		writeKV(&b, fmt.Sprint(kv[i]), kv[i+1])
+	}
+	for _, a := range l.h.attrs {
+		writeKV(&b, a.Key, a.Value.Resolve().Any())
+	}
+	l.h.d.write(lvl, msg, b.String())
 }
 
 // Info logs at slog.LevelInfo.
