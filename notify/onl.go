@@ -19,14 +19,14 @@ type Onl struct {
 	Size    int64
 }
 
-// OnlAbsent is the baseline of a watch that has seen no onl flag.
-const OnlAbsent = "absent"
+// onlAbsent is the baseline of a watch that has seen no onl flag.
+const onlAbsent = "absent"
 
 // mark names one writing of the flag: upsflags writes onl by rename, so a
 // new writing has a new time or size.
 func (o Onl) mark() string {
 	if !o.Present {
-		return OnlAbsent
+		return onlAbsent
 	}
 	return fmt.Sprintf("%s/%d", o.ModTime.UTC().Format(time.RFC3339Nano), o.Size)
 }
@@ -48,7 +48,7 @@ func OnlNews(baseline string, o Onl, onBattSince time.Time) (news bool, next str
 	m := o.mark()
 	switch {
 	case !o.Present:
-		return false, OnlAbsent
+		return false, onlAbsent
 	case baseline == "":
 		if !onBattSince.IsZero() && !o.ModTime.Before(onBattSince.Add(-OnlSkew)) {
 			return true, m

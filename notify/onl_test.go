@@ -26,7 +26,7 @@ func TestOnlNews(t *testing.T) {
 		{"master's clock a second behind", "", onl(sec(-time.Second + 100*time.Millisecond)), ev, true},
 		{"power state unknown: no time rule", "", onl(sec(time.Second)), time.Time{}, false},
 		{"absent at the first reading", "", Onl{}, ev, false},
-		{"seen absent, now present", OnlAbsent, leftover, ev, true},
+		{"seen absent, now present", onlAbsent, leftover, ev, true},
 		{"still the leftover", leftover.mark(), leftover, ev, false},
 		{"rewritten since (new time)", leftover.mark(), onl(sec(5 * time.Second)), ev, true},
 		{"rewritten since (new size)", leftover.mark(), Onl{Present: true, ModTime: leftover.ModTime, Size: 61}, ev, true},

@@ -19,9 +19,9 @@ type Checker struct {
 	// Permission and Config mark errors that are a permission problem
 	// (exit 4) or a configuration problem (exit 6).
 	Permission, Config bool
-	// Problems are the warning and error lines as printed ("warning: …",
+	// Findings are the warning and error lines as printed ("warning: …",
 	// "error: …"), for a program that reports them elsewhere.
-	Problems []string
+	Findings []string
 }
 
 // OK prints a finding that needs nothing.
@@ -41,7 +41,7 @@ func (k *Checker) Fail(format string, a ...any) {
 
 func (k *Checker) print(format string, a ...any) {
 	line := fmt.Sprintf(format, a...)
-	k.Problems = append(k.Problems, line)
+	k.Findings = append(k.Findings, line)
 	fmt.Fprintln(k.W, line)
 }
 

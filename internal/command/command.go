@@ -99,12 +99,12 @@ func Version(v string) string {
 	return "devel"
 }
 
-// NotifyArgs reads a NOTIFYCMD command line: upsmon ≤ 2.8.5 runs it
+// notifyArgs reads a NOTIFYCMD command line: upsmon ≤ 2.8.5 runs it
 // through a shell with the message double-quoted, later versions execvp
 // it with the message last. Only --config FILE (or -c, --config=FILE)
 // counts; the message is the last other argument; anything else is
 // ignored, so no message text can ever be taken for a subcommand.
-func NotifyArgs(args []string) (configFlag, msg string) {
+func notifyArgs(args []string) (configFlag, msg string) {
 	rest := args[1:]
 	for i := 0; i < len(rest); i++ {
 		a := rest[i]
@@ -121,9 +121,9 @@ func NotifyArgs(args []string) (configFlag, msg string) {
 	return configFlag, msg
 }
 
-// ConfigPath picks the configuration file: the flag, then the environment
+// configPath picks the configuration file: the flag, then the environment
 // variable envName, then the first of defaults that exists.
-func ConfigPath(flagValue, envName string, defaults []string, getenv func(string) string) (string, error) {
+func configPath(flagValue, envName string, defaults []string, getenv func(string) string) (string, error) {
 	if flagValue != "" {
 		return flagValue, nil
 	}
@@ -143,7 +143,7 @@ func ConfigPath(flagValue, envName string, defaults []string, getenv func(string
 // the errors of a later validation of the whole. A missing file is
 // [ErrNotConfigured].
 func ApplyConfig(path string, keys map[string]conf.Setter) (lines map[string]int, err error) {
-	entries, err := ReadConfig(path)
+	entries, err := readConfig(path)
 	if err != nil {
 		return nil, err
 	}
@@ -157,9 +157,9 @@ func ApplyConfig(path string, keys map[string]conf.Setter) (lines map[string]int
 	return lines, nil
 }
 
-// ReadConfig parses the configuration file at path; a missing file is
+// readConfig parses the configuration file at path; a missing file is
 // [ErrNotConfigured].
-func ReadConfig(path string) ([]conf.Entry, error) {
+func readConfig(path string) ([]conf.Entry, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -185,9 +185,9 @@ func OpenLog(tag, logFile string, stderr io.Writer) *eventlog.Logger {
 	return l
 }
 
-// SyslogOnly logs one critical line when there is no configuration to say
+// syslogOnly logs one critical line when there is no configuration to say
 // where else to log.
-func SyslogOnly(tag, msg string, err error) {
+func syslogOnly(tag, msg string, err error) {
 	l := eventlog.Open(eventlog.Options{Tag: tag, Syslog: true})
 	l.Crit(msg, "err", err)
 	l.Close()

@@ -51,9 +51,9 @@ func TestNotifyArgs(t *testing.T) {
 		{[]string{"upsslave", "-c", "/c", "extra", "last"}, "/c", "last"},
 		{[]string{"upsslave"}, "", ""},
 	} {
-		c, m := NotifyArgs(tc.args)
+		c, m := notifyArgs(tc.args)
 		if c != tc.conf || m != tc.msg {
-			t.Errorf("NotifyArgs(%q) = %q, %q; want %q, %q", tc.args, c, m, tc.conf, tc.msg)
+			t.Errorf("notifyArgs(%q) = %q, %q; want %q, %q", tc.args, c, m, tc.conf, tc.msg)
 		}
 	}
 }

@@ -52,7 +52,7 @@ func (p *Program[C]) Report(stderr io.Writer, err error) int {
 // Config loads the configuration named by flagValue, $ConfEnv, or the
 // first default path that exists.
 func (p *Program[C]) Config(flagValue string, getenv func(string) string) (C, error) {
-	path, err := ConfigPath(flagValue, p.ConfEnv, p.Defaults, getenv)
+	path, err := configPath(flagValue, p.ConfEnv, p.Defaults, getenv)
 	if err != nil {
 		var zero C
 		return zero, err
@@ -71,15 +71,15 @@ func (p *Program[C]) OpenLog(cfg C, stderr io.Writer) *eventlog.Logger {
 // NOTIFYCMD through a shell and later versions execvp it. Without a
 // usable configuration the event still reaches syslog.
 func (p *Program[C]) event(ctx context.Context, args []string, notifyType string, getenv func(string) string, stderr io.Writer) error {
-	confFlag, msg := NotifyArgs(args)
-	path, err := ConfigPath(confFlag, p.ConfEnv, p.Defaults, getenv)
+	confFlag, msg := notifyArgs(args)
+	path, err := configPath(confFlag, p.ConfEnv, p.Defaults, getenv)
 	if err != nil {
-		SyslogOnly(p.Name, p.Name+" not configured; event "+notifyType+" only logged", err)
+		syslogOnly(p.Name, p.Name+" not configured; event "+notifyType+" only logged", err)
 		return err
 	}
 	cfg, err := p.Load(path)
 	if err != nil {
-		SyslogOnly(p.Name, p.Name+" configuration error; event "+notifyType+" only logged", err)
+		syslogOnly(p.Name, p.Name+" configuration error; event "+notifyType+" only logged", err)
 		return err
 	}
 	log := p.OpenLog(cfg, stderr)

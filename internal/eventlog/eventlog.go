@@ -105,7 +105,8 @@ func writeKV(b *strings.Builder, key string, value any) {
 
 // write sends one line: level, message and the formatted pairs.
 func (d *dests) write(lvl slog.Level, msg, pairs string) {
-	body := levelName(lvl) + ": " + msg + pairs
+	name := levelName(lvl)
+	body := name + ": " + msg + pairs
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	line := fmt.Sprintf("%s %s[%d]: %s\n", d.now().Format(TimeFormat), d.tag, os.Getpid(), body)
@@ -116,7 +117,7 @@ func (d *dests) write(lvl slog.Level, msg, pairs string) {
 		io.WriteString(d.stderr, line)
 	}
 	if d.sys != nil {
-		switch levelName(lvl) {
+		switch name {
 		case "debug":
 			d.sys.Debug(body)
 		case "info":
@@ -171,15 +172,6 @@ func Discard() *Logger { return &Logger{h: &Handler{}} }
 // Slog returns a slog.Logger writing through the same handler.
 func (l *Logger) Slog() *slog.Logger { return slog.New(l.h) }
 
-// With returns a logger that adds kv to every line.
-func (l *Logger) With(kv ...any) *Logger {
-	r := slog.NewRecord(time.Time{}, 0, "", 0)
-	r.Add(kv...)
-	var as []slog.Attr
-	r.Attrs(func(a slog.Attr) bool { as = append(as, a); return true })
-	return &Logger{h: l.h.WithAttrs(as).(*Handler), FileErr: l.FileErr}
-}
-
 // At logs at lvl (the level a decision of notify or internal/master says).
 // kv are key, value pairs, written as the Handler writes a record's.
 func (l *Logger) At(lvl slog.Level, msg string, kv ...any) {
@@ -189,9 +181,6 @@ func (l *Logger) At(lvl slog.Level, msg string, kv ...any) {
 	var b strings.Builder
 	for i := 0; i+1 < len(kv); i += 2 {
 		writeKV(&b, fmt.Sprint(kv[i]), kv[i+1])
-	}
-	for _, a := range l.h.attrs {
-		writeKV(&b, a.Key, a.Value.Resolve().Any())
 	}
 	l.h.d.write(lvl, msg, b.String())
 }

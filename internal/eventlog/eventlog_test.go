@@ -21,7 +21,6 @@ func TestLineFormat(t *testing.T) {
 	l.Error("cannot read ACKDIR", "n", 3, "ok", true)
 	l.Crit("shutting down", "reason", "master raised sdf")
 	l.At(slog.LevelWarn+1, "between warning and error")
-	l.With("slave", "web1").Info("derived", "at", "x")
 	l.Slog().With("slave", "web2").Warn("through slog", "k", "v w")
 	pid := os.Getpid()
 	want := fmt.Sprintf(`2026-12-05T10:00:00.250Z upsslave[%[1]d]: info: on battery: waiting ups=ups@master msg="UPS ups@master on battery" empty=""
@@ -29,7 +28,6 @@ func TestLineFormat(t *testing.T) {
 2026-12-05T10:00:00.250Z upsslave[%[1]d]: error: cannot read ACKDIR n=3 ok=true
 2026-12-05T10:00:00.250Z upsslave[%[1]d]: critical: shutting down reason="master raised sdf"
 2026-12-05T10:00:00.250Z upsslave[%[1]d]: warning: between warning and error
-2026-12-05T10:00:00.250Z upsslave[%[1]d]: info: derived at=x slave=web1
 2026-12-05T10:00:00.250Z upsslave[%[1]d]: warning: through slog k="v w" slave=web2
 `, pid)
 	if out.String() != want {

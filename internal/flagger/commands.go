@@ -20,7 +20,7 @@ import (
 	"github.com/nutslave/nutslave/internal/master"
 )
 
-// runStatus prints the reading, the state, the flags and the roster. It
+// Status prints the reading, the state, the flags and the roster. It
 // takes no lock and writes nothing.
 func Status(ctx context.Context, cfg *Config, w io.Writer) error {
 	f, err := New(cfg, eventlog.Discard())
@@ -345,7 +345,7 @@ type checker struct {
 	stale []string
 }
 
-// runCheck verifies everything an outage will need, so a broken master is
+// Check verifies everything an outage will need, so a broken master is
 // found before the power fails. It creates missing flag directories.
 func Check(ctx context.Context, cfg *Config, w io.Writer) error {
 	k := &checker{Checker: command.Checker{W: w}}

@@ -65,7 +65,6 @@ func defaultConfig(path string) *Config {
 		LogFile:     "/var/log/nutslave/upsflags.log",
 		StateDir:    "/var/lib/nutslave",
 		Trigger:     "/run/nutslave/upsflags.trigger",
-		lines:       map[string]int{},
 	}
 }
 

@@ -20,7 +20,7 @@ var errDrillMissing = errors.New("drill: not every slave answered")
 // errRealOutage means a drill gave way to a real shutdown.
 var errRealOutage = errors.New("drill abandoned: the UPS is critical, the real shutdown sequence ran instead")
 
-// drill is `upsflags drill`: it asks every slave to go through the
+// Drill is `upsflags drill`: it asks every slave to go through the
 // shutdown handshake without powering off (the drill flag), waits up to
 // timeout for their drillok.<name>, prints who answered, how fast, and
 // why the others did not where known, then removes the drill flag and the

@@ -29,7 +29,7 @@ import (
 // decision to it.
 const lockWait = 3 * time.Second
 
-// flagger applies internal/master's decisions: it reads the UPS, writes
+// Flagger applies internal/master's decisions: it reads the UPS, writes
 // the flags, waits for the slaves and shuts the master down.
 type Flagger struct {
 	cfg    *Config
@@ -40,6 +40,8 @@ type Flagger struct {
 	runner *poweroff.Runner
 }
 
+// New returns the engine for cfg: its UPS source (SOURCE), state in
+// STATEDIR and shutdown command.
 func New(cfg *Config, log *eventlog.Logger) (*Flagger, error) {
 	src, err := parseSource(cfg.Source, cfg.UPS)
 	if err != nil {
@@ -65,7 +67,7 @@ func New(cfg *Config, log *eventlog.Logger) (*Flagger, error) {
 
 func lockPath(cfg *Config) string { return filepath.Join(cfg.StateDir, "upsflags.lock") }
 
-// once is one run: take the decider lock, decide, and carry out a
+// Once is one run: take the decider lock, decide, and carry out a
 // committed shutdown. A run that finds another decider at work leaves the
 // decision to it.
 func (f *Flagger) Once(ctx context.Context) error {
@@ -520,7 +522,7 @@ func resetFlags(ctx context.Context, fd, ad *flags.Dir) ([]string, error) {
 	return removed, nil
 }
 
-// reset is `upsflags reset`, at boot before NUT starts: clear sdf, battsdf,
+// Reset is `upsflags reset`, at boot before NUT starts: clear sdf, battsdf,
 // the per-slave verdicts, any drill, the acknowledgements and this boot's
 // state.
 func (f *Flagger) Reset(ctx context.Context) error {
@@ -559,7 +561,7 @@ func (f *Flagger) Reset(ctx context.Context) error {
 	return nil
 }
 
-// watch runs a decision every POLL until ctx ends.
+// Watch runs a decision every POLL until ctx ends.
 func (f *Flagger) Watch(ctx context.Context) error {
 	f.log.Info("watching the UPS", "source", f.src, "poll", f.cfg.Poll)
 	var lastErr string

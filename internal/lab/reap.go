@@ -59,19 +59,77 @@ func reapZombies() {
 	}
 }
 
-// liveChildren lists the children of ppid that have not ended (zombies
-// excluded), from /proc.
-func liveChildren(ppid int) []int {
-	var out []int
+// procInfo is one process as /proc/PID/stat describes it.
+type procInfo struct {
+	state string // "R", "S", "Z" …
+	ppid  int
+}
+
+// processes reads every process's state and parent from /proc.
+func processes() map[int]procInfo {
+	out := map[int]procInfo{}
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		state, parent, ok := procStat(pid)
-		if ok && parent == ppid && state != "Z" && state != "X" {
+		if state, ppid, ok := procStat(pid); ok {
+			out[pid] = procInfo{state, ppid}
+		}
+	}
+	return out
+}
+
+// liveChildren lists the children of ppid that have not ended (zombies
+// excluded).
+func liveChildren(ppid int) []int {
+	var out []int
+	for pid, p := range processes() {
+		if p.ppid == ppid && p.state != "Z" && p.state != "X" {
 			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// KillTree kills pid's descendants (not pid itself). It freezes them
+// first, until no new one appears, so that none forks a child that escapes
+// the kill: sshd's per-connection processes run in sessions of their own,
+// out of reach of a signal to its process group.
+func KillTree(pid int) {
+	frozen := map[int]bool{}
+	for range 20 {
+		grew := false
+		for _, k := range descendants(pid) {
+			if !frozen[k] {
+				syscall.Kill(k, syscall.SIGSTOP)
+				frozen[k] = true
+				grew = true
+			}
+		}
+		if !grew {
+			break
+		}
+	}
+	for k := range frozen {
+		syscall.Kill(k, syscall.SIGKILL)
+	}
+}
+
+// descendants returns the pids of pid's children, grandchildren and so on.
+func descendants(pid int) []int {
+	procs := processes()
+	var out []int
+	want := map[int]bool{pid: true}
+	for changed := true; changed; {
+		changed = false
+		for p, info := range procs {
+			if want[info.ppid] && !want[p] {
+				want[p] = true
+				out = append(out, p)
+				changed = true
+			}
 		}
 	}
 	return out

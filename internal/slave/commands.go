@@ -228,7 +228,7 @@ func keyFileType(t string) string {
 // the master's flags.
 func Status(ctx context.Context, cfg *Config, remote bool, w io.Writer) error {
 	eng := Open(cfg, eventlog.Discard())
-	store := eng.Store()
+	store := eng.store
 	ups := store.Known()
 	fmt.Fprintf(w, "slave %s, master %s@%s\n", cfg.Name, cfg.MasterUser, cfg.MasterAddr)
 	if len(ups) == 0 {
@@ -254,7 +254,7 @@ func Status(ctx context.Context, cfg *Config, remote bool, w io.Writer) error {
 			fmt.Fprintf(w, "  acknowledged at %s\n", stamp(st.Acked))
 		}
 	}
-	if state, when, ok := eng.ShutdownStatus(); ok {
+	if state, when, ok := eng.runner.Status(); ok {
 		fmt.Fprintf(w, "shutdown: %s at %s\n", state, stamp(when))
 	}
 	if !remote {
@@ -320,7 +320,7 @@ func Simulate(ctx context.Context, cfg *Config, event, ups string, timeout time.
 	defer cancel()
 	fmt.Fprintf(w, "simulating %s for %s (state in %s; nothing is acknowledged or shut down)\n", event, ups, tmp)
 	err = s.HandleEvent(ctx, event, ups, "simulated by upsslave simulate")
-	st, _ := s.Store().Load(ups)
+	st, _ := s.store.Load(ups)
 	fmt.Fprintf(w, "result: power=%s job=%s\n", st.Power, st.Job)
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):

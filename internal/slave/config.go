@@ -64,7 +64,6 @@ func defaultConfig(path string) *Config {
 		LogFile:        "/var/log/nutslave/upsslave.log",
 		StateDir:       "/var/lib/nutslave",
 		OnNoParent:     "shutdown",
-		lines:          map[string]int{},
 	}
 }
 

@@ -20,7 +20,7 @@ import (
 // fails. It also answers a drill the master may have asked for.
 func Heartbeat(ctx context.Context, cfg *Config, log *eventlog.Logger, w io.Writer) error {
 	k, checkErr := check(ctx, cfg, w)
-	problems := k.Problems
+	problems := k.Findings
 	result := "ok"
 	if checkErr != nil {
 		result = "problem"

@@ -78,12 +78,6 @@ func New(opts Options, log *eventlog.Logger, remote Remote) *Watcher {
 	}
 }
 
-// Store is where the watcher keeps the states of this boot.
-func (w *Watcher) Store() *Store { return w.store }
-
-// ShutdownStatus says whether (and when) this boot's shutdown started.
-func (w *Watcher) ShutdownStatus() (state string, when time.Time, ok bool) { return w.runner.Status() }
-
 func (w *Watcher) policy() notify.Policy {
 	return notify.Policy{NoParentShutdown: w.opts.NoParentShutdown}
 }

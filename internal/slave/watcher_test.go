@@ -125,7 +125,7 @@ func TestWatcherSDF(t *testing.T) {
 	if len(remote.acks) != 1 || !strings.Contains(remote.acks[0], "reason=master raised sdf") {
 		t.Errorf("acknowledgements = %q, want one", remote.acks)
 	}
-	st, _ := w.Store().Load("ups@master")
+	st, _ := w.store.Load("ups@master")
 	if st.Job != notify.JobDone || st.Acked.IsZero() {
 		t.Errorf("state after the shutdown: job %v acked %v", st.Job, st.Acked)
 	}
