@@ -28,7 +28,7 @@ var errRealOutage = errors.New("drill abandoned: the UPS is critical, the real s
 // lock: a real outage ends the drill at once and its sequence proceeds.
 func (f *Flagger) Drill(ctx context.Context, timeout time.Duration, w io.Writer) error {
 	roster := f.cfg.roster()
-	start := time.Now()
+	start := f.clock.Now()
 	id := drillID(start)
 	var st master.State
 	ran, err := f.locked(ctx, func(fd, ad *flags.Dir) error {
@@ -43,7 +43,7 @@ func (f *Flagger) Drill(ctx context.Context, timeout time.Duration, w io.Writer)
 			return errRealOutage
 		}
 		clearDrillAnswers(ctx, ad)
-		start = time.Now()
+		start = f.clock.Now()
 		body := flags.Stamp(start, f.host,
 			flags.Field{Key: "id", Value: id},
 			flags.Field{Key: "reason", Value: "shutdown drill: answer with drillok.<NAME>; nothing is powered off"},
@@ -99,7 +99,7 @@ func drillID(t time.Time) string {
 // took over (outage set).
 func (f *Flagger) drillWait(ctx context.Context, id string, roster []string, start time.Time, timeout time.Duration) (t master.DrillTally, outage, err error) {
 	deadline := start.Add(timeout)
-	nextDecision := time.Now().Add(f.cfg.Poll)
+	nextDecision := f.clock.Now().Add(f.cfg.Poll)
 	for {
 		answers, aerr := readDrillAnswers(ctx, f.cfg)
 		if aerr == nil {
@@ -108,7 +108,7 @@ func (f *Flagger) drillWait(ctx context.Context, id string, roster []string, sta
 				return t, nil, nil
 			}
 		}
-		now := time.Now()
+		now := f.clock.Now()
 		if !now.Before(deadline) {
 			return t, nil, aerr
 		}
@@ -131,10 +131,8 @@ func (f *Flagger) drillWait(ctx context.Context, id string, roster []string, sta
 				f.log.Error("drill: the decision failed; still drilling", "err", err)
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return t, nil, ctx.Err()
-		case <-time.After(f.ackPoll()):
+		if err := f.clock.Sleep(ctx, f.ackPoll()); err != nil {
+			return t, nil, err
 		}
 	}
 }

@@ -37,7 +37,33 @@ type Flagger struct {
 	src    Source
 	boot   string
 	host   string
-	runner *poweroff.Runner
+	runner poweroff.AtMostOnce
+	// marker is the runner's "shutdown started" file, which reset removes.
+	marker string
+	clock  clock
+}
+
+// clock is the engine's time. Tests put in a fake that moves only when
+// the engine sleeps, so that HOSTSYNC, DEADTIME and DEBOUNCE pass at once.
+type clock interface {
+	Now() time.Time
+	// Sleep waits d, or until ctx ends (then it returns ctx's error).
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // New returns the engine for cfg: its UPS source (SOURCE), state in
@@ -50,18 +76,16 @@ func New(cfg *Config, log *eventlog.Logger) (*Flagger, error) {
 	boot := poweroff.BootID()
 	host, _ := os.Hostname()
 	host, _, _ = strings.Cut(host, ".")
+	marker := filepath.Join(cfg.StateDir, "upsflags.shutdown")
 	return &Flagger{
-		cfg:  cfg,
-		log:  log,
-		src:  src,
-		boot: boot,
-		host: host,
-		runner: &poweroff.Runner{
-			Argv:   cfg.ShutdownCmd,
-			DryRun: cfg.DryRun,
-			Marker: filepath.Join(cfg.StateDir, "upsflags.shutdown"),
-			BootID: boot,
-		},
+		cfg:    cfg,
+		log:    log,
+		src:    src,
+		boot:   boot,
+		host:   host,
+		runner: &poweroff.Runner{Argv: cfg.ShutdownCmd, DryRun: cfg.DryRun, Marker: marker, BootID: boot},
+		marker: marker,
+		clock:  realClock{},
 	}, nil
 }
 
@@ -123,7 +147,7 @@ func (f *Flagger) decide(ctx context.Context, fd, ad *flags.Dir, finish bool) (m
 	if err != nil {
 		return old, err
 	}
-	now := time.Now()
+	now := f.clock.Now()
 	st, plan := master.Decide(old, r, disk, now, f.cfg.decision())
 	st, stagePlans := master.DecideStages(st, r, staged, now, f.cfg.decision())
 	if drill && (plan.Critical || plan.Commit) {
@@ -342,7 +366,7 @@ func (f *Flagger) body(r master.Reading, st master.State, p master.Plan) []byte 
 		reason = st.Reason
 	}
 	fields = append(fields, flags.Field{Key: "reason", Value: reason}, flags.Field{Key: "version", Value: f.cfg.Version})
-	return flags.Stamp(time.Now(), f.host, fields...)
+	return flags.Stamp(f.clock.Now(), f.host, fields...)
 }
 
 func slavesText(s []string) string {
@@ -401,7 +425,7 @@ func (f *Flagger) waitRoster(ctx context.Context, ad *flags.Dir, st master.State
 			f.log.Error("cannot read ACKDIR; still waiting", "err", err)
 		}
 		t := roster.Count(infos, sdfAt)
-		now := time.Now()
+		now := f.clock.Now()
 		if first {
 			for _, a := range t.Stale {
 				f.log.Info("ignoring an acknowledgement from before this outage's sdf", "slave", a.Who(), "at", a.At.Format(time.RFC3339))
@@ -433,11 +457,9 @@ func (f *Flagger) waitRoster(ctx context.Context, ad *flags.Dir, st master.State
 				"missing", strings.Join(t.Missing, " "), "until", sdfAt.Add(f.cfg.HostSync).Format(time.RFC3339))
 			first = false
 		}
-		select {
-		case <-ctx.Done():
+		if err := f.clock.Sleep(ctx, f.ackPoll()); err != nil {
 			f.log.Warn("interrupted while waiting for the slaves; the next upsflags run resumes the wait")
-			return t, false, ctx.Err()
-		case <-time.After(f.ackPoll()):
+			return t, false, err
 		}
 	}
 }
@@ -552,7 +574,7 @@ func (f *Flagger) Reset(ctx context.Context) error {
 	}
 	// This boot's state and shutdown marker go too: after a drill or a
 	// reset by hand, the next outage starts from scratch.
-	for _, p := range []string{stateFile(f.cfg), f.runner.Marker} {
+	for _, p := range []string{stateFile(f.cfg), f.marker} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
@@ -583,11 +605,9 @@ func (f *Flagger) Watch(ctx context.Context) error {
 		} else {
 			lastErr = ""
 		}
-		select {
-		case <-ctx.Done():
+		if f.clock.Sleep(ctx, f.cfg.Poll) != nil {
 			f.log.Info("watch stopped")
 			return nil
-		case <-time.After(f.cfg.Poll):
 		}
 	}
 }

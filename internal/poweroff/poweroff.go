@@ -34,6 +34,14 @@ func (o Outcome) String() string {
 	return [...]string{"ran", "dry-run", "already-started", "failed"}[o]
 }
 
+// AtMostOnce is what the engines need of a [Runner]: run the shutdown at
+// most once per boot, log what happened, and say whether it ran. Tests put
+// a recorder in its place.
+type AtMostOnce interface {
+	RunLogged(ctx context.Context, reason, host string, log Logger) (Outcome, error)
+	Status() (state string, when time.Time, ok bool)
+}
+
 // Runner runs Argv with no shell.
 type Runner struct {
 	Argv   []string

@@ -44,10 +44,7 @@ type Options struct {
 
 // Runner runs the shutdown command at most once per boot, and logs what
 // it did (poweroff.Runner).
-type Runner interface {
-	RunLogged(ctx context.Context, reason, host string, log poweroff.Logger) (poweroff.Outcome, error)
-	Status() (state string, when time.Time, ok bool)
-}
+type Runner = poweroff.AtMostOnce
 
 // Watcher applies notify's decisions for this host.
 type Watcher struct {
