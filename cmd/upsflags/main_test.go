@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -97,6 +99,23 @@ func cmdMkconf(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	ts.Check(os.WriteFile(filepath.Join(w, "upsflags.conf"), []byte(b.String()), 0o640))
+	// As the package's tmpfiles.d does, FLAGDIR and ACKDIR exist before
+	// the first run (run and watch create neither); "KEY=-" or a path
+	// that exists already is left alone.
+	makeDirs(ts.Check, vals["FLAGDIR"], vals["ACKDIR"])
+}
+
+// makeDirs creates the directories among paths that do not exist yet
+// ("-" and "" are skipped).
+func makeDirs(check func(error), paths ...string) {
+	for _, p := range paths {
+		if p == "-" || p == "" {
+			continue
+		}
+		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+			check(os.MkdirAll(p, 0o755))
+		}
+	}
 }
 
 // ups STATUS [CHARGE [RUNTIME]] writes the file: source; "ups gone"

@@ -49,6 +49,12 @@ func testConf(t testing.TB, dir string, extra ...string) string {
 	if err := os.WriteFile(p, []byte(strings.Join(append(lines, extra...), "\n")+"\n"), 0o640); err != nil {
 		t.Fatal(err)
 	}
+	check := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	makeDirs(check, filepath.Join(dir, "flags"), filepath.Join(dir, "acks"))
 	return p
 }
 
@@ -158,9 +164,6 @@ func TestNotifyTrigger(t *testing.T) {
 	dir := t.TempDir()
 	conf := testConf(t, dir)
 	writeUPS(t, dir, "ups.status: OB\nbattery.charge: 10\n")
-	if err := os.Mkdir(filepath.Join(dir, "flags"), 0o755); err != nil {
-		t.Fatal(err)
-	}
 	old := canWrite
 	t.Cleanup(func() { canWrite = old })
 	canWrite = func(d string) bool { return d != filepath.Join(dir, "flags") }

@@ -460,7 +460,7 @@ func checkReadiness(ctx context.Context, k *checker, cfg *Config) {
 }
 
 func checkDirs(k *checker, cfg *Config) {
-	notes, err := ensureDirs(cfg)
+	notes, err := ensureDirs(cfg, true)
 	for _, n := range notes {
 		if strings.Contains(n, "does not exist") {
 			k.Warn("%s", n)

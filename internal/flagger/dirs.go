@@ -17,6 +17,7 @@ import (
 
 	"github.com/nutslave/nutslave/flags"
 	"github.com/nutslave/nutslave/internal/command"
+	"github.com/nutslave/nutslave/internal/conf"
 	"github.com/nutslave/nutslave/internal/master"
 	"github.com/nutslave/nutslave/internal/statefile"
 )
@@ -57,11 +58,30 @@ func modeBits(fi fs.FileInfo) uint32 {
 	return m
 }
 
-// ensureDirs creates a missing FLAGDIR (FLAGOWNER, 0755) and ACKDIR
-// (FLAGOWNER:SSHUSER's group, 1770), then checks both. It returns notes
-// for people (what it created, a missing group).
-func ensureDirs(cfg *Config) (notes []string, err error) {
+// ErrNoDir means FLAGDIR or ACKDIR does not exist. Only `upsflags check`
+// creates them: a mistyped path must stop run and watch, not be created
+// where no slave looks.
+var ErrNoDir = errors.New("does not exist")
+
+// missingDir is the error for a FLAGDIR or ACKDIR that run and watch do
+// not create: it names the key, the file and line, and the fix.
+func missingDir(cfg *Config, key, path string) error {
+	return &command.Hinted{
+		Err: &conf.Error{Path: cfg.Path, Line: cfg.lines[key], Key: key, Err: fmt.Errorf("%s %w", path, ErrNoDir)},
+		Hint: fmt.Sprintf("check %s in %s; if the path is right, run: upsflags check (it creates FLAGDIR and ACKDIR)",
+			key, cfg.Path),
+	}
+}
+
+// ensureDirs checks FLAGDIR and ACKDIR. With create (upsflags check) it
+// first creates a missing FLAGDIR (FLAGOWNER, 0755) and ACKDIR
+// (FLAGOWNER:SSHUSER's group, 1770); without, a missing one is ErrNoDir.
+// It returns notes for people (what it created, a missing group).
+func ensureDirs(cfg *Config, create bool) (notes []string, err error) {
 	if _, err := os.Lstat(cfg.FlagDir); errors.Is(err, fs.ErrNotExist) {
+		if !create {
+			return notes, missingDir(cfg, "FLAGDIR", cfg.FlagDir)
+		}
 		if err := mkdir(cfg.FlagDir, 0o755, int(cfg.FlagOwner), -1); err != nil {
 			return notes, fmt.Errorf("create FLAGDIR: %w", err)
 		}
@@ -74,6 +94,9 @@ func ensureDirs(cfg *Config) (notes []string, err error) {
 		return notes, nil
 	}
 	if _, err := os.Lstat(cfg.AckDir); errors.Is(err, fs.ErrNotExist) {
+		if !create {
+			return notes, missingDir(cfg, "ACKDIR", cfg.AckDir)
+		}
 		gid, gerr := sshGroup(cfg.SSHUser)
 		if err := mkdir(cfg.AckDir, 0o1770, int(cfg.FlagOwner), gid); err != nil {
 			return notes, fmt.Errorf("create ACKDIR: %w", err)
@@ -122,9 +145,9 @@ func mkdir(path string, mode fs.FileMode, uid, gid int) error {
 	return os.Chmod(path, m) // the umask narrowed Mkdir's mode
 }
 
-// openDirs checks (creating if needed) and opens FLAGDIR and ACKDIR.
+// openDirs checks and opens FLAGDIR and ACKDIR; it creates neither.
 func openDirs(cfg *Config) (fd, ad *flags.Dir, notes []string, err error) {
-	notes, err = ensureDirs(cfg)
+	notes, err = ensureDirs(cfg, false)
 	if err != nil {
 		return nil, nil, notes, err
 	}

@@ -594,8 +594,7 @@ func (f *Flagger) Watch(ctx context.Context) error {
 			return nil
 		}
 		if err != nil {
-			var h *command.Hinted
-			if errors.Is(err, ErrUnsafeDir) || errors.As(err, &h) && errors.Is(h.Err, ErrUnsafeDir) {
+			if errors.Is(err, ErrUnsafeDir) || errors.Is(err, ErrNoDir) {
 				return err
 			}
 			if err.Error() != lastErr {

@@ -119,7 +119,7 @@ func newRig(t *testing.T, slaves ...string) *rig {
 	if err := os.Mkdir(cfg.StateDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ensureDirs(cfg); err != nil {
+	if _, err := ensureDirs(cfg, true); err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
