@@ -389,6 +389,9 @@ func Check(ctx context.Context, cfg *Config, w io.Writer) error {
 	if len(cfg.roster()) == 0 {
 		k.Warn("SLAVES is empty: the first acknowledgement from any slave ends the master's wait; list the slaves' NAMEs")
 	}
+	if k.Errors == 0 {
+		markChecked(k, cfg)
+	}
 	checkReadiness(ctx, k, cfg)
 	if cfg.DryRun {
 		k.Warn("DRYRUN=yes: the master will NOT shut down, it will only log")
@@ -518,6 +521,26 @@ func checkDirs(k *checker, cfg *Config) {
 		}
 		fd.Close()
 	}
+}
+
+// CheckedFile is written by the first check that finds the master's own
+// side in order (configuration, directories, STATEDIR, SHUTDOWNCMD, the
+// UPS); the slaves' readiness does not count. The packaged units run
+// upsflags only once it exists (ConditionPathExists), so nothing runs
+// with the configuration as installed.
+func CheckedFile(cfg *Config) string { return filepath.Join(cfg.StateDir, "upsflags.checked") }
+
+func markChecked(k *checker, cfg *Config) {
+	p := CheckedFile(cfg)
+	if _, err := os.Stat(p); err == nil {
+		return
+	}
+	body := fmt.Sprintf("checked=%s version=%s config=%s\n", time.Now().Format(time.RFC3339), cfg.Version, cfg.Path)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		k.Warn("cannot write %s (%v): the packaged upsflags units do not run until it exists", p, err)
+		return
+	}
+	k.OK("the master's side is in order: wrote %s; upsflags.timer and upsflags.path now run upsflags", p)
 }
 
 func checkStateDir(k *checker, cfg *Config) {
