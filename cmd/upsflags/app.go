@@ -77,10 +77,14 @@ real sequence (battsdf, sdf, roster wait, the master's shutdown) proceeds.
 
 Setup on the master:
  1. /etc/nut/upsflags.conf (below); at least SLAVES="name1 name2 ...".
- 2. "upsflags check": creates FLAGDIR and ACKDIR, checks owners and modes,
-    reads the UPS once, finds SHUTDOWNCMD.
- 3. systemctl enable --now upsflags.timer upsflags.path upsflags-reset.service
-    (a run every 5 s; at once on upsmon events; the flags cleared at boot).
+ 2. "upsflags check": creates FLAGDIR and ACKDIR (run and watch never do:
+    a missing one is an error), checks owners and modes, reads the UPS
+    once, finds SHUTDOWNCMD. The first time the master's side is in order
+    it writes STATEDIR/upsflags.checked.
+ 3. The package enables upsflags.timer, upsflags.path and
+    upsflags-reset.service (a run every 5 s; at once on upsmon events; the
+    flags cleared at boot); the first two run upsflags only once
+    /var/lib/nutslave/upsflags.checked exists.
  4. For an immediate reaction, in upsmon.conf:
        NOTIFYCMD /usr/sbin/upsflags
        NOTIFYFLAG ONBATT SYSLOG+WALL+EXEC
@@ -131,6 +135,11 @@ upsflags.conf (KEY=VALUE lines; durations as 60, 60s, 250ms, 2m):
    TRIGGER      touched in NOTIFYCMD mode when FLAGDIR is not writable
                 (default /run/nutslave/upsflags.trigger)
    DRYRUN       yes: log the master's shutdown instead of running it (default no)
+   NOTIFYCMD_NEXT  the NOTIFYCMD upsmon ran before upsflags (upssched, a
+                mail script): it gets every event too, at once, with the
+                same NOTIFYTYPE, UPSNAME and message; its outcome is logged
+   NOTIFYCMD_NEXT_TIMEOUT  a chained command still running after this is
+                stopped (default 30s)
 
 upsflags refuses a FLAGDIR or ACKDIR that is a symlink, world-writable or not
 owned by FLAGOWNER, and never follows symlinks inside them. Whoever holds the

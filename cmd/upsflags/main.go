@@ -38,6 +38,7 @@ var program = &command.Program[*flagger.Config]{
 		return cfg, err
 	},
 	LogFile: func(cfg *flagger.Config) string { return cfg.LogFile },
+	Next:    func(cfg *flagger.Config) command.Chain { return cfg.Next },
 	Event:   event,
 }
 

@@ -62,6 +62,12 @@ and in upsslave.conf (KEY=VALUE lines; durations as 60, 60s, 250ms, 2m):
     STATEDIR     state and locks (default /var/lib/nutslave)
     DRYRUN       yes: log the shutdown instead of running it (default no)
     ON_NOPARENT  shutdown (on battery) or log (default shutdown)
+    NOTIFYCMD_NEXT  the NOTIFYCMD upsmon ran before upsslave (upssched, a
+                 mail script): it gets every event too, at once, with the
+                 same NOTIFYTYPE, UPSNAME and message; its exit status and
+                 output are logged and never change what upsslave does
+    NOTIFYCMD_NEXT_TIMEOUT  a chained command still running after this is
+                 stopped (default 30s)
 
 The configuration is found with --config, else $UPSSLAVE_CONF, else
 /etc/nut/upsslave.conf, else /etc/ups/upsslave.conf.

@@ -36,6 +36,7 @@ var program = &command.Program[*slave.Config]{
 		return cfg, err
 	},
 	LogFile: func(cfg *slave.Config) string { return cfg.LogFile },
+	Next:    func(cfg *slave.Config) command.Chain { return cfg.Next },
 	Event: func(ctx context.Context, cfg *slave.Config, log *eventlog.Logger, notifyType, ups, msg string) error {
 		return slave.Open(cfg, log).HandleEvent(ctx, notifyType, ups, msg)
 	},

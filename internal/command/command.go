@@ -188,9 +188,15 @@ func OpenLog(tag, logFile string, stderr io.Writer) *eventlog.Logger {
 // syslogOnly logs one critical line when there is no configuration to say
 // where else to log.
 func syslogOnly(tag, msg string, err error) {
-	l := eventlog.Open(eventlog.Options{Tag: tag, Syslog: true})
+	l := syslogLog(tag)
 	l.Crit(msg, "err", err)
 	l.Close()
+}
+
+// syslogLog is a logger to syslog alone, for when the configuration (and
+// with it LOGFILE) is unknown.
+func syslogLog(tag string) *eventlog.Logger {
+	return eventlog.Open(eventlog.Options{Tag: tag, Syslog: true})
 }
 
 // watched reports whether someone reads w: a terminal, the journal, or a

@@ -26,6 +26,8 @@ type Program[C any] struct {
 	// Event handles one upsmon event with the configuration loaded and
 	// the log open.
 	Event func(ctx context.Context, cfg C, log *eventlog.Logger, notifyType, ups, msg string) error
+	// Next is the configuration's chained NOTIFYCMD (NOTIFYCMD_NEXT).
+	Next func(C) Chain
 	// App builds the subcommands.
 	App func(getenv func(string) string, stdout, stderr io.Writer) *cli.App
 	// Hint supplies a hint for errors that carry none (may be nil).
@@ -79,10 +81,21 @@ func (p *Program[C]) event(ctx context.Context, args []string, notifyType string
 	}
 	cfg, err := p.Load(path)
 	if err != nil {
+		// The user's own chained NOTIFYCMD still gets the event.
+		if next := chainFromFile(path); len(next.Argv) > 0 {
+			log := syslogLog(p.Name)
+			defer log.Close()
+			defer next.Start(ChainEnv(getenv), msg, log)()
+		}
 		syslogOnly(p.Name, p.Name+" configuration error; event "+notifyType+" only logged", err)
 		return err
 	}
 	log := p.OpenLog(cfg, stderr)
 	defer log.Close()
+	if p.Next != nil {
+		// Started first, waited for last: the chained command never waits
+		// for a watch, and its outcome is logged before we exit.
+		defer p.Next(cfg).Start(ChainEnv(getenv), msg, log)()
+	}
 	return p.Event(ctx, cfg, log, notifyType, getenv("UPSNAME"), msg)
 }

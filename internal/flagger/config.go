@@ -41,6 +41,9 @@ type Config struct {
 	StateDir    string
 	Trigger     string
 	DryRun      bool
+	// Next is the NOTIFYCMD upsmon ran before (NOTIFYCMD_NEXT): it gets
+	// every event too.
+	Next command.Chain
 
 	// Version is the program's, written into the flags for people (not
 	// from the file).
@@ -141,10 +144,12 @@ func LoadConfig(path string) (_ *Config, err error) {
 			}
 			return err
 		},
-		"LOGFILE":  conf.OptionalPath(&c.LogFile),
-		"STATEDIR": abs(&c.StateDir),
-		"TRIGGER":  abs(&c.Trigger),
-		"DRYRUN":   conf.Bool(&c.DryRun),
+		"LOGFILE":                conf.OptionalPath(&c.LogFile),
+		"STATEDIR":               abs(&c.StateDir),
+		"TRIGGER":                abs(&c.Trigger),
+		"DRYRUN":                 conf.Bool(&c.DryRun),
+		"NOTIFYCMD_NEXT":         conf.Command(&c.Next.Argv),
+		"NOTIFYCMD_NEXT_TIMEOUT": dur(&c.Next.Timeout),
 	}
 	if c.lines, err = command.ApplyConfig(path, keys); err != nil {
 		return nil, err

@@ -38,6 +38,9 @@ type Config struct {
 	DryRun      bool
 	// OnNoParent is "shutdown" or "log".
 	OnNoParent string
+	// Next is the NOTIFYCMD upsmon ran before (NOTIFYCMD_NEXT): it gets
+	// every event too.
+	Next command.Chain
 
 	// Version is the program's, written into the acknowledgements for
 	// people (not from the file).
@@ -73,21 +76,23 @@ func LoadConfig(path string) (_ *Config, err error) {
 	ackSet := false
 	abs, dur := conf.AbsPath, conf.Duration
 	keys := map[string]conf.Setter{
-		"MASTER":          c.setMaster,
-		"IDENTITY":        abs(&c.Identity),
-		"KNOWN_HOSTS":     abs(&c.KnownHosts),
-		"FLAGDIR":         abs(&c.FlagDir),
-		"ACKDIR":          func(v string) error { ackSet = true; return abs(&c.AckDir)(v) },
-		"FLAGOWNER":       conf.UID(&c.FlagOwner),
-		"NAME":            func(v string) error { c.Name = v; return flags.ValidSlaveName(v) },
-		"POLL":            dur(&c.Poll),
-		"SDFWAIT":         dur(&c.SDFWait),
-		"DEADTIME":        dur(&c.DeadTime),
-		"CONNECT_TIMEOUT": dur(&c.ConnectTimeout),
-		"SHUTDOWNCMD":     conf.Command(&c.ShutdownCmd),
-		"LOGFILE":         conf.OptionalPath(&c.LogFile),
-		"STATEDIR":        abs(&c.StateDir),
-		"DRYRUN":          func(v string) (err error) { c.DryRun, err = conf.ParseBool(v); return err },
+		"MASTER":                 c.setMaster,
+		"IDENTITY":               abs(&c.Identity),
+		"KNOWN_HOSTS":            abs(&c.KnownHosts),
+		"FLAGDIR":                abs(&c.FlagDir),
+		"ACKDIR":                 func(v string) error { ackSet = true; return abs(&c.AckDir)(v) },
+		"FLAGOWNER":              conf.UID(&c.FlagOwner),
+		"NAME":                   func(v string) error { c.Name = v; return flags.ValidSlaveName(v) },
+		"POLL":                   dur(&c.Poll),
+		"SDFWAIT":                dur(&c.SDFWait),
+		"DEADTIME":               dur(&c.DeadTime),
+		"CONNECT_TIMEOUT":        dur(&c.ConnectTimeout),
+		"SHUTDOWNCMD":            conf.Command(&c.ShutdownCmd),
+		"LOGFILE":                conf.OptionalPath(&c.LogFile),
+		"STATEDIR":               abs(&c.StateDir),
+		"DRYRUN":                 func(v string) (err error) { c.DryRun, err = conf.ParseBool(v); return err },
+		"NOTIFYCMD_NEXT":         conf.Command(&c.Next.Argv),
+		"NOTIFYCMD_NEXT_TIMEOUT": dur(&c.Next.Timeout),
 		"ON_NOPARENT": func(v string) error {
 			if v != "shutdown" && v != "log" {
 				return fmt.Errorf("%q: want shutdown or log", v)

@@ -93,8 +93,7 @@ t "newer build sorts higher for dpkg" dpkg --compare-versions "$(dpkg-deb -f "$V
 # ---- 2. static checks --------------------------------------------------------
 
 section "static: lintian, contents, dependencies"
-if lintian --fail-on error,warning --suppress-tags initial-upload-closes-no-bugs \
-	"$DEB_S" "$DEB_M" >"$WORK/lintian.out" 2>&1; then
+if lintian --fail-on error,warning "$DEB_S" "$DEB_M" >"$WORK/lintian.out" 2>&1; then
 	pass "lintian --fail-on error,warning"
 else
 	fail "lintian --fail-on error,warning"
@@ -329,6 +328,9 @@ for l in timers.target.wants/upsslave-heartbeat.timer timers.target.wants/upsfla
 	t "enabled: $l" test -L "$W/$l"
 done
 t "not enabled: upsflags-watch.service" test ! -e "$W/multi-user.target.wants/upsflags-watch.service"
+t "the postinst printed the next steps" grep -q 'Nothing runs until you have done this' "$WORK/apt1.log"
+t "not marked checked: upsflags.service does not run yet" test ! -e "$CH/var/lib/nutslave/upsflags.checked"
+t "upsflags.service waits for upsflags check" grep -qx 'ConditionPathExists=/var/lib/nutslave/upsflags.checked' "$CH/lib/systemd/system/upsflags.service"
 verify_units upsslave-heartbeat.service upsslave-heartbeat.timer upsflags.service upsflags.timer \
 	upsflags.path upsflags-reset.service upsflags-watch.service
 run_binaries /etc/nut "$VERSION"
@@ -344,6 +346,7 @@ t "dpkg -V is clean" test -z "$(in_ch dpkg -V nutslave nutslave-master 2>&1)"
 section ".deb: administrator's changes survive an upgrade"
 echo '# edited by package-test' >>"$CH/etc/nut/upsslave.conf"
 echo '# edited by package-test' >>"$CH/etc/nut/upsflags.conf"
+echo 'NOTIFYCMD "/usr/sbin/upssched"' >>"$CH/etc/nut/upsmon.conf"
 in_ch systemctl disable upsslave-heartbeat.timer >/dev/null 2>&1
 t "admin disabled upsslave-heartbeat.timer" test ! -e "$W/timers.target.wants/upsslave-heartbeat.timer"
 if apt_in install --no-install-recommends "$d2s" "$d2m" >"$WORK/apt2.log" 2>&1; then
@@ -353,6 +356,8 @@ else
 	sed 's/^/     /' "$WORK/apt2.log"
 fi
 is "upgraded nutslave" "$(in_ch dpkg-query -W -f '${Version}' nutslave)" "$UPSTREAM.1-$RELEASE"
+t "postinst: the lines that keep upsmon's NOTIFYCMD (slave)" grep -qF 'in /etc/nut/upsslave.conf:  NOTIFYCMD_NEXT="/usr/sbin/upssched"' "$WORK/apt2.log"
+t "postinst: the lines that keep upsmon's NOTIFYCMD (master)" grep -qF 'NOTIFYCMD /usr/sbin/upsflags' "$WORK/apt2.log"
 is "upgraded nutslave-master" "$(in_ch dpkg-query -W -f '${Version}' nutslave-master)" "$UPSTREAM.1-$RELEASE"
 t "edit of upsslave.conf survived" grep -q 'edited by package-test' "$CH/etc/nut/upsslave.conf"
 t "edit of upsflags.conf survived" grep -q 'edited by package-test' "$CH/etc/nut/upsflags.conf"
@@ -394,7 +399,9 @@ else
 	fail "rpm -i --nodeps"
 	sed 's/^/     /' "$WORK/rpm1.log"
 fi
-t "rpm -i printed no warnings" test ! -s "$WORK/rpm1.log"
+t "rpm -i printed no warnings" sh -c "! grep -qi warn '$WORK/rpm1.log'"
+t "rpm -i printed the next steps" grep -q 'Run: upsflags check' "$WORK/rpm1.log"
+t "not marked checked (rpm): upsflags.service does not run yet" test ! -e "$CH/var/lib/nutslave/upsflags.checked"
 is "rpm -q" "$(rpmq --root "$CH" -q nutslave nutslave-master | tr '\n' ' ')" \
 	"nutslave-$UPSTREAM-$RELEASE.$RPMARCH nutslave-master-$UPSTREAM-$RELEASE.$RPMARCH "
 out=$(rpmq --root "$CH" -V --nodeps nutslave nutslave-master 2>&1) || true
