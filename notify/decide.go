@@ -143,7 +143,7 @@ func OnEvent(ev Event, st State, pol Policy) Plan {
 	if !ev.Known() {
 		return Plan{next, LevelInfo, "unknown event: ignored"}
 	}
-	return Plan{next, LevelInfo, "logged"}
+	return Plan{next, ev.Level(), "logged"}
 }
 
 // Seen is what one poll of the master's flag directory found.

@@ -175,3 +175,33 @@ func FuzzParseEvent(f *testing.F) {
 		}
 	})
 }
+
+// TestEventLevels: every NOTIFYTYPE of NUT 2.6.5 to 2.8.6-dev that changes
+// nothing by itself is logged at the level it deserves: a warning when the
+// UPS is not protecting as it should, info otherwise and for the NOT…
+// events that end such a state. Unknown events are info.
+func TestEventLevels(t *testing.T) {
+	warn := map[Event]bool{ReplBatt: true, Off: true, Bypass: true, Alarm: true, Over: true, Other: true, SuspendTimeJump: true}
+	acting := map[Event]bool{Online: true, OnBatt: true, LowBatt: true, FSD: true, Shutdown: true, NoParent: true, CommBad: true, NoComm: true}
+	for _, ev := range append(append([]Event{}, Events...), "SOMETHING_NEW") {
+		if acting[ev] {
+			continue
+		}
+		got := OnEvent(ev, State{Power: PowerOnline}, Policy{})
+		want := LevelInfo
+		if warn[ev] {
+			want = LevelWarning
+		}
+		if got.Level != want {
+			t.Errorf("OnEvent(%s).Level = %v, want %v", ev, got.Level, want)
+		}
+		if got.State.Job != JobNone {
+			t.Errorf("OnEvent(%s) started job %v, want none", ev, got.State.Job)
+		}
+	}
+	for _, ev := range []Event{CommBad, NoComm} {
+		if ev.Level() != LevelWarning {
+			t.Errorf("%s.Level() = %v, want warning", ev, ev.Level())
+		}
+	}
+}

@@ -6,6 +6,7 @@ package notify
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 )
 
@@ -80,6 +81,26 @@ func ParseEvent(s string) (Event, error) {
 		return ev, fmt.Errorf("%w: %s", ErrUnknownEvent, ev)
 	}
 	return ev, nil
+}
+
+// attention are the events that need nothing from nutslave but want a
+// person's attention: the UPS is not protecting, or not as it should.
+var attention = map[Event]bool{
+	ReplBatt: true, NoComm: true, CommBad: true, Off: true, Bypass: true,
+	Alarm: true, Over: true, Other: true, SuspendTimeJump: true,
+}
+
+// Level is how loudly an event is logged when it changes nothing by
+// itself: warning when the UPS is not protecting as it should (bypass,
+// overload, alarms, a battery to replace, no contact, administratively
+// off, an unclassified status, a clock jump), info for the rest (and for
+// their NOT… counterparts, calibration, ECO, TRIM/BOOST, suspend).
+// OnEvent decides the events that do change something.
+func (ev Event) Level() slog.Level {
+	if attention[ev] {
+		return LevelWarning
+	}
+	return LevelInfo
 }
 
 // Known reports whether ev is one of [Events].

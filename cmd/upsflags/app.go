@@ -91,8 +91,11 @@ Setup on the master:
        NOTIFYFLAG ONLINE SYSLOG+WALL+EXEC
        NOTIFYFLAG LOWBATT SYSLOG+WALL+EXEC
        NOTIFYFLAG FSD SYSLOG+WALL+EXEC
-    upsmon runs it as user nut, which may not write FLAGDIR: it then only
-    touches TRIGGER and upsflags.path starts upsflags.service as root.
+    It decides at once on ONBATT, ONLINE, LOWBATT, FSD, SHUTDOWN,
+    SHUTDOWN_HOSTSYNC, COMMBAD and NOCOMM; other events (unknown ones
+    too) are logged. upsmon runs it as user nut, which may not write
+    FLAGDIR: it then only touches TRIGGER and upsflags.path starts
+    upsflags.service as root.
  5. "upsflags status" shows the reading, the flags, who acknowledged and
     when each slave was last seen; "upsflags drill" tries the handshake.
 

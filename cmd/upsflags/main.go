@@ -16,6 +16,7 @@ import (
 	"github.com/nutslave/nutslave/internal/command"
 	"github.com/nutslave/nutslave/internal/eventlog"
 	"github.com/nutslave/nutslave/internal/flagger"
+	"github.com/nutslave/nutslave/notify"
 )
 
 // version is set with -ldflags "-X main.version=…".
@@ -76,17 +77,25 @@ func orDash(s string) string {
 	return s
 }
 
-// reactTo are the upsmon events that make upsflags decide at once; the
-// others are logged and left to the next timer run.
-var reactTo = map[string]bool{"ONBATT": true, "ONLINE": true, "LOWBATT": true, "FSD": true}
+// reactTo are the upsmon events that make upsflags decide at once: the
+// power changed, or the master's upsmon is shutting down (FSD; since NUT
+// 2.8.5 also while it waits for its secondaries, SHUTDOWN_HOSTSYNC), or
+// contact with the UPS was lost (DEADTIME counts from the first failed
+// reading). The others are logged and left to the next timer run.
+var reactTo = map[notify.Event]bool{
+	notify.OnBatt: true, notify.Online: true, notify.LowBatt: true, notify.FSD: true,
+	notify.Shutdown: true, notify.ShutdownHostSync: true, notify.CommBad: true, notify.NoComm: true,
+}
 
-// event is NOTIFYCMD mode on the master. On ONBATT, ONLINE, LOWBATT and
-// FSD it decides at once; when it may not write FLAGDIR or STATEDIR
-// (upsmon runs it as user nut) it touches TRIGGER instead, so that
-// systemd runs the root service.
+// event is NOTIFYCMD mode on the master. On the events of reactTo it
+// decides at once; when it may not write FLAGDIR or STATEDIR (upsmon runs
+// it as user nut) it touches TRIGGER instead, so that systemd runs the
+// root service. Other events, unknown ones too, are logged at their
+// level and exit 0.
 func event(ctx context.Context, cfg *flagger.Config, log *eventlog.Logger, notifyType, ups, msg string) error {
-	if !reactTo[notifyType] {
-		log.Info("event logged; the next timer run reads the UPS", "event", notifyType, "ups", orDash(ups), "msg", msg)
+	ev, _ := notify.ParseEvent(notifyType)
+	if !reactTo[ev] {
+		log.At(ev.Level(), "event logged; the next timer run reads the UPS", "event", notifyType, "ups", orDash(ups), "msg", msg)
 		return nil
 	}
 	if !canWrite(cfg.FlagDir) || !canWrite(cfg.StateDir) {
