@@ -208,11 +208,19 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 				},
 			},
 			{
-				Name:      "watch",
-				Usage:     "run a decision every POLL until stopped",
-				UsageText: "upsflags watch",
+				Name:  "watch",
+				Usage: "run a decision every POLL until stopped (or for a while: --for)",
+				UsageText: "upsflags watch [--for DURATION]\n\n" +
+					"With --for, no new decision starts once DURATION has passed; one under\n" +
+					"way (a master waiting for its slaves) finishes first. On a master without\n" +
+					"systemd, cron starts \"upsflags watch --for 58s\" every minute: see\n" +
+					"/usr/share/nutslave/cron.d-nutslave-master.",
+				Flags: []cli.Flag{&cli.DurationFlag{Name: "for", Usage: "stop starting decisions after `DURATION` (0: never)"}},
 				Action: func(c *cli.Context) error {
-					return withFlagger(c, func(f *flagger.Flagger) error { return f.Watch(c.Context) })
+					if c.Duration("for") < 0 {
+						return &command.UsageError{Msg: "--for must not be negative", Hint: "e.g. upsflags watch --for 58s"}
+					}
+					return withFlagger(c, func(f *flagger.Flagger) error { return f.Watch(c.Context, c.Duration("for")) })
 				},
 			},
 			{

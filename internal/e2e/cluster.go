@@ -24,6 +24,9 @@ type Options struct {
 	Bin Binaries
 	// StandIn forces the stand-in master even when upsflags is built.
 	StandIn bool
+	// MasterCron, a cron.d file, starts upsflags as its every-minute line
+	// does on a master without systemd, instead of "upsflags watch".
+	MasterCron string
 	// Slaves are the slaves' NAMEs (default slave1 slave2). Each gets its
 	// own secondary upsmon, STATEDIR, LOGFILE and shutdown recorder.
 	Slaves []string
@@ -211,6 +214,7 @@ func (c *Cluster) masterConfig() masterConfig {
 		slaves:     c.Opts.Slaves,
 		stdwCharge: c.Opts.StdwCharge,
 		debounce:   c.Opts.Debounce,
+		cron:       c.Opts.MasterCron,
 		hostSync:   c.Opts.HostSync,
 		poll:       c.Opts.MasterPoll,
 		deadTime:   c.Opts.MasterDeadTime,

@@ -494,3 +494,29 @@ func TestTwentyEventsAtOnce(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(c.SSHD.Dir, "sshd.log"))
 	t.Logf("sshd accepted %d logins for 20 notifications", strings.Count(string(b), "Accepted publickey"))
 }
+
+// TestCronMaster: a master without systemd. upsflags runs as the packaged
+// cron.d example's every-minute line starts it ("upsflags watch --for
+// 58s" through /bin/sh, once "upsflags check" has passed); the primary
+// upsmon's NOTIFYCMD upsflags only touches TRIGGER, which nothing
+// watches. The outage still goes through: ONBATT is acted on within the
+// master's POLL, the slaves acknowledge and shut down, the master last.
+func TestCronMaster(t *testing.T) {
+	c := startCluster(t, e2e.Options{MasterCron: "../../packaging/cron/nutslave-master"})
+	waitFor(t, 10*time.Second, "the master's onl", func() bool {
+		_, ok := c.FlagTime("onl")
+		return ok
+	})
+	set(t, c, "ups.status", "OB DISCHRG", "battery.charge", "90")
+	waitFor(t, 10*time.Second, "the master to remove onl", func() bool {
+		_, ok := c.FlagTime("onl")
+		return !ok
+	})
+	set(t, c, "battery.charge", "45")
+	waitFor(t, 30*time.Second, "the master's shutdown", func() bool { return len(c.MasterShutdowns()) > 0 })
+	check(t, c, e2e.Want{Shutdown: names(c), Master: true})
+	b, _ := os.ReadFile(c.Master.LogFile())
+	if !strings.Contains(string(b), "watching the UPS") {
+		t.Errorf("the master's log does not show the cron-started watch:\n%s", b)
+	}
+}

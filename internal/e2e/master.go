@@ -45,6 +45,7 @@ type masterConfig struct {
 	poll       time.Duration
 	deadTime   time.Duration
 	recorder   string
+	cron       string // a cron.d file: start the master as its minute line does
 }
 
 func (m masterConfig) shutdownLog() string { return filepath.Join(m.dir, "shutdown.log") }
@@ -306,8 +307,14 @@ func startUpsflags(bin string, cfg masterConfig) (*UpsflagsMaster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("upsflags reset: %w: %s", err, strings.TrimSpace(string(out)))
 	}
+	argv := []string{bin, "watch"}
+	if cfg.cron != "" {
+		if argv, err = cronCommand(cfg.cron, bin, m.confFile, filepath.Join(cfg.dir, "state")); err != nil {
+			return nil, err
+		}
+	}
 	p, err := startProc("upsflags watch", filepath.Join(cfg.dir, "upsflags-watch.out"),
-		[]string{"UPSFLAGS_CONF=" + m.confFile}, bin, "watch")
+		[]string{"UPSFLAGS_CONF=" + m.confFile}, argv...)
 	if err != nil {
 		return nil, err
 	}
@@ -318,6 +325,36 @@ func startUpsflags(bin string, cfg masterConfig) (*UpsflagsMaster, error) {
 		return nil, fmt.Errorf("upsflags watch exited at start: %s", strings.TrimSpace(string(b)))
 	}
 	return m, nil
+}
+
+// cronCommand returns the command of the every-minute line of a cron.d
+// file (packaging/cron/nutslave-master) as cron runs it, /bin/sh -c, with
+// the packaged paths pointed at the test's: the binary and STATEDIR. It
+// first runs "upsflags check", as the administrator would, so that the
+// line's guard (upsflags.checked) lets the watch start.
+func cronCommand(cronFile, bin, conf, stateDir string) ([]string, error) {
+	b, err := os.ReadFile(cronFile)
+	if err != nil {
+		return nil, err
+	}
+	var line string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "* * * * *") {
+			line = l
+		}
+	}
+	f := strings.Fields(line)
+	if len(f) < 7 || f[5] != "root" {
+		return nil, fmt.Errorf("%s: no every-minute line run as root", cronFile)
+	}
+	cmd := strings.Join(f[6:], " ")
+	cmd = strings.ReplaceAll(cmd, "/var/lib/nutslave", stateDir)
+	cmd = strings.ReplaceAll(cmd, "/usr/sbin/upsflags", bin)
+	exec.Command(bin, "--config", conf, "check").Run() // the slaves' heartbeats fail it; the mark is what counts
+	if _, err := os.Stat(filepath.Join(stateDir, "upsflags.checked")); err != nil {
+		return nil, fmt.Errorf("upsflags check did not mark the master checked: %w", err)
+	}
+	return []string{"/bin/sh", "-c", cmd}, nil
 }
 
 // Kind implements Master.

@@ -583,11 +583,22 @@ func (f *Flagger) Reset(ctx context.Context) error {
 	return nil
 }
 
-// Watch runs a decision every POLL until ctx ends.
-func (f *Flagger) Watch(ctx context.Context) error {
+// Watch runs a decision every POLL until ctx ends, or, with a window
+// above zero, until the window has passed (cron starts one such watch a
+// minute on a master without systemd). The window never cuts a decision
+// short: a master waiting for its slaves when it passes finishes first.
+func (f *Flagger) Watch(ctx context.Context, window time.Duration) error {
 	f.log.Info("watching the UPS", "source", f.src, "poll", f.cfg.Poll)
+	var end time.Time
+	if window > 0 {
+		end = f.clock.Now().Add(window)
+	}
 	var lastErr string
 	for {
+		if !end.IsZero() && !f.clock.Now().Before(end) {
+			f.log.Info("watch window over", "window", window)
+			return nil
+		}
 		err := f.Once(ctx)
 		if ctx.Err() != nil {
 			f.log.Info("watch stopped")

@@ -196,7 +196,7 @@ func (r *rig) watch(maxPolls int, script func(poll int, stop func()), wait func(
 			script(r.polls, cancel)
 		}
 	}
-	if err := r.f.Watch(ctx); err != nil {
+	if err := r.f.Watch(ctx, 0); err != nil {
 		r.t.Fatalf("Watch: %v\nlog:\n%s", err, r.log)
 	}
 	if ctx.Err() == context.DeadlineExceeded {
@@ -415,5 +415,39 @@ func TestLoopStagedSlaveCountsFromItsOwnVerdict(t *testing.T) {
 	}
 	if got := strings.Join(r.run.runs[0].acks, " "); got != "sdfok.db1 sdfok.web1" {
 		t.Errorf("acknowledgements when the master shut down = %q, want both", got)
+	}
+}
+
+// TestLoopWatchWindow: "upsflags watch --for" (cron's minute) starts no
+// decision once its window has passed, but a master that is waiting for
+// its slaves when it passes keeps waiting and shuts down.
+func TestLoopWatchWindow(t *testing.T) {
+	r := newRig(t, "web1")
+	r.reading("OL", 100)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := r.f.Watch(ctx, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if d := r.clk.now.Sub(r.start); d < 10*time.Second || d > 10*time.Second+r.cfg.Poll {
+		t.Errorf("the watch ended %v after it began, want its 10 s window", d)
+	}
+	if !strings.Contains(r.log.String(), "watch window over") {
+		t.Errorf("log lacks the end of the window\nlog:\n%s", r.log)
+	}
+
+	// An outage that commits inside the window: the roster wait runs past
+	// the window's end, to HOSTSYNC, and the master shuts down.
+	r2 := newRig(t, "web1")
+	r2.cfg.Debounce = 1
+	r2.reading("OB", 10)
+	if err := r2.f.Watch(ctx, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if len(r2.run.runs) != 1 {
+		t.Fatalf("shutdowns = %d, want 1 (the window must not cut the roster wait)\nlog:\n%s", len(r2.run.runs), r2.log)
+	}
+	if d := r2.run.runs[0].at.Sub(r2.start); d < r2.cfg.HostSync {
+		t.Errorf("master shut down %v in, want after HOSTSYNC %v", d, r2.cfg.HostSync)
 	}
 }

@@ -144,9 +144,11 @@ for want in \
 	'-rwxr-xr-x root/root ./usr/sbin/upsusb' \
 	'-rw-r----- root/nut ./etc/nut/upsflags.conf' \
 	'-rw-r--r-- root/root ./lib/systemd/system/upsflags.path' \
-	'-rw-r--r-- root/root ./usr/share/nutslave/sshd-nutslave-sftp.conf'; do
+	'-rw-r--r-- root/root ./usr/share/nutslave/sshd-nutslave-sftp.conf' \
+	'-rw-r--r-- root/root ./usr/share/nutslave/cron.d-nutslave-master'; do
 	t "nutslave-master.deb has $want" grep -qxF -- "$want" "$WORK/deb-m.list"
 done
+t "no file of ours in /etc/cron.d (the cron example is not active)" sh -c "! grep -q ' \./etc/cron\.d/' '$WORK/deb-m.list'"
 t "no file of ours in /srv or /etc/ssh in the .deb" sh -c "! grep -qE ' \./(srv|etc/ssh)/' '$WORK/deb-s.list' '$WORK/deb-m.list'"
 is "nutslave.deb conffiles" "$(dpkg-deb --info "$DEB_S" conffiles | sort | tr '\n' ' ')" "/etc/logrotate.d/nutslave /etc/nut/upsslave.conf "
 is "nutslave-master.deb conffiles" "$(dpkg-deb --info "$DEB_M" conffiles | sort | tr '\n' ' ')" "/etc/logrotate.d/nutslave-master /etc/nut/upsflags.conf "
