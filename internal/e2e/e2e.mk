@@ -1,6 +1,7 @@
 # Targets of internal/e2e (included by the root Makefile).
 # Both need root and Debian's nut-server, nut-client and openssh-server;
-# make deps installs them (or prints the apt-get line when not root).
+# make demo installs just those (.ci/deps.sh demo, which first says what it
+# will change), make deps everything the tests need.
 
 .PHONY: demo e2e-test
 
@@ -9,7 +10,7 @@
 # logs in ./demo-logs/<time>. Nothing is shut down: every shutdown command
 # is a recorder. DEMO_FLAGS="--dir DIR" or "--stand-in" change it.
 demo:
-	@./.ci/deps.sh
+	@./.ci/deps.sh demo
 	$(GO) run ./internal/e2e/demo $(DEMO_FLAGS)
 
 # e2e-test runs only the end-to-end outages (they also run in make test).

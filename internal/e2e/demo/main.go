@@ -92,6 +92,9 @@ func (d *demo) play(ctx context.Context, dir string, standIn bool) (err error) {
 	if bin.Upsflags == "" {
 		d.logf("upsflags is not usable here, a stand-in master writes the flags: %s", bin.UpsflagsMissing)
 	}
+	if bin.UpsflagsNote != "" {
+		d.logf("upsflags %s", bin.UpsflagsNote)
+	}
 	// upsmon runs NOTIFYCMD as RUN_AS_USER; Debian's packages use nut.
 	slaveUser := "nut"
 	if _, err := user.Lookup(slaveUser); err != nil {
