@@ -54,6 +54,8 @@ type Options struct {
 	// address the slaves dial and their known_hosts file.
 	SlaveWrap                    []string
 	SlaveMaster, SlaveKnownHosts string
+	// SlaveConf are extra lines for every upsslave.conf.
+	SlaveConf []string
 	// Logf, when set, receives progress lines.
 	Logf func(format string, args ...any)
 }
@@ -307,6 +309,7 @@ func (c *Cluster) newSlave(name string) (*Slave, error) {
 		"LOGFILE=" + s.LogFile,
 		"STATEDIR=" + s.StateDir,
 	}
+	conf = append(conf, o.SlaveConf...)
 	if err := os.WriteFile(s.ConfFile, []byte(strings.Join(conf, "\n")+"\n"), 0o640); err != nil {
 		return nil, err
 	}

@@ -7,8 +7,10 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -519,4 +521,96 @@ func TestCronMaster(t *testing.T) {
 	if !strings.Contains(string(b), "watching the UPS") {
 		t.Errorf("the master's log does not show the cron-started watch:\n%s", b)
 	}
+}
+
+// TestChainedUpssched: a slave that used upssched as its NOTIFYCMD keeps
+// it with NOTIFYCMD_NEXT. The real upsmon runs upsslave, upsslave runs
+// upssched with the same event, and upssched's own timer still fires
+// while upsslave watches the master: "EXECUTE" at once, "START-TIMER" two
+// seconds later; ONLINE ends the outage and nobody shuts down.
+func TestChainedUpssched(t *testing.T) {
+	upssched, err := exec.LookPath("upssched")
+	if err != nil {
+		for _, p := range []string{"/sbin/upssched", "/usr/sbin/upssched"} {
+			if _, serr := os.Stat(p); serr == nil {
+				upssched, err = p, nil
+			}
+		}
+	}
+	if err != nil {
+		t.Skipf("skipping: no upssched (Debian's nut-client ships it): %v", err)
+	}
+	c := startCluster(t, e2e.Options{Slaves: []string{"slave1"}, SlaveConf: []string{"NOTIFYCMD_NEXT=" + upssched}})
+	s := c.Slaves[0]
+	// upsmon's NUT_CONFPATH is its own directory: upssched reads its
+	// configuration there too, as both would read /etc/nut.
+	conf := s.Upsmon.Dir
+	fired := filepath.Join(s.Dir, "upssched.fired")
+	script := filepath.Join(s.Dir, "upssched-cmd")
+	writeTestFile(t, script, "#!/bin/sh\necho \"$1 $NOTIFYTYPE $UPSNAME\" >> "+fired+"\n", 0o755)
+	writeTestFile(t, filepath.Join(conf, "upssched.conf"), strings.Join([]string{
+		"CMDSCRIPT " + script,
+		"PIPEFN " + filepath.Join(s.Dir, "upssched.pipe"),
+		"LOCKFN " + filepath.Join(s.Dir, "upssched.lock"),
+		"AT ONBATT * EXECUTE onbatt-now",
+		"AT ONBATT * START-TIMER onbatt-2s 2",
+		"AT ONLINE * CANCEL-TIMER onbatt-2s",
+	}, "\n")+"\n", 0o644)
+	t.Cleanup(func() { stopUpssched(t, filepath.Join(s.Dir, "upssched.pipe")) })
+
+	onBattery(t, c, "90")
+	waitFor(t, 10*time.Second, "upssched's EXECUTE", func() bool { return fileHas(fired, "onbatt-now ONBATT ") })
+	waitFor(t, 10*time.Second, "upssched's 2 s timer", func() bool { return fileHas(fired, "onbatt-2s") })
+	if !logged(s, "NOTIFYCMD_NEXT ran cmd="+upssched) {
+		t.Errorf("upsslave did not log upssched's outcome:\n%s", s.Log())
+	}
+	set(t, c, "ups.status", "OL CHRG", "battery.charge", "90")
+	waitFor(t, 15*time.Second, "ONLINE at the slave", func() bool { return logged(s, "event=ONLINE") })
+	calm(t, c, time.Second)
+	check(t, c, e2e.Want{})
+}
+
+func writeTestFile(t *testing.T, path, body string, mode os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func fileHas(path, s string) bool {
+	b, _ := os.ReadFile(path)
+	return strings.Contains(string(b), s)
+}
+
+// stopUpssched ends the timer daemon upssched leaves behind (it exits on
+// its own once no timer is left): it waits for that, then kills it.
+func stopUpssched(t *testing.T, pipe string) {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if pids := upsschedPids(pipe); len(pids) == 0 {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, pid := range upsschedPids(pipe) {
+		t.Logf("upssched timer daemon %d still running after 20 s; killing it", pid)
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// upsschedPids lists the upssched processes (their command line).
+func upsschedPids(string) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if strings.Contains(string(b), "upssched") && !strings.Contains(string(b), "upssched-cmd") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
