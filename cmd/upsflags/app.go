@@ -206,13 +206,14 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 			{
 				Name:      "status",
 				Usage:     "show the reading, the flags and which slaves acknowledged",
-				UsageText: "upsflags status",
+				UsageText: "upsflags status [--json]\n\nWith --json: one JSON document, schema " + flagger.StatusSchema + "\n(docs/status-json.md in the source): times in RFC 3339, durations\nin seconds, absent values left out.",
+				Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print one JSON document instead of text"}},
 				Action: func(c *cli.Context) error {
 					cfg, err := configFrom(c, getenv)
 					if err != nil {
 						return err
 					}
-					return flagger.Status(c.Context, cfg, stdout)
+					return flagger.Status(c.Context, cfg, c.Bool("json"), stdout)
 				},
 			},
 			{
