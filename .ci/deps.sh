@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(nut-server nut-client openssh-server openssh-sftp-server openssh-client
       libusb-1.0-0-dev pkg-config gcc nftables iproute2 util-linux procps
-      lintian debootstrap rpm)
+      lintian debootstrap rpm prometheus)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
