@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/nutslave/nutslave/internal/command"
 	"github.com/nutslave/nutslave/internal/flagger"
+	"github.com/nutslave/nutslave/internal/metrics"
 	"github.com/urfave/cli/v2"
 )
 
@@ -75,6 +77,11 @@ answer. Nothing is powered off. Every POLL the drill also runs the normal
 decision under the same lock: a real outage removes drill at once and the
 real sequence (battsdf, sdf, roster wait, the master's shutdown) proceeds.
 
+Monitoring: "status --json" prints the same status as one JSON document
+(schema nutslave.status/1: times in RFC 3339, durations in seconds, absent
+values left out); "metrics" writes it as a Prometheus textfile for
+node_exporter's textfile collector, and METRICS= makes every run write it.
+
 Setup on the master:
  1. /etc/nut/upsflags.conf (below); at least SLAVES="name1 name2 ...".
  2. "upsflags check": creates FLAGDIR and ACKDIR, checks owners and modes,
@@ -131,6 +138,9 @@ upsflags.conf (KEY=VALUE lines; durations as 60, 60s, 250ms, 2m):
    TRIGGER      touched in NOTIFYCMD mode when FLAGDIR is not writable
                 (default /run/nutslave/upsflags.trigger)
    DRYRUN       yes: log the master's shutdown instead of running it (default no)
+   METRICS      after each run, write the status as a Prometheus textfile here,
+                e.g. /var/lib/prometheus/node-exporter/nutslave.prom (default
+                empty: off); a failure to write it is logged and changes nothing
 
 upsflags refuses a FLAGDIR or ACKDIR that is a symlink, world-writable or not
 owned by FLAGOWNER, and never follows symlinks inside them. Whoever holds the
@@ -182,7 +192,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return &command.UsageError{Msg: "unknown command " + c.Args().First(), Hint: "commands: run watch status reset check drill"}
+				return &command.UsageError{Msg: "unknown command " + c.Args().First(), Hint: "commands: run watch status reset check drill metrics"}
 			}
 			return &command.UsageError{Msg: "no command", Hint: "the timer runs: upsflags run; to look: upsflags status"}
 		},
@@ -214,6 +224,32 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 						return err
 					}
 					return flagger.Status(c.Context, cfg, c.Bool("json"), stdout)
+				},
+			},
+			{
+				Name:  "metrics",
+				Usage: "write the status as a Prometheus textfile for node_exporter",
+				UsageText: "upsflags metrics [--file PATH]\n\nWrites the gauges of docs/status-json.md atomically (a temporary file in the\n" +
+					"same directory, fsync, rename; mode 0644) to PATH, else METRICS, else\n" + metrics.DefaultFile + ";\n" +
+					"--file - prints them. node_exporter reads the directory with\n--collector.textfile.directory.",
+				Flags: []cli.Flag{&cli.StringFlag{Name: "file", Usage: "write to `PATH` (- for standard output)"}},
+				Action: func(c *cli.Context) error {
+					if c.NArg() > 0 {
+						return &command.UsageError{Msg: "metrics takes no arguments", Hint: "upsflags metrics [--file PATH]"}
+					}
+					cfg, err := configFrom(c, getenv)
+					if err != nil {
+						return err
+					}
+					path := cmp.Or(c.String("file"), cfg.Metrics, metrics.DefaultFile)
+					if path != "-" {
+						return flagger.WriteMetrics(c.Context, cfg, path)
+					}
+					s, err := flagger.CollectStatus(c.Context, cfg)
+					if err != nil {
+						return err
+					}
+					return s.Metrics().Encode(stdout)
 				},
 			},
 			{

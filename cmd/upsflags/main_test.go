@@ -54,6 +54,7 @@ func cmds() map[string]scripttest.Cmd {
 	c["mtime"] = cmdMtime
 	c["seen"] = cmdSeen
 	c["drillok"] = cmdDrillok
+	c["json"] = scripttest.JSON
 	return c
 }
 

@@ -41,6 +41,8 @@ type Config struct {
 	StateDir    string
 	Trigger     string
 	DryRun      bool
+	// Metrics is where each run writes a Prometheus textfile; "" is off.
+	Metrics string
 
 	// Version is the program's, written into the flags for people (not
 	// from the file).
@@ -145,6 +147,7 @@ func LoadConfig(path string) (_ *Config, err error) {
 		"STATEDIR": abs(&c.StateDir),
 		"TRIGGER":  abs(&c.Trigger),
 		"DRYRUN":   conf.Bool(&c.DryRun),
+		"METRICS":  conf.OptionalPath(&c.Metrics),
 	}
 	if c.lines, err = command.ApplyConfig(path, keys); err != nil {
 		return nil, err

@@ -19,12 +19,12 @@ import (
 const StatusSchema = "nutslave.status/1"
 
 // Seconds is a duration that JSON renders as a number of seconds
-// (millisecond precision).
+// (microsecond precision).
 type Seconds time.Duration
 
 // MarshalJSON renders s as seconds.
 func (s Seconds) MarshalJSON() ([]byte, error) {
-	return strconv.AppendFloat(nil, time.Duration(s).Round(time.Millisecond).Seconds(), 'f', -1, 64), nil
+	return strconv.AppendFloat(nil, time.Duration(s).Round(time.Microsecond).Seconds(), 'f', -1, 64), nil
 }
 
 // UnmarshalJSON reads a number of seconds.
