@@ -3,39 +3,21 @@ package flagger
 import (
 	"context"
 	"errors"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nutslave/nutslave/flags"
+	"github.com/nutslave/nutslave/internal/command"
 	"github.com/nutslave/nutslave/internal/eventlog"
 	"github.com/nutslave/nutslave/internal/lock"
 	"github.com/nutslave/nutslave/internal/master"
 )
 
-// StatusSchema names the layout of `upsflags status --json` and `upsslave
-// status --json` (docs/status-json.md). Adding a field keeps it; renaming,
-// removing or changing the meaning or type of one bumps the number.
-const StatusSchema = "nutslave.status/1"
+// StatusSchema is [command.StatusSchema], the version of the JSON status.
+const StatusSchema = command.StatusSchema
 
-// Seconds is a duration that JSON renders as a number of seconds
-// (microsecond precision).
-type Seconds time.Duration
-
-// MarshalJSON renders s as seconds.
-func (s Seconds) MarshalJSON() ([]byte, error) {
-	return strconv.AppendFloat(nil, time.Duration(s).Round(time.Microsecond).Seconds(), 'f', -1, 64), nil
-}
-
-// UnmarshalJSON reads a number of seconds.
-func (s *Seconds) UnmarshalJSON(b []byte) error {
-	f, err := strconv.ParseFloat(string(b), 64)
-	if err != nil {
-		return err
-	}
-	*s = Seconds(f * float64(time.Second))
-	return nil
-}
+// Seconds is [command.Seconds]: a duration as a number of seconds in JSON.
+type Seconds = command.Seconds
 
 // MasterStatus is what `upsflags status` shows, as text or JSON, and what
 // `upsflags metrics` exports. CollectStatus builds it; nothing in it is
@@ -335,12 +317,7 @@ func (f *Flagger) collect(ctx context.Context, r master.Reading, took time.Durat
 	return s, nil
 }
 
-func utc(t time.Time) time.Time {
-	if t.IsZero() {
-		return t
-	}
-	return t.UTC()
-}
+func utc(t time.Time) time.Time { return command.UTC(t) }
 
 func readingStatus(r master.Reading, took time.Duration) ReadingStatus {
 	rs := ReadingStatus{Time: utc(r.Time), Took: Seconds(took), OK: r.OK(), Status: r.Status}
