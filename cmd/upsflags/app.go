@@ -230,8 +230,8 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 				Name:  "metrics",
 				Usage: "write the status as a Prometheus textfile for node_exporter",
 				UsageText: "upsflags metrics [--file PATH]\n\nWrites the gauges of docs/status-json.md atomically (a temporary file in the\n" +
-					"same directory, fsync, rename; mode 0644) to PATH, else METRICS, else\n" + metrics.DefaultFile + ";\n" +
-					"--file - prints them. node_exporter reads the directory with\n--collector.textfile.directory.",
+					"same directory, fsync, rename; mode 0644) to PATH, else METRICS, else\n" + metrics.DefaultFile + ".\n" +
+					"With --file - it prints them. node_exporter reads that directory when\nstarted with --collector.textfile.directory.",
 				Flags: []cli.Flag{&cli.StringFlag{Name: "file", Usage: "write to `PATH` (- for standard output)"}},
 				Action: func(c *cli.Context) error {
 					if c.NArg() > 0 {
