@@ -95,14 +95,17 @@ func (r *remembering) Read(ctx context.Context) master.Reading {
 	return r.last
 }
 
-// writeMetrics writes METRICS after a run, from the run's reading. A
-// failure is logged and changes nothing else.
+// writeMetrics writes METRICS after a run, from the run's reading; a run
+// that read nothing (another upsflags was deciding) or was stopped writes
+// nothing. A failure is logged and changes nothing else.
 func (f *Flagger) writeMetrics(ctx context.Context) {
 	rem, ok := f.src.(*remembering)
-	if f.cfg.Metrics == "" || !ok || rem.last.Time.IsZero() {
+	if f.cfg.Metrics == "" || !ok || rem.last.Time.IsZero() || ctx.Err() != nil {
 		return
 	}
-	s, err := f.collect(ctx, rem.last, rem.took, time.Now())
+	r := rem.last
+	rem.last = master.Reading{}
+	s, err := f.collect(ctx, r, rem.took, time.Now())
 	if err == nil {
 		err = s.Metrics().WriteFile(f.cfg.Metrics)
 	}
