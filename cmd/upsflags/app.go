@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/nutslave/nutslave/internal/command"
 	"github.com/nutslave/nutslave/internal/flagger"
+	"github.com/nutslave/nutslave/internal/metrics"
 	"github.com/urfave/cli/v2"
 )
 
@@ -74,6 +76,11 @@ removes drill and the drillok.* files, and exits 1 if someone did not
 answer. Nothing is powered off. Every POLL the drill also runs the normal
 decision under the same lock: a real outage removes drill at once and the
 real sequence (battsdf, sdf, roster wait, the master's shutdown) proceeds.
+
+Monitoring: "status --json" prints the same status as one JSON document
+(schema nutslave.status/1: times in RFC 3339, durations in seconds, absent
+values left out); "metrics" writes it as a Prometheus textfile for
+node_exporter's textfile collector, and METRICS= makes every run write it.
 
 Setup on the master:
  1. /etc/nut/upsflags.conf (below); at least SLAVES="name1 name2 ...".
@@ -143,6 +150,9 @@ upsflags.conf (KEY=VALUE lines; durations as 60, 60s, 250ms, 2m):
                 same NOTIFYTYPE, UPSNAME and message; its outcome is logged
    NOTIFYCMD_NEXT_TIMEOUT  a chained command still running after this is
                 stopped (default 30s)
+   METRICS      after each run, write the status as a Prometheus textfile here,
+                e.g. /var/lib/prometheus/node-exporter/nutslave.prom (default
+                empty: off); a failure to write it is logged and changes nothing
 
 upsflags refuses a FLAGDIR or ACKDIR that is a symlink, world-writable or not
 owned by FLAGOWNER, and never follows symlinks inside them. Whoever holds the
@@ -194,7 +204,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return &command.UsageError{Msg: "unknown command " + c.Args().First(), Hint: "commands: run watch status reset check drill"}
+				return &command.UsageError{Msg: "unknown command " + c.Args().First(), Hint: "commands: run watch status reset check drill metrics"}
 			}
 			return &command.UsageError{Msg: "no command", Hint: "the timer runs: upsflags run; to look: upsflags status"}
 		},
@@ -226,13 +236,40 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 			{
 				Name:      "status",
 				Usage:     "show the reading, the flags and which slaves acknowledged",
-				UsageText: "upsflags status",
+				UsageText: "upsflags status [--json]\n\nWith --json: one JSON document, schema " + flagger.StatusSchema + "\n(docs/status-json.md in the source): times in RFC 3339, durations\nin seconds, absent values left out.",
+				Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print one JSON document instead of text"}},
 				Action: func(c *cli.Context) error {
 					cfg, err := configFrom(c, getenv)
 					if err != nil {
 						return err
 					}
-					return flagger.Status(c.Context, cfg, stdout)
+					return flagger.Status(c.Context, cfg, c.Bool("json"), stdout)
+				},
+			},
+			{
+				Name:  "metrics",
+				Usage: "write the status as a Prometheus textfile for node_exporter",
+				UsageText: "upsflags metrics [--file PATH]\n\nWrites the gauges of docs/status-json.md atomically (a temporary file in the\n" +
+					"same directory, fsync, rename; mode 0644) to PATH, else METRICS, else\n" + metrics.DefaultFile + ".\n" +
+					"With --file - it prints them. node_exporter reads that directory when\nstarted with --collector.textfile.directory.",
+				Flags: []cli.Flag{&cli.StringFlag{Name: "file", Usage: "write to `PATH` (- for standard output)"}},
+				Action: func(c *cli.Context) error {
+					if c.NArg() > 0 {
+						return &command.UsageError{Msg: "metrics takes no arguments", Hint: "upsflags metrics [--file PATH]"}
+					}
+					cfg, err := configFrom(c, getenv)
+					if err != nil {
+						return err
+					}
+					path := cmp.Or(c.String("file"), cfg.Metrics, metrics.DefaultFile)
+					if path != "-" {
+						return flagger.WriteMetrics(c.Context, cfg, path)
+					}
+					s, err := flagger.CollectStatus(c.Context, cfg)
+					if err != nil {
+						return err
+					}
+					return s.Metrics().Encode(stdout)
 				},
 			},
 			{

@@ -56,6 +56,8 @@ func cmds() map[string]scripttest.Cmd {
 	c["mtime"] = cmdMtime
 	c["seen"] = cmdSeen
 	c["drillok"] = cmdDrillok
+	c["json"] = scripttest.JSON
+	c["waitgrep"] = cmdWaitgrep
 	return c
 }
 
@@ -230,4 +232,25 @@ func cmdDrillok(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	p := filepath.Join(ts.Getenv("WORK"), "master/acks", "drillok."+args[0])
 	ts.Check(os.WriteFile(p, []byte("time="+time.Now().Format(time.RFC3339)+"\nhost="+args[0]+"\ndrill="+id+"\n"), 0o644))
+}
+
+// waitgrep FILE PATTERN waits up to 10s until FILE has a line matching
+// PATTERN (a file rewritten by another process, such as METRICS).
+func cmdWaitgrep(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: waitgrep FILE PATTERN")
+	}
+	re, err := regexp.Compile("(?m)" + args[1])
+	ts.Check(err)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(ts.MkAbs(args[0]))
+		if re.Match(b) {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s has no line matching %s after 10s:\n%s", args[0], args[1], b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -135,16 +135,17 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 			{
 				Name:      "status",
 				Usage:     "show what upsslave remembers and what the master's flags say",
-				UsageText: "upsslave status [--local]",
+				UsageText: "upsslave status [--local] [--json]\n\nWith --json: one JSON document, schema " + command.StatusSchema + "\n(docs/status-json.md in the source): times in RFC 3339, durations in seconds,\nabsent values left out. A master that cannot be read is reported in\nmaster_error and the exit status is 1.",
 				Flags: []cli.Flag{
 					&cli.BoolFlag{Name: "local", Usage: "do not contact the master"},
+					&cli.BoolFlag{Name: "json", Usage: "print one JSON document instead of text"},
 				},
 				Action: func(c *cli.Context) error {
 					cfg, err := configFrom(c, getenv)
 					if err != nil {
 						return err
 					}
-					return slave.Status(c.Context, cfg, !c.Bool("local"), stdout)
+					return slave.Status(c.Context, cfg, !c.Bool("local"), c.Bool("json"), stdout)
 				},
 			},
 			{

@@ -63,6 +63,7 @@ func cmds() map[string]scripttest.Cmd {
 	c["mkconf"] = cmdMkconf
 	c["master"] = cmdMaster
 	c["flag"] = cmdFlag
+	c["json"] = scripttest.JSON
 	return c
 }
 

@@ -2,12 +2,14 @@ package flagger
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -16,27 +18,84 @@ import (
 	"github.com/nutslave/nutslave/flags"
 	"github.com/nutslave/nutslave/internal/command"
 	"github.com/nutslave/nutslave/internal/eventlog"
-	"github.com/nutslave/nutslave/internal/lock"
 	"github.com/nutslave/nutslave/internal/master"
 )
 
-// Status prints the reading, the state, the flags and the roster. It
-// takes no lock and writes nothing.
-func Status(ctx context.Context, cfg *Config, w io.Writer) error {
-	f, err := New(cfg, eventlog.Discard())
-	if err != nil {
+// Status prints what CollectStatus finds: as text for people or, with
+// asJSON, as one JSON document (schema StatusSchema, docs/status-json.md).
+// It takes no lock and writes nothing.
+func Status(ctx context.Context, cfg *Config, asJSON bool, w io.Writer) error {
+	s, err := CollectStatus(ctx, cfg)
+	switch {
+	case err != nil && s != nil && !asJSON:
+		s.writeHead(w)
 		return err
-	}
-	start := time.Now()
-	r := f.src.Read(ctx)
-	took := time.Since(start)
-	fmt.Fprintf(w, "source:   %s\n", f.src)
-	fmt.Fprintf(w, "reading:  %s (%v)\n", r, took.Round(10*time.Microsecond))
-	st, err := loadState(cfg, f.boot)
-	if err != nil {
+	case err != nil:
 		return err
+	case asJSON:
+		return s.WriteJSON(w)
 	}
-	fmt.Fprintf(w, "state:    power=%s since %s, phase=%s, low readings=%d", st.Power, stamp(st.PowerSince), st.Phase, st.LowCount)
+	s.WriteText(w)
+	return nil
+}
+
+// WriteJSON writes s as one indented JSON document.
+func (s *MasterStatus) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(s)
+}
+
+// WriteText writes s for people: the reading, the state, the flags, what
+// the next run would do, the roster and the master's shutdown.
+func (s *MasterStatus) WriteText(w io.Writer) {
+	s.writeHead(w)
+	if s.DeciderRunning {
+		fmt.Fprintln(w, "decider:  another upsflags is running now")
+	}
+	have := map[string]time.Time{}
+	for _, f := range s.Flags {
+		have[f.Name] = f.Time
+	}
+	fmt.Fprintf(w, "flags:    %s:", s.FlagDir)
+	for _, n := range []flags.Name{flags.Onl, flags.BattSDF, flags.SDF} {
+		if t, ok := have[string(n)]; ok {
+			fmt.Fprintf(w, " %s(%s)", n, stamp(t))
+		} else {
+			fmt.Fprintf(w, " -%s", n)
+		}
+	}
+	if t, ok := have[string(flags.Drill)]; ok {
+		fmt.Fprintf(w, " drill(%s)", stamp(t))
+	}
+	fmt.Fprintln(w)
+	ops := ""
+	if len(s.Next.Ops) > 0 {
+		ops = " → " + strings.Join(s.Next.Ops, ", ")
+	}
+	fmt.Fprintf(w, "next run: %s%s\n", s.Next.Note, ops)
+	if s.Roster.AckError != "" {
+		fmt.Fprintf(w, "acks:     %s\n", s.Roster.AckError)
+	}
+	if s.Roster.HeartbeatError != "" {
+		fmt.Fprintf(w, "seen:     %s\n", s.Roster.HeartbeatError)
+	}
+	s.writeRoster(w)
+	if s.Shutdown != nil {
+		fmt.Fprintf(w, "shutdown: %s at %s\n", s.Shutdown.State, stamp(s.Shutdown.Time))
+	}
+}
+
+// writeHead writes the source, the reading and the state: what a status
+// that could not read FLAGDIR still shows.
+func (s *MasterStatus) writeHead(w io.Writer) {
+	fmt.Fprintf(w, "source:   %s\n", s.Source)
+	fmt.Fprintf(w, "reading:  %s (%v)\n", s.Reading.reading(), time.Duration(s.Reading.Took).Round(10*time.Microsecond))
+	st := s.State
+	if st.Power == "" {
+		return // the state could not be read
+	}
+	fmt.Fprintf(w, "state:    power=%s since %s, phase=%s, low readings=%d", st.Power, stamp(st.PowerSince), st.Phase, st.LowReadings)
 	if !st.NoReadingSince.IsZero() {
 		fmt.Fprintf(w, ", no reading since %s", stamp(st.NoReadingSince))
 	}
@@ -44,74 +103,10 @@ func Status(ctx context.Context, cfg *Config, w io.Writer) error {
 	if st.Reason != "" {
 		fmt.Fprintf(w, "reason:   %s\n", st.Reason)
 	}
-	if l, err := lock.TryLock(lockPath(cfg)); errors.Is(err, lock.ErrHeld) {
-		fmt.Fprintln(w, "decider:  another upsflags is running now")
-	} else if err == nil {
-		l.Unlock()
-	}
-	if _, err := checkDir("FLAGDIR", cfg.FlagDir, cfg.FlagOwner); err != nil {
-		return err
-	}
-	fd, err := flags.OpenDir(cfg.FlagDir)
-	if err != nil {
-		return err
-	}
-	defer fd.Close()
-	infos, err := fd.List(ctx)
-	if err != nil {
-		return err
-	}
-	have := map[flags.Name]flags.Info{}
-	for _, in := range infos {
-		have[in.Name] = in
-	}
-	fmt.Fprintf(w, "flags:    %s:", cfg.FlagDir)
-	for _, n := range []flags.Name{flags.Onl, flags.BattSDF, flags.SDF} {
-		if in, ok := have[n]; ok {
-			fmt.Fprintf(w, " %s(%s)", n, stamp(in.ModTime))
-		} else {
-			fmt.Fprintf(w, " -%s", n)
-		}
-	}
-	if in, ok := have[flags.Drill]; ok {
-		fmt.Fprintf(w, " drill(%s)", stamp(in.ModTime))
-	}
-	fmt.Fprintln(w)
-	disk, staged, _, _ := scanFlags(infos)
-	now := time.Now()
-	next, plan := master.Decide(st, r, disk, now, cfg.decision())
-	_, stagePlans := master.DecideStages(next, r, staged, now, cfg.decision())
-	fmt.Fprintf(w, "next run: %s%s\n", plan.Note, planOps(plan, stagePlans))
-
-	sdfAt := st.SDFAt
-	if sdfAt.IsZero() && disk.SDF {
-		sdfAt = disk.SDFTime
-	}
-	var acks []flags.Info
-	var hbs []master.Heartbeat
-	if _, err := checkDir("ACKDIR", cfg.AckDir, cfg.FlagOwner); err != nil {
-		fmt.Fprintf(w, "acks:     %v\n", err)
-	} else if ad, err := flags.OpenDir(cfg.AckDir); err != nil {
-		fmt.Fprintf(w, "acks:     %v\n", err)
-	} else {
-		acks, err = ad.List(ctx)
-		ad.Close()
-		if err != nil {
-			return err
-		}
-		if hbs, err = readHeartbeats(ctx, cfg); err != nil {
-			fmt.Fprintf(w, "seen:     %v\n", err)
-		}
-	}
-	printRoster(w, cfg, rosterView{acks: acks, sdfAt: sdfAt, st: st, disk: disk, staged: staged, hbs: hbs, now: now})
-	if state, when, ok := f.runner.Status(); ok {
-		fmt.Fprintf(w, "shutdown: %s at %s\n", state, stamp(when))
-	}
-	return nil
 }
 
-func planOps(p master.Plan, stages []master.StagePlan) string {
-	var ops []string
+func planOps(p master.Plan, stages []master.StagePlan) []string {
+	ops := []string{}
 	for _, o := range []struct {
 		n  flags.Name
 		op master.Op
@@ -133,105 +128,41 @@ func planOps(p master.Plan, stages []master.StagePlan) string {
 	if p.Commit {
 		ops = append(ops, "wait for the slaves, then shut down")
 	}
-	if len(ops) == 0 {
-		return ""
-	}
-	return " → " + strings.Join(ops, ", ")
+	return ops
 }
 
-// rosterView is what printRoster shows.
-type rosterView struct {
-	acks   []flags.Info
-	sdfAt  time.Time
-	st     master.State
-	disk   master.Disk
-	staged map[string]master.StageFlags
-	hbs    []master.Heartbeat
-	now    time.Time
-}
-
-// printRoster prints one line per known slave (SLAVES ∪ STAGES ∪ any
-// seen.<name>): acknowledged for this outage's sdf (or its own stage's
-// sdf.<name>) or not and when, its stage and threshold, the verdict it was
-// given, and when its last heartbeat came; then the problems slaves
-// reported.
-func printRoster(w io.Writer, cfg *Config, v rosterView) {
+// writeRoster writes one line per known slave: acknowledged for this
+// outage's sdf (or its own stage's sdf.<name>) or not and when, its stage
+// and threshold, the verdict it was given, and when its last heartbeat
+// came; then the problems slaves reported.
+func (s *MasterStatus) writeRoster(w io.Writer) {
+	ro := s.Roster
 	when := "no sdf"
-	if !v.sdfAt.IsZero() {
-		when = "sdf at " + stamp(v.sdfAt) + ", HOSTSYNC until " + stamp(v.sdfAt.Add(cfg.HostSync))
+	if sdfAt := s.State.SDFTime; !sdfAt.IsZero() {
+		when = "sdf at " + stamp(sdfAt) + ", HOSTSYNC until " + stamp(ro.HostSyncUntil)
 	}
-	fmt.Fprintf(w, "roster:   %s (%s; STALE %v)\n", cfg.AckDir, when, cfg.Stale)
-	since := v.sdfAt
-	if since.IsZero() {
-		// No outage: every acknowledgement present is from an old one.
-		since = v.now.Add(24 * 365 * time.Hour)
-	}
-	stageAt := map[string]time.Time{}
-	for n, ss := range v.st.Stages {
-		if !ss.SDFAt.IsZero() {
-			stageAt[n] = ss.SDFAt
-		}
-	}
-	for n, f := range v.staged {
-		if f.SDF && stageAt[n].IsZero() {
-			stageAt[n] = f.SDFTime
-		}
-	}
-	ro := master.NewRoster(cfg.Slaves, cfg.Stages, stageAt)
-	t := ro.Count(v.acks, since)
-	acked := map[string]master.Ack{}
-	var anon *master.Ack
-	for _, a := range t.Acked {
-		if a.Slave == "" {
-			anon = &a
-			continue
-		}
-		acked[a.Slave] = a
-	}
-	stale := map[string]master.Ack{}
-	for _, a := range t.Stale {
-		stale[a.Slave] = a
-	}
-	stageOf := map[string]master.Stage{}
-	for _, sg := range cfg.Stages {
-		stageOf[sg.Name] = sg
-	}
-	ready := master.Ready(ro.Names, v.hbs, v.now, cfg.Stale)
-	readyOf := map[string]master.Readiness{}
-	for _, r := range ready {
-		readyOf[r.Name] = r
-	}
-	anonFor := ro.Anon
-	if anonFor == "" && len(ro.Names) == 1 {
-		anonFor = ro.Names[0]
-	}
-
+	fmt.Fprintf(w, "roster:   %s (%s; STALE %v)\n", ro.AckDir, when, time.Duration(ro.Stale))
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "  SLAVE\tACKNOWLEDGED\tWHEN\tSTAGE\tVERDICT\tSEEN")
-	stageCol := func(n string) string {
-		if sg, ok := stageOf[n]; ok {
-			return sg.Threshold()
+	stageCol := func(sl SlaveStatus) string {
+		if sl.Stage != nil {
+			return sl.Stage.threshold()
 		}
 		return "global"
 	}
-	verdict := func(n string) string {
-		if f, ok := v.staged[n]; ok && f.SDF {
-			return "sdf." + n + " " + stamp(f.SDFTime)
-		}
+	verdict := func(sl SlaveStatus) string {
 		switch {
-		case v.disk.SDF:
-			return "sdf"
-		case v.staged[n].BattSDF:
-			return "battsdf." + n
-		case v.disk.BattSDF:
-			return "battsdf"
+		case sl.Verdict == "":
+			return "-"
+		case strings.HasPrefix(sl.Verdict, string(flags.SDF)+"."):
+			return sl.Verdict + " " + stamp(sl.VerdictTime)
 		}
-		return "-"
+		return sl.Verdict
 	}
-	seenCol := func(n string) string {
-		r, ok := readyOf[n]
+	seenCol := func(sl SlaveStatus) string {
+		r := sl.readiness()
 		switch {
-		case !ok:
+		case sl.Name == "" || !r.Seen && !r.Listed:
 			return "-"
 		case !r.Seen:
 			return "never STALE"
@@ -245,37 +176,54 @@ func printRoster(w io.Writer, cfg *Config, v rosterView) {
 		}
 		return s
 	}
-	if len(ro.Names) == 0 {
+	who := func(sl SlaveStatus) string {
+		return master.Ack{Slave: sl.Name}.Who()
+	}
+	if ro.AnyOne {
 		fmt.Fprintln(tw, "  (SLAVES and STAGES empty: any one acknowledgement ends the wait)\t\t\t\t\t")
-		for _, a := range t.Acked {
-			fmt.Fprintf(tw, "  %s\tyes\t%s\tglobal\t%s\t%s\n", a.Who(), stamp(a.At), verdict(a.Slave), seenCol(a.Slave))
-		}
 	}
-	for _, n := range ro.Names {
-		rest := fmt.Sprintf("%s\t%s\t%s", stageCol(n), verdict(n), seenCol(n))
-		switch a, ok := acked[n]; {
-		case ok:
-			fmt.Fprintf(tw, "  %s\tyes\t%s\t%s\n", n, stamp(a.At), rest)
-		case n == anonFor && anon != nil:
-			fmt.Fprintf(tw, "  %s\tyes (sdfok)\t%s\t%s\n", n, stamp(anon.At), rest)
+	var unlisted []SlaveStatus
+	for _, sl := range ro.Slaves {
+		rest := fmt.Sprintf("%s\t%s\t%s", stageCol(sl), verdict(sl), seenCol(sl))
+		switch {
+		case ro.AnyOne && sl.Acknowledged:
+			fmt.Fprintf(tw, "  %s\tyes\t%s\t%s\n", who(sl), stamp(sl.AckTime), rest)
+		case !sl.Listed:
+			unlisted = append(unlisted, sl)
+		case sl.Acknowledged && sl.AckPlain:
+			fmt.Fprintf(tw, "  %s\tyes (sdfok)\t%s\t%s\n", sl.Name, stamp(sl.AckTime), rest)
+		case sl.Acknowledged:
+			fmt.Fprintf(tw, "  %s\tyes\t%s\t%s\n", sl.Name, stamp(sl.AckTime), rest)
+		case !sl.OldAckTime.IsZero():
+			fmt.Fprintf(tw, "  %s\tno (old: %s)\t-\t%s\n", sl.Name, stamp(sl.OldAckTime), rest)
 		default:
-			if s, ok := stale[n]; ok {
-				fmt.Fprintf(tw, "  %s\tno (old: %s)\t-\t%s\n", n, stamp(s.At), rest)
-			} else {
-				fmt.Fprintf(tw, "  %s\tno\t-\t%s\n", n, rest)
-			}
+			fmt.Fprintf(tw, "  %s\tno\t-\t%s\n", sl.Name, rest)
 		}
 	}
-	for _, a := range t.Unlisted {
-		fmt.Fprintf(tw, "  %s\tnot in SLAVES or STAGES\t%s\t-\t-\t%s\n", a.Who(), stamp(a.At), seenCol(a.Slave))
-	}
-	for _, r := range ready {
-		if !r.Listed && acked[r.Name] == (master.Ack{}) && !unlistedAck(t, r.Name) {
-			fmt.Fprintf(tw, "  %s\tnot in SLAVES or STAGES\t-\t-\t-\t%s\n", r.Name, seenCol(r.Name))
+	for _, sl := range unlisted {
+		at := "-"
+		if sl.Acknowledged {
+			at = stamp(sl.AckTime)
 		}
+		fmt.Fprintf(tw, "  %s\tnot in SLAVES or STAGES\t%s\t-\t-\t%s\n", who(sl), at, seenCol(sl))
 	}
 	tw.Flush()
-	for _, r := range ready {
+	// The listed slaves in roster order, then the others by name, as
+	// master.Ready lists them.
+	var listed, others []SlaveStatus
+	for _, sl := range ro.Slaves {
+		if sl.Listed {
+			listed = append(listed, sl)
+		} else {
+			others = append(others, sl)
+		}
+	}
+	slices.SortStableFunc(others, func(a, b SlaveStatus) int { return strings.Compare(a.Name, b.Name) })
+	for _, sl := range slices.Concat(listed, others) {
+		r := sl.readiness()
+		if sl.Name == "" || !r.Seen && !r.Listed {
+			continue
+		}
 		switch {
 		case r.Problem():
 			fmt.Fprintf(w, "  problem: %s %s\n", r.Name, r.Describe())
@@ -283,15 +231,6 @@ func printRoster(w io.Writer, cfg *Config, v rosterView) {
 			fmt.Fprintf(w, "  stale:   %s %s\n", r.Name, r.Describe())
 		}
 	}
-}
-
-func unlistedAck(t master.Tally, name string) bool {
-	for _, a := range t.Unlisted {
-		if a.Slave == name {
-			return true
-		}
-	}
-	return false
 }
 
 // readHeartbeats reads every seen.<name> in ACKDIR, each at most

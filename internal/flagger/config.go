@@ -44,6 +44,8 @@ type Config struct {
 	// Next is the NOTIFYCMD upsmon ran before (NOTIFYCMD_NEXT): it gets
 	// every event too.
 	Next command.Chain
+	// Metrics is where each run writes a Prometheus textfile; "" is off.
+	Metrics string
 
 	// Version is the program's, written into the flags for people (not
 	// from the file).
@@ -150,6 +152,7 @@ func LoadConfig(path string) (_ *Config, err error) {
 		"DRYRUN":                 conf.Bool(&c.DryRun),
 		"NOTIFYCMD_NEXT":         conf.Command(&c.Next.Argv),
 		"NOTIFYCMD_NEXT_TIMEOUT": dur(&c.Next.Timeout),
+		"METRICS":                conf.OptionalPath(&c.Metrics),
 	}
 	if c.lines, err = command.ApplyConfig(path, keys); err != nil {
 		return nil, err

@@ -73,6 +73,9 @@ func New(cfg *Config, log *eventlog.Logger) (*Flagger, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Metrics != "" {
+		src = &remembering{Source: src}
+	}
 	boot := poweroff.BootID()
 	host, _ := os.Hostname()
 	host, _, _ = strings.Cut(host, ".")
@@ -96,6 +99,7 @@ func lockPath(cfg *Config) string { return filepath.Join(cfg.StateDir, "upsflags
 // decision to it.
 func (f *Flagger) Once(ctx context.Context) error {
 	_, err := f.locked(ctx, func(fd, ad *flags.Dir) error { return f.step(ctx, fd, ad) })
+	f.writeMetrics(ctx)
 	return err
 }
 

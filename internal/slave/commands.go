@@ -19,7 +19,6 @@ import (
 	"github.com/nutslave/nutslave/flags/sftpstore"
 	"github.com/nutslave/nutslave/internal/command"
 	"github.com/nutslave/nutslave/internal/eventlog"
-	"github.com/nutslave/nutslave/internal/lock"
 )
 
 // checker is a check's findings; hostKey marks a host key problem, which
@@ -225,70 +224,6 @@ func keyFileType(t string) string {
 	return "ecdsa"
 }
 
-// Status prints the remembered state of each UPS and, unless local,
-// the master's flags.
-func Status(ctx context.Context, cfg *Config, remote bool, w io.Writer) error {
-	eng := Open(cfg, eventlog.Discard())
-	store := eng.store
-	ups := store.Known()
-	fmt.Fprintf(w, "slave %s, master %s@%s\n", cfg.Name, cfg.MasterUser, cfg.MasterAddr)
-	if len(ups) == 0 {
-		fmt.Fprintln(w, "no events seen since boot")
-	}
-	for _, u := range ups {
-		st, err := store.Load(u)
-		if err != nil {
-			return err
-		}
-		watcher := "no"
-		if l, err := lock.TryLock(store.LockFile(u, "watch")); errors.Is(err, lock.ErrHeld) {
-			watcher = "yes"
-		} else if err == nil {
-			l.Unlock()
-		}
-		fmt.Fprintf(w, "ups %s: power=%s job=%s since=%s last_event=%s at %s watcher=%s\n",
-			orDash(u), st.Power, st.Job, stamp(st.JobSince), orDash(string(st.LastEvent)), stamp(st.LastEventAt), watcher)
-		if !st.UnreachableSince.IsZero() {
-			fmt.Fprintf(w, "  master unreachable since %s\n", stamp(st.UnreachableSince))
-		}
-		if !st.Acked.IsZero() {
-			fmt.Fprintf(w, "  acknowledged at %s\n", stamp(st.Acked))
-		}
-	}
-	if state, when, ok := eng.runner.Status(); ok {
-		fmt.Fprintf(w, "shutdown: %s at %s\n", state, stamp(when))
-	}
-	if !remote {
-		return nil
-	}
-	signer, err := sftpstore.LoadSigner(cfg.Identity)
-	if err != nil {
-		return err
-	}
-	cctx, cancel := context.WithTimeout(ctx, 2*cfg.ConnectTimeout)
-	defer cancel()
-	conn, err := sftpstore.Dial(cctx, sshConfig(cfg, signer))
-	if err != nil {
-		return fmt.Errorf("master: %w", err)
-	}
-	defer conn.Close()
-	for _, dir := range uniq(cfg.FlagDir, cfg.AckDir) {
-		infos, err := sftpstore.New(conn.SFTP, dir).List(cctx)
-		if err != nil {
-			return fmt.Errorf("master %s: %w", dir, err)
-		}
-		fmt.Fprintf(w, "master %s:", dir)
-		if len(infos) == 0 {
-			fmt.Fprint(w, " (empty)")
-		}
-		for _, in := range infos {
-			fmt.Fprintf(w, " %s(%s)", in.Name, stamp(in.ModTime))
-		}
-		fmt.Fprintln(w)
-	}
-	return nil
-}
-
 func uniq(a, b string) []string {
 	if a == b {
 		return []string{a}
@@ -300,7 +235,7 @@ func stamp(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.Format(time.RFC3339)
+	return t.Local().Format(time.RFC3339)
 }
 
 // Simulate plays one event through the real decision and watch path

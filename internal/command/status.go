@@ -1,0 +1,39 @@
+package command
+
+import (
+	"strconv"
+	"time"
+)
+
+// StatusSchema names the layout of `upsflags status --json` and `upsslave
+// status --json` (docs/status-json.md). Adding a field keeps it; renaming
+// or removing one, or changing its type or meaning, bumps the number.
+const StatusSchema = "nutslave.status/1"
+
+// Seconds is a duration that JSON renders as a number of seconds
+// (microsecond precision).
+type Seconds time.Duration
+
+// MarshalJSON renders s as seconds.
+func (s Seconds) MarshalJSON() ([]byte, error) {
+	return strconv.AppendFloat(nil, time.Duration(s).Round(time.Microsecond).Seconds(), 'f', -1, 64), nil
+}
+
+// UnmarshalJSON reads a number of seconds.
+func (s *Seconds) UnmarshalJSON(b []byte) error {
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return err
+	}
+	*s = Seconds(f * float64(time.Second))
+	return nil
+}
+
+// UTC is t in UTC, as the JSON status shows times; the zero time stays
+// zero.
+func UTC(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC()
+}
