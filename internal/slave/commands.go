@@ -50,6 +50,7 @@ func check(ctx context.Context, cfg *Config, w io.Writer) (*checker, error) {
 	k.StateDir(cfg.StateDir, cfg.LogFile, "nut")
 	checkShutdownCmd(k, cfg)
 	k.Chain("upsslave", cfg.Next, cfg.Path, os.Getenv)
+	checkSupplies(k, cfg)
 	signer, err := sftpstore.LoadSigner(cfg.Identity)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):

@@ -20,6 +20,13 @@ type Config struct {
 
 	MasterUser string
 	MasterAddr string // host:port
+	// Masters are the masters of the UPSes that feed this host, by
+	// upsmon's UPS name (MASTERS=); a UPS not listed has MASTER.
+	Masters []UPSMaster
+	// UpsmonConf is upsmon.conf, read for its MONITOR lines and
+	// MINSUPPLIES (UPSMON_CONF=; default $UPSMON_CONF, then Debian's,
+	// then RHEL's path).
+	UpsmonConf string
 	Identity   string
 	KnownHosts string
 	FlagDir    string // as seen over SFTP
@@ -77,6 +84,8 @@ func LoadConfig(path string) (_ *Config, err error) {
 	abs, dur := conf.AbsPath, conf.Duration
 	keys := map[string]conf.Setter{
 		"MASTER":                 c.setMaster,
+		"MASTERS":                c.setMasters,
+		"UPSMON_CONF":            abs(&c.UpsmonConf),
 		"IDENTITY":               abs(&c.Identity),
 		"KNOWN_HOSTS":            abs(&c.KnownHosts),
 		"FLAGDIR":                abs(&c.FlagDir),
@@ -113,11 +122,60 @@ func LoadConfig(path string) (_ *Config, err error) {
 	return c, nil
 }
 
+// UPSMaster is one entry of MASTERS: the master that holds a UPS.
+type UPSMaster struct {
+	UPS  string // upsmon's name for it, as in MONITOR: ups@host[:port]
+	User string
+	Addr string // host:port
+}
+
+// MasterFor returns the master of ups: its MASTERS entry, else MASTER.
+func (c *Config) MasterFor(ups string) (user, addr string) {
+	for _, m := range c.Masters {
+		if m.UPS == ups {
+			return m.User, m.Addr
+		}
+	}
+	return c.MasterUser, c.MasterAddr
+}
+
+// setMasters parses MASTERS="ups@hostA=user@hostA[:port] ups@hostB=…".
+func (c *Config) setMasters(v string) error {
+	c.Masters = nil
+	for _, f := range strings.Fields(v) {
+		ups, master, ok := strings.Cut(f, "=")
+		if !ok || ups == "" || !strings.Contains(ups, "@") {
+			return fmt.Errorf("%q: want UPS=user@host pairs, the UPS as in upsmon.conf's MONITOR line, e.g. ups1@192.168.2.5=nutslave@192.168.2.5", f)
+		}
+		user, addr, err := parseMaster(master)
+		if err != nil {
+			return err
+		}
+		for _, m := range c.Masters {
+			if m.UPS == ups {
+				return fmt.Errorf("%s is listed twice", ups)
+			}
+		}
+		c.Masters = append(c.Masters, UPSMaster{UPS: ups, User: user, Addr: addr})
+	}
+	return nil
+}
+
 // setMaster parses MASTER=user@host[:port].
 func (c *Config) setMaster(v string) error {
+	user, addr, err := parseMaster(v)
+	if err != nil {
+		return err
+	}
+	c.MasterUser, c.MasterAddr = user, addr
+	return nil
+}
+
+// parseMaster parses user@host[:port] (port 22 by default).
+func parseMaster(v string) (user, addr string, err error) {
 	user, hostport, ok := strings.Cut(v, "@")
 	if !ok || user == "" || hostport == "" {
-		return fmt.Errorf("%q: want user@host[:port], e.g. nutslave@192.168.2.5", v)
+		return "", "", fmt.Errorf("%q: want user@host[:port], e.g. nutslave@192.168.2.5", v)
 	}
 	host, port := hostport, "22"
 	if h, p, err := net.SplitHostPort(hostport); err == nil {
@@ -126,13 +184,12 @@ func (c *Config) setMaster(v string) error {
 		host = hostport[1 : len(hostport)-1]
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("%q: bad port %q", v, port)
+		return "", "", fmt.Errorf("%q: bad port %q", v, port)
 	}
 	if host == "" {
-		return fmt.Errorf("%q: empty host", v)
+		return "", "", fmt.Errorf("%q: empty host", v)
 	}
-	c.MasterUser, c.MasterAddr = user, net.JoinHostPort(host, port)
-	return nil
+	return user, net.JoinHostPort(host, port), nil
 }
 
 // Validate checks the configuration as a whole.
@@ -140,8 +197,13 @@ func (c *Config) Validate() error {
 	bad := func(key string, err error) error {
 		return &conf.Error{Path: c.Path, Line: c.lines[key], Key: key, Err: err}
 	}
-	if c.MasterAddr == "" {
+	if c.MasterAddr == "" && len(c.Masters) == 0 {
 		return bad("MASTER", fmt.Errorf("%w: set MASTER=user@host[:port]", conf.ErrMissing))
+	}
+	if c.MasterAddr == "" {
+		// With MASTERS alone, the first is the default (host events,
+		// trust, check).
+		c.MasterUser, c.MasterAddr = c.Masters[0].User, c.Masters[0].Addr
 	}
 	if c.Name == "" {
 		return bad("NAME", fmt.Errorf("%w: the host name is empty; set NAME", conf.ErrMissing))

@@ -28,12 +28,28 @@ func (cfg *Config) Options() Options {
 // on first use), the state in STATEDIR, the shutdown command.
 func Open(cfg *Config, log *eventlog.Logger) *Watcher {
 	opts := cfg.Options()
-	remote := NewSFTP(opts, log, func() sftpstore.Config {
-		signer, err := sftpstore.LoadSigner(cfg.Identity)
+	master := func(user, addr string) Remote {
+		return NewSFTP(opts, log, func() sftpstore.Config {
+			signer, err := sftpstore.LoadSigner(cfg.Identity)
+			if err != nil {
+				log.Error("cannot load the ssh identity; the master cannot be reached, only the fail-safe clocks apply", "err", err)
+			}
+			c := sshConfig(cfg, signer)
+			c.User, c.Addr = user, addr
+			return c
+		})
+	}
+	w := New(opts, log, master(cfg.MasterUser, cfg.MasterAddr))
+	if len(cfg.Masters) == 0 {
+		return w // one master, one supply: as always
+	}
+	w.remoteFor = func(ups string) Remote { return master(cfg.MasterFor(ups)) }
+	if path := cfg.upsmonConfPath(); path != "" {
+		u, err := readUpsmonConf(path)
 		if err != nil {
-			log.Error("cannot load the ssh identity; the master cannot be reached, only the fail-safe clocks apply", "err", err)
+			log.Warn("cannot read upsmon.conf's MONITOR lines: every verdict shuts this host down", "err", err)
 		}
-		return sshConfig(cfg, signer)
-	})
-	return New(opts, log, remote)
+		w.supplies = u.Supplies
+	}
+	return w
 }

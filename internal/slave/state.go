@@ -25,6 +25,9 @@ type State struct {
 	LastEvent   notify.Event `json:"last_event,omitempty"`
 	LastEventAt time.Time    `json:"last_event_at,omitzero"`
 	Acked       time.Time    `json:"acked,omitzero"`
+	// Condemned is when a verdict on this UPS condemned it as a supply of
+	// a host with others (MINSUPPLIES); ONLINE clears it.
+	Condemned time.Time `json:"condemned,omitzero"`
 
 	// saved is true when the state came from its file, so an unchanged
 	// state need not be written again.

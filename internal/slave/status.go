@@ -56,6 +56,11 @@ type UPSStatus struct {
 	// AckTime is when this slave wrote its sdfok.<NAME>.
 	AckTime time.Time `json:"ack_time,omitzero"`
 	Reason  string    `json:"reason,omitempty"`
+	// CondemnedTime is when a verdict on this UPS condemned it as one of
+	// several supplies (MASTERS, MINSUPPLIES); absent while it powers.
+	CondemnedTime time.Time `json:"condemned_time,omitzero"`
+	// Master is this UPS's master (MASTERS), when not the default.
+	Master string `json:"master,omitempty"`
 }
 
 // ShutdownStatus is this host's shutdown in this boot.
@@ -99,6 +104,10 @@ func CollectStatus(ctx context.Context, cfg *Config, remote bool) (*StatusReport
 			Job: st.Job.String(), JobSince: command.UTC(st.JobSince), WaitSince: command.UTC(st.WaitSince),
 			LastEvent: string(st.LastEvent), LastEventTime: command.UTC(st.LastEventAt),
 			UnreachableSince: command.UTC(st.UnreachableSince), AckTime: command.UTC(st.Acked), Reason: st.Reason,
+			CondemnedTime: command.UTC(st.Condemned),
+		}
+		if user, addr := cfg.MasterFor(u); addr != cfg.MasterAddr || user != cfg.MasterUser {
+			us.Master = user + "@" + addr
 		}
 		if l, err := lock.TryLock(store.LockFile(u, "watch")); errors.Is(err, lock.ErrHeld) {
 			us.Watcher = true
@@ -188,6 +197,12 @@ func (r *StatusReport) WriteText(w io.Writer) {
 		}
 		if !u.AckTime.IsZero() {
 			fmt.Fprintf(w, "  acknowledged at %s\n", stamp(u.AckTime))
+		}
+		if u.Master != "" {
+			fmt.Fprintf(w, "  master %s\n", u.Master)
+		}
+		if !u.CondemnedTime.IsZero() {
+			fmt.Fprintf(w, "  supply condemned at %s (this host runs on its other supplies)\n", stamp(u.CondemnedTime))
 		}
 	}
 	if r.Shutdown != nil {

@@ -55,6 +55,41 @@ type Watcher struct {
 	runner Runner
 	// Simulate: acknowledge nothing on the master, run no command.
 	Simulate bool
+
+	// supplies are the UPSes feeding this host (upsmon.conf); with more
+	// than one, a verdict condemns one supply and the host goes down only
+	// below MINSUPPLIES.
+	supplies notify.Supplies
+	// remoteFor gives the master of a UPS (MASTERS); nil: remote for all.
+	remoteFor func(ups string) Remote
+	remotes   map[string]Remote
+	// upsmonDecided: upsmon itself, which counts MINSUPPLIES, wants this
+	// host down (SHUTDOWN, SHUTDOWNCMD); no supply is spared then.
+	upsmonDecided bool
+}
+
+// remoteOf is the master of ups.
+func (w *Watcher) remoteOf(ups string) Remote {
+	if w.remoteFor == nil {
+		return w.remote
+	}
+	if r, ok := w.remotes[ups]; ok {
+		return r
+	}
+	r := w.remoteFor(ups)
+	if w.remotes == nil {
+		w.remotes = map[string]Remote{}
+	}
+	w.remotes[ups] = r
+	return r
+}
+
+// closeRemotes ends every master connection.
+func (w *Watcher) closeRemotes() {
+	w.remote.Close()
+	for _, r := range w.remotes {
+		r.Close()
+	}
 }
 
 // New returns a watcher that keeps its state in opts.StateDir, reaches the
@@ -87,7 +122,10 @@ func (w *Watcher) timing() notify.Timing {
 // if the plan says so and no other upsslave is already waiting.
 func (w *Watcher) HandleEvent(ctx context.Context, rawType, ups, msg string) error {
 	ev, evErr := notify.ParseEvent(rawType)
-	defer w.remote.Close()
+	defer w.closeRemotes()
+	if ev == notify.Shutdown || ev == notify.NoParent {
+		w.upsmonDecided = true
+	}
 	targets := []string{ups}
 	if ups == "" {
 		// Host events (SHUTDOWN, NOPARENT) concern every UPS we track.
@@ -103,6 +141,9 @@ func (w *Watcher) HandleEvent(ctx context.Context, rawType, ups, msg string) err
 			st.Progress, plan = st.Progress.Event(ev, now, w.policy())
 			st.Seq++
 			st.LastEvent, st.LastEventAt = ev, now
+			if ev == notify.Online {
+				st.Condemned = time.Time{} // this supply has power again
+			}
 			return nil
 		})
 		if err != nil {
@@ -150,7 +191,8 @@ func (w *Watcher) ShutdownCommand(ctx context.Context) error {
 			return nil
 		})
 	}
-	defer w.remote.Close()
+	defer w.closeRemotes()
+	w.upsmonDecided = true
 	w.log.Crit("upsmon's SHUTDOWNCMD: finishing the handshake with the master, then powering off", "ups", strings.Join(ups, ","))
 	// The whole command is bounded: SDFWAIT plus time to acknowledge.
 	deadline := time.Now().Add(w.opts.SDFWait + 3*w.opts.ConnectTimeout)
@@ -287,7 +329,7 @@ func (w *Watcher) watch(ctx context.Context, ups string) error {
 		case notify.RetryNow:
 			// One fresh attempt, back-off or not, before the fail-safe:
 			// the master may have just come back.
-			w.remote.Retry()
+			w.remoteOf(ups).Retry()
 			continue
 		case notify.ShutdownNow:
 			return w.shutdown(ctx, ups, verdict.Reason, verdict.FailSafe)
@@ -335,7 +377,7 @@ func (w *Watcher) lookUnlessNewEvent(ctx context.Context, ups string, seq uint64
 			}
 		}
 	}()
-	a, err = w.remote.Look(pctx)
+	a, err = w.remoteOf(ups).Look(pctx)
 	cancel()
 	<-done
 	return a, err, newer && ctx.Err() == nil
@@ -363,6 +405,9 @@ func (w *Watcher) shutdown(ctx context.Context, ups, reason string, masterGone b
 			w.store.Update(ctx, ups, func(cur *State) error { cur.Acked = time.Now(); return nil })
 		}
 	}
+	if w.spared(ctx, ups, reason) {
+		return nil
+	}
 	if w.Simulate {
 		w.log.Crit("simulate: would run the shutdown command", "cmd", fmt.Sprintf("%q", w.opts.ShutdownCmd))
 		w.store.Update(ctx, ups, func(cur *State) error { cur.Job = notify.JobDone; return nil })
@@ -384,6 +429,40 @@ func (w *Watcher) shutdown(ctx context.Context, ups, reason string, masterGone b
 	return err
 }
 
+// spared condemns ups as a supply of a host powered by several UPSes and
+// reports whether the others still give MINSUPPLIES: then this host stays
+// up (its acknowledgement to ups's master is written: that master may cut
+// its load) and the job ends. A host with one supply, or one that upsmon
+// itself wants down, is never spared.
+func (w *Watcher) spared(ctx context.Context, ups, reason string) bool {
+	if w.upsmonDecided || !w.supplies.Redundant() || !w.supplies.Has(ups) {
+		return false
+	}
+	if _, err := w.store.Update(ctx, ups, func(cur *State) error {
+		if cur.Condemned.IsZero() {
+			cur.Condemned = time.Now()
+		}
+		return nil
+	}); err != nil {
+		w.log.Error("cannot record the condemned supply; shutting down", "ups", ups, "err", err)
+		return false
+	}
+	condemned := func(u string) bool {
+		st, err := w.store.Load(u)
+		return err != nil || !st.Condemned.IsZero()
+	}
+	left, up := w.supplies.StaysUp(condemned)
+	if !up {
+		w.log.Crit("the last supply this host needs is condemned too; shutting down",
+			"ups", ups, "power_left", left, "minsupplies", max(w.supplies.Min, 1))
+		return false
+	}
+	w.log.Crit("supply condemned; this host stays up on its other supplies",
+		"ups", ups, "reason", reason, "power_left", left, "minsupplies", max(w.supplies.Min, 1))
+	w.store.Update(ctx, ups, func(cur *State) error { cur.Job = notify.JobNone; return nil })
+	return true
+}
+
 // acknowledge writes sdfok.<NAME> in ACKDIR, within a bounded time.
 func (w *Watcher) acknowledge(ctx context.Context, ups, reason string) error {
 	if w.Simulate {
@@ -396,7 +475,7 @@ func (w *Watcher) acknowledge(ctx context.Context, ups, reason string) error {
 	for actx.Err() == nil {
 		body := flags.Stamp(time.Now(), w.opts.Name,
 			flags.Field{Key: "ups", Value: ups}, flags.Field{Key: "reason", Value: reason}, flags.Field{Key: "version", Value: w.opts.Version})
-		err := w.remote.Acknowledge(actx, body)
+		err := w.remoteOf(ups).Acknowledge(actx, body)
 		if err == nil {
 			w.log.Info("acknowledged", "flag", flags.Ack(w.opts.Name), "ackdir", w.opts.AckDir)
 			return nil
