@@ -44,7 +44,16 @@ Setup, in the slave's upsmon.conf:
 
 and in upsslave.conf (KEY=VALUE lines; durations as 60, 60s, 250ms, 2m):
 
-    MASTER       user@host[:port] of the master's SFTP account (required)
+    MASTER       user@host[:port] of the master's SFTP account (required,
+                 unless MASTERS is set)
+    MASTERS      a host with several power supplies on several UPSes: each
+                 UPS's master, "UPS=user@host[:port] ...", the UPS as in
+                 upsmon.conf's MONITOR line. Then a verdict from one master
+                 condemns that supply only (upsslave still acknowledges to
+                 it); the host shuts down when the MONITOR power values of
+                 the supplies left fall below upsmon.conf's MINSUPPLIES
+    UPSMON_CONF  the upsmon.conf read for MONITOR and MINSUPPLIES (default
+                 $UPSMON_CONF, /etc/nut/upsmon.conf, /etc/ups/upsmon.conf)
     IDENTITY     private key (default: upsslave.key beside the config)
     KNOWN_HOSTS  the master's host key (default: upsslave.known_hosts beside
                 the config; fill it with "upsslave trust")
