@@ -52,6 +52,9 @@ type SSHDOptions struct {
 	KeyOwner string
 	// StartTimeout bounds the wait for sshd's banner; default 10s.
 	StartTimeout time.Duration
+	// AlsoAuthorize are more public keys (authorized_keys lines) the
+	// account accepts: one slave key for two masters.
+	AlsoAuthorize [][]byte
 }
 
 // An SSHD is a running OpenSSH sshd on loopback with one SFTP-only,
@@ -316,7 +319,11 @@ func (s *SSHD) writeKeys(opts SSHDOptions, acct sftpUser) error {
 		return err
 	}
 	authLine := ssh.MarshalAuthorizedKey(clientPub)
-	if err := writeFile(filepath.Join(s.base, "authorized_keys", s.User), authLine, 0o644); err != nil {
+	authorized := append([]byte(nil), authLine...)
+	for _, k := range opts.AlsoAuthorize {
+		authorized = append(authorized, k...)
+	}
+	if err := writeFile(filepath.Join(s.base, "authorized_keys", s.User), authorized, 0o644); err != nil {
 		return fmt.Errorf("lab: %w", err)
 	}
 	if err := os.WriteFile(s.ClientKey, clientPEM, 0o600); err != nil {

@@ -50,6 +50,11 @@ type UpsmonOptions struct {
 	HostSync, FinalDelay, DeadTime, PollFreq time.Duration
 	// Debug adds that many -D flags (more detail in upsmon.log).
 	Debug int
+	// AlsoMonitor are more UPSes this upsmon watches (MONITOR lines of
+	// power value 1, in the same role): a host with several supplies.
+	// MinSupplies is MINSUPPLIES (default 1).
+	AlsoMonitor []*NUT
+	MinSupplies int
 	// StartTimeout bounds the wait for upsmon's login to upsd; default 20s.
 	StartTimeout time.Duration
 }
@@ -164,9 +169,12 @@ func (u *Upsmon) config(n *NUT, opts UpsmonOptions) string {
 		}
 		return seconds(d)
 	}
-	role, usr, pass := "primary", n.PrimaryUser, n.PrimaryPassword
-	if opts.Secondary {
-		role, usr, pass = "secondary", n.SecondaryUser, n.SecondaryPassword
+	monitor := func(n *NUT) string {
+		role, usr, pass := "primary", n.PrimaryUser, n.PrimaryPassword
+		if opts.Secondary {
+			role, usr, pass = "secondary", n.SecondaryUser, n.SecondaryPassword
+		}
+		return fmt.Sprintf("MONITOR %s@%s 1 %s %s %s\n", n.UPS, n.Addr, usr, pass, role)
 	}
 	shutdownCmd := opts.ShutdownCmd
 	if shutdownCmd == "" {
@@ -179,8 +187,11 @@ func (u *Upsmon) config(n *NUT, opts UpsmonOptions) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# written by nutslave's internal/lab\n")
 	fmt.Fprintf(&b, "RUN_AS_USER %s\n", opts.RunAsUser)
-	fmt.Fprintf(&b, "MONITOR %s@%s 1 %s %s %s\n", n.UPS, n.Addr, usr, pass, role)
-	fmt.Fprintf(&b, "MINSUPPLIES 1\n")
+	b.WriteString(monitor(n))
+	for _, o := range opts.AlsoMonitor {
+		b.WriteString(monitor(o))
+	}
+	fmt.Fprintf(&b, "MINSUPPLIES %d\n", max(opts.MinSupplies, 1))
 	fmt.Fprintf(&b, "SHUTDOWNCMD %s\n", nut.Quote(shutdownCmd))
 	if opts.NotifyCmd != "" {
 		fmt.Fprintf(&b, "NOTIFYCMD %s\n", nut.Quote(opts.NotifyCmd))
