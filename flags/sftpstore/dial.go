@@ -63,6 +63,10 @@ type Conn struct {
 	dead atomic.Bool
 }
 
+// LocalAddr is this end of the connection: the address the master sees
+// us from, on the link we reach it through.
+func (c *Conn) LocalAddr() net.Addr { return c.ssh.LocalAddr() }
+
 // Alive reports whether the connection has not been seen to fail.
 func (c *Conn) Alive() bool { return !c.dead.Load() }
 

@@ -46,6 +46,11 @@ type Config struct {
 	Next command.Chain
 	// Metrics is where each run writes a Prometheus textfile; "" is off.
 	Metrics string
+	// RestoreMinCharge (percent) and WakeFor: after an outage, the slaves
+	// that acknowledged it are woken (Wake-on-LAN) once the UPS is on line
+	// with at least this charge, until each is seen or WakeFor passed.
+	RestoreMinCharge float64
+	WakeFor          time.Duration
 
 	// Version is the program's, written into the flags for people (not
 	// from the file).
@@ -56,20 +61,22 @@ type Config struct {
 
 func defaultConfig(path string) *Config {
 	return &Config{
-		Path:        path,
-		Source:      "auto",
-		FlagDir:     "/srv/nutslave/flags",
-		SSHUser:     "nutslave",
-		StdwCharge:  50,
-		Debounce:    2,
-		HostSync:    120 * time.Second,
-		DeadTime:    30 * time.Second,
-		Poll:        2 * time.Second,
-		Stale:       5 * time.Minute,
-		ShutdownCmd: []string{"/sbin/shutdown", "-h", "+0"},
-		LogFile:     "/var/log/nutslave/upsflags.log",
-		StateDir:    "/var/lib/nutslave",
-		Trigger:     "/run/nutslave/upsflags.trigger",
+		Path:             path,
+		Source:           "auto",
+		FlagDir:          "/srv/nutslave/flags",
+		SSHUser:          "nutslave",
+		StdwCharge:       50,
+		RestoreMinCharge: 30,
+		WakeFor:          time.Hour,
+		Debounce:         2,
+		HostSync:         120 * time.Second,
+		DeadTime:         30 * time.Second,
+		Poll:             2 * time.Second,
+		Stale:            5 * time.Minute,
+		ShutdownCmd:      []string{"/sbin/shutdown", "-h", "+0"},
+		LogFile:          "/var/log/nutslave/upsflags.log",
+		StateDir:         "/var/lib/nutslave",
+		Trigger:          "/run/nutslave/upsflags.trigger",
 	}
 }
 
@@ -111,21 +118,14 @@ func LoadConfig(path string) (_ *Config, err error) {
 			c.UPS = v
 			return nil
 		},
-		"FLAGDIR":   abs(&c.FlagDir),
-		"ACKDIR":    func(v string) error { ackSet = true; return abs(&c.AckDir)(v) },
-		"SSHUSER":   func(v string) error { c.SSHUser = v; return validUser(v) },
-		"FLAGOWNER": conf.UID(&c.FlagOwner),
-		"SLAVES":    func(v string) (err error) { c.Slaves, err = master.ParseSlaves(v); return err },
-		"STAGES":    func(v string) (err error) { c.Stages, err = master.ParseStages(v); return err },
-		"STALE":     dur(&c.Stale),
-		"STDWCHARGE": func(v string) error {
-			n, err := strconv.ParseFloat(strings.TrimSuffix(v, "%"), 64)
-			if err != nil || n < 0 || n > 100 {
-				return fmt.Errorf("%q: want a percentage from 0 to 100, e.g. 50", v)
-			}
-			c.StdwCharge = n
-			return nil
-		},
+		"FLAGDIR":     abs(&c.FlagDir),
+		"ACKDIR":      func(v string) error { ackSet = true; return abs(&c.AckDir)(v) },
+		"SSHUSER":     func(v string) error { c.SSHUser = v; return validUser(v) },
+		"FLAGOWNER":   conf.UID(&c.FlagOwner),
+		"SLAVES":      func(v string) (err error) { c.Slaves, err = master.ParseSlaves(v); return err },
+		"STAGES":      func(v string) (err error) { c.Stages, err = master.ParseStages(v); return err },
+		"STALE":       dur(&c.Stale),
+		"STDWCHARGE":  percent(&c.StdwCharge),
 		"STDWRUNTIME": conf.OptionalDuration(&c.StdwRuntime),
 		"MAXONBATT":   conf.OptionalDuration(&c.MaxOnBatt),
 		"DEBOUNCE": func(v string) error {
@@ -153,6 +153,8 @@ func LoadConfig(path string) (_ *Config, err error) {
 		"NOTIFYCMD_NEXT":         conf.Command(&c.Next.Argv),
 		"NOTIFYCMD_NEXT_TIMEOUT": dur(&c.Next.Timeout),
 		"METRICS":                conf.OptionalPath(&c.Metrics),
+		"RESTORE_MINCHARGE":      percent(&c.RestoreMinCharge),
+		"WAKE_FOR":               conf.OptionalDuration(&c.WakeFor),
 	}
 	if c.lines, err = command.ApplyConfig(path, keys); err != nil {
 		return nil, err
@@ -164,6 +166,18 @@ func LoadConfig(path string) (_ *Config, err error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// percent is a Setter for a percentage from 0 to 100 ("50" or "50%").
+func percent(p *float64) conf.Setter {
+	return func(v string) error {
+		n, err := strconv.ParseFloat(strings.TrimSuffix(v, "%"), 64)
+		if err != nil || n < 0 || n > 100 {
+			return fmt.Errorf("%q: want a percentage from 0 to 100, e.g. 50", v)
+		}
+		*p = n
+		return nil
+	}
 }
 
 func validUser(v string) error {

@@ -203,6 +203,9 @@ func (f *Flagger) decide(ctx context.Context, fd, ad *flags.Dir, finish bool) (m
 			return st, err
 		}
 	}
+	if st.Phase == master.PhaseNormal && !drill {
+		f.wakeAfterOutage(ctx, r, now)
+	}
 	return st, srcErr
 }
 
@@ -398,6 +401,7 @@ func (f *Flagger) finish(ctx context.Context, ad *flags.Dir, st master.State) er
 	for _, a := range tally.Acked {
 		acked = append(acked, a.Who())
 	}
+	f.recordOutage(st, tally)
 	if timedOut {
 		f.log.Crit("HOSTSYNC passed without every slave's acknowledgement; shutting the master down anyway",
 			"missing", strings.Join(tally.Missing, " "), "acknowledged", orDash(strings.Join(acked, " ")), "hostsync", f.cfg.HostSync)

@@ -2,6 +2,7 @@ package master
 
 import (
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 	"time"
@@ -27,6 +28,12 @@ type Heartbeat struct {
 	// "error: …; warning: …" list.
 	Result, Problems string
 	Version, Host    string
+	// MAC, Iface and Addr are the link the slave reaches the master
+	// through (its hardware address, interface name and IP address), for
+	// Wake-on-LAN; MAC is nil when the slave did not say or said nonsense.
+	MAC   net.HardwareAddr
+	Iface string
+	Addr  net.IP
 }
 
 // ParseHeartbeat reads the body of seen.<name> (at most [flags.MaxBody]
@@ -39,6 +46,13 @@ func ParseHeartbeat(name string, body []byte, mtime, now time.Time) Heartbeat {
 		Problems: Clean(fields["problems"], maxShown),
 		Version:  Clean(fields["version"], 64),
 		Host:     Clean(fields["host"], 64),
+		Iface:    Clean(fields["iface"], 16),
+	}
+	if mac, err := net.ParseMAC(strings.TrimSpace(fields["mac"])); err == nil && len(mac) == 6 {
+		h.MAC = mac
+	}
+	if a := net.ParseIP(strings.TrimSpace(fields["addr"])); a != nil && a.To4() != nil {
+		h.Addr = a.To4()
 	}
 	if t, err := time.Parse(time.RFC3339, strings.TrimSpace(fields["time"])); err == nil && !t.After(now.Add(time.Minute)) {
 		h.At = t

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -39,11 +40,19 @@ func Heartbeat(ctx context.Context, cfg *Config, log *eventlog.Logger, w io.Writ
 		return errors.Join(checkErr, err)
 	}
 	defer conn.Close()
-	body := flags.Stamp(time.Now(), cfg.Name,
-		flags.Field{Key: "version", Value: cfg.Version},
-		flags.Field{Key: "result", Value: result},
-		flags.Field{Key: "uid", Value: fmt.Sprint(os.Geteuid())},
-		flags.Field{Key: "problems", Value: truncate(strings.Join(problems, "; "), 1500)})
+	fields := []flags.Field{
+		{Key: "version", Value: cfg.Version},
+		{Key: "result", Value: result},
+		{Key: "uid", Value: fmt.Sprint(os.Geteuid())},
+		{Key: "problems", Value: truncate(strings.Join(problems, "; "), 1500)},
+	}
+	// The link this host reaches the master through: the master wakes it
+	// there (Wake-on-LAN) after an outage.
+	if l, ok := linkOf(conn.LocalAddr()); ok {
+		fields = append(fields, flags.Field{Key: "mac", Value: l.mac}, flags.Field{Key: "iface", Value: l.iface},
+			flags.Field{Key: "addr", Value: l.addr})
+	}
+	body := flags.Stamp(time.Now(), cfg.Name, fields...)
 	if err := sftpstore.New(conn.SFTP, cfg.AckDir).Set(cctx, flags.Seen(cfg.Name), body); err != nil {
 		log.Error("heartbeat: cannot write to the master", "err", err)
 		return errors.Join(checkErr, err)
@@ -60,4 +69,33 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+// link is the interface this host reaches the master through.
+type link struct{ iface, mac, addr string }
+
+// linkOf finds the interface that holds local's IP address and its
+// hardware address. Loopback and interfaces without one (a tunnel) have
+// nothing to wake: ok is false.
+func linkOf(local net.Addr) (link, bool) {
+	ta, ok := local.(*net.TCPAddr)
+	if !ok || ta.IP.IsLoopback() {
+		return link{}, false
+	}
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return link{}, false
+	}
+	for _, ifc := range ifaces {
+		if len(ifc.HardwareAddr) != 6 {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ta.IP) {
+				return link{iface: ifc.Name, mac: ifc.HardwareAddr.String(), addr: ta.IP.String()}, true
+			}
+		}
+	}
+	return link{}, false
 }
