@@ -56,6 +56,9 @@ type Options struct {
 	SlaveMaster, SlaveKnownHosts string
 	// SlaveConf are extra lines for every upsslave.conf.
 	SlaveConf []string
+	// MasterSSH is the master's SSH server: MasterOpenSSH (default) or
+	// MasterDropbear.
+	MasterSSH string
 	// Logf, when set, receives progress lines.
 	Logf func(format string, args ...any)
 }
@@ -114,12 +117,16 @@ func (s *Slave) Log() string {
 // A Cluster is one UPS with its NUT, the master's sshd and master program,
 // a primary upsmon and the slaves.
 type Cluster struct {
-	Opts    Options
-	NUT     *lab.NUT
-	SSHD    *lab.SSHD
-	Master  Master
-	Primary *lab.Upsmon
-	Slaves  []*Slave
+	Opts Options
+	NUT  *lab.NUT
+	// SSH is the master's SSH server, whichever it is; SSHD is set when it
+	// is OpenSSH, Dropbear when it is Dropbear.
+	SSH      MasterSSH
+	SSHD     *lab.SSHD
+	Dropbear *lab.Dropbear
+	Master   Master
+	Primary  *lab.Upsmon
+	Slaves   []*Slave
 	// Recorder is the shutdown recorder script.
 	Recorder string
 	// Start is when the cluster was up.
@@ -162,9 +169,7 @@ func Start(opts Options) (c *Cluster, err error) {
 		return nil, err
 	}
 	c.event("ups", "OL, charge 100 (dummy-ups)")
-	opts.Logf("starting sshd (SFTP-only flag account)")
-	c.SSHD, err = lab.StartSSHD(filepath.Join(dir, "sshd"), lab.SSHDOptions{LogLevel: "VERBOSE", KeyOwner: opts.SlaveUser})
-	if err != nil {
+	if err := c.startMasterSSH(); err != nil {
 		return nil, err
 	}
 	if err := c.startMaster(); err != nil {
@@ -211,8 +216,8 @@ func (c *Cluster) masterConfig() masterConfig {
 		source:     c.NUT.URL(),
 		upsdAddr:   c.NUT.Addr,
 		ups:        c.NUT.UPS,
-		flagDir:    c.SSHD.FlagDir,
-		ackDir:     c.SSHD.AckDir,
+		flagDir:    c.SSH.FlagDir,
+		ackDir:     c.SSH.AckDir,
 		slaves:     c.Opts.Slaves,
 		stdwCharge: c.Opts.StdwCharge,
 		debounce:   c.Opts.Debounce,
@@ -283,11 +288,11 @@ func (c *Cluster) newSlave(name string) (*Slave, error) {
 	if err := os.Mkdir(s.StateDir, 0o750); err != nil {
 		return nil, err
 	}
-	master := c.SSHD.User + "@" + c.SSHD.Addr
+	master := c.SSH.User + "@" + c.SSH.Addr
 	if c.Opts.SlaveMaster != "" {
-		master = c.SSHD.User + "@" + c.Opts.SlaveMaster
+		master = c.SSH.User + "@" + c.Opts.SlaveMaster
 	}
-	kh := c.SSHD.KnownHostsFile
+	kh := c.SSH.KnownHostsFile
 	if c.Opts.SlaveKnownHosts != "" {
 		kh = c.Opts.SlaveKnownHosts
 	}
@@ -295,10 +300,10 @@ func (c *Cluster) newSlave(name string) (*Slave, error) {
 	conf := []string{
 		"# written by nutslave's internal/e2e",
 		"MASTER=" + master,
-		"IDENTITY=" + c.SSHD.ClientKey,
+		"IDENTITY=" + c.SSH.ClientKey,
 		"KNOWN_HOSTS=" + kh,
-		"FLAGDIR=" + c.SSHD.SFTPFlagDir,
-		"ACKDIR=" + c.SSHD.SFTPAckDir,
+		"FLAGDIR=" + c.SSH.SFTPFlagDir,
+		"ACKDIR=" + c.SSH.SFTPAckDir,
 		"FLAGOWNER=0",
 		"NAME=" + name,
 		"POLL=" + o.SlavePoll.String(),
@@ -407,7 +412,7 @@ func (c *Cluster) event(src, text string) {
 // AckTime returns when slave's sdfok.<name> was written, and whether it
 // exists.
 func (c *Cluster) AckTime(name string) (time.Time, bool) {
-	fi, err := os.Stat(filepath.Join(c.SSHD.AckDir, "sdfok."+name))
+	fi, err := os.Stat(filepath.Join(c.SSH.AckDir, "sdfok."+name))
 	if err != nil {
 		return time.Time{}, false
 	}
@@ -417,7 +422,7 @@ func (c *Cluster) AckTime(name string) (time.Time, bool) {
 // FlagTime returns when the master's flag name was written, and whether it
 // exists.
 func (c *Cluster) FlagTime(name string) (time.Time, bool) {
-	fi, err := os.Stat(filepath.Join(c.SSHD.FlagDir, name))
+	fi, err := os.Stat(filepath.Join(c.SSH.FlagDir, name))
 	if err != nil {
 		return time.Time{}, false
 	}
@@ -441,7 +446,7 @@ func (c *Cluster) PrimaryUpsmonShutdowns() []Record {
 // WriteKnownHosts writes a known_hosts file that pins the master's host key
 // for addr (host:port), for slaves that dial the master at another address.
 func (c *Cluster) WriteKnownHosts(path, addr string) error {
-	line := knownhosts.Line([]string{knownhosts.Normalize(addr)}, c.SSHD.HostKey) + "\n"
+	line := knownhosts.Line([]string{knownhosts.Normalize(addr)}, c.SSH.HostKey) + "\n"
 	if err := os.WriteFile(path, []byte(line), 0o644); err != nil {
 		return err
 	}
@@ -451,7 +456,7 @@ func (c *Cluster) WriteKnownHosts(path, addr string) error {
 // StartSSHDProc starts one more sshd from the flag account's sshd_config,
 // with extra arguments (such as "-o", "ListenAddress=..."), prefixed by
 // wrap (such as "ip netns exec NS"). It is stopped with the cluster or by
-// the returned function.
+// the returned function. OpenSSH only (Opts.MasterSSH MasterOpenSSH).
 func (c *Cluster) StartSSHDProc(logName string, wrap []string, extra ...string) (stop func() error, err error) {
 	argv := append(append([]string{}, wrap...), lab.SSHDPath, "-D", "-e", "-f", c.SSHD.ConfigFile)
 	argv = append(argv, extra...)
@@ -491,6 +496,9 @@ func (c *Cluster) Stop() error {
 	c.tail.close()
 	if c.SSHD != nil {
 		errs = append(errs, c.SSHD.Stop())
+	}
+	if c.Dropbear != nil {
+		errs = append(errs, c.Dropbear.Stop())
 	}
 	if c.NUT != nil {
 		errs = append(errs, c.NUT.Stop())
