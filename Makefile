@@ -16,10 +16,10 @@ TESTSUM  = $(GO) run ./internal/testsum -skips $(SKIPS)
 SKIPS   ?= $(DIST)/skipped-tests.txt
 # Every wait in the tests has its own deadline (a spec's program at most
 # 90 s, see internal/scripttest); -timeout is the backstop. The end-to-end
-# outages (internal/e2e, real NUT and sshd, about 5 minutes in all) get
+# outages (internal/e2e, real NUT, sshd and Dropbear, 6 to 8 minutes in all) get
 # their own, longer one.
 TEST_TIMEOUT ?= 4m
-E2E_TIMEOUT  ?= 12m
+E2E_TIMEOUT  ?= 15m
 E2E_PKG       = ./internal/e2e
 
 .PHONY: all build deps check test test-nocgo lint fuzz bench demo clean skips-reset skips-report

@@ -145,6 +145,10 @@ upsflags.conf (KEY=VALUE lines; durations as 60, 60s, 250ms, 2m):
    TRIGGER      touched in NOTIFYCMD mode when FLAGDIR is not writable
                 (default /run/nutslave/upsflags.trigger)
    DRYRUN       yes: log the master's shutdown instead of running it (default no)
+   RESTORE_MINCHARGE  after an outage, wake the slaves (Wake-on-LAN) only once
+                the UPS is on line with at least this charge (default 30)
+   WAKE_FOR     how long to keep waking a slave that is not seen again;
+                0 turns the automatic wake-ups off (default 1h)
    NOTIFYCMD_NEXT  the NOTIFYCMD upsmon ran before upsflags (upssched, a
                 mail script): it gets every event too, at once, with the
                 same NOTIFYTYPE, UPSNAME and message; its outcome is logged
@@ -309,6 +313,25 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 						return &command.UsageError{Msg: fmt.Sprintf("--timeout %v: want a duration from 1s to 24h, e.g. 2m", d)}
 					}
 					return withFlagger(c, func(f *flagger.Flagger) error { return f.Drill(c.Context, d, stdout) })
+				},
+			},
+			{
+				Name:  "wake",
+				Usage: "wake slaves with a Wake-on-LAN magic packet, on the link towards each",
+				UsageText: "upsflags wake NAME... | --all\n\nSends a magic packet to the MAC address each slave's last heartbeat\n" +
+					"reported, as a broadcast on this master's interface towards that slave\n(never routed). " +
+					"After an outage upsflags does this by itself, once the UPS is\non line with RESTORE_MINCHARGE, " +
+					"for every slave that acknowledged the outage\nand has not been seen since, until WAKE_FOR has passed.",
+				Flags: []cli.Flag{&cli.BoolFlag{Name: "all", Usage: "every slave of SLAVES and STAGES"}},
+				Action: func(c *cli.Context) error {
+					if c.Bool("all") == (c.NArg() > 0) {
+						return &command.UsageError{Msg: "wake takes slave names or --all", Hint: "upsflags wake web1 db1, or upsflags wake --all"}
+					}
+					cfg, err := configFrom(c, getenv)
+					if err != nil {
+						return err
+					}
+					return flagger.Wake(c.Context, cfg, c.Args().Slice(), c.Bool("all"), stdout)
 				},
 			},
 			command.ManCommand(),

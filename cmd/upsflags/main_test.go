@@ -203,8 +203,10 @@ func cmdSeen(ts *testscript.TestScript, neg bool, args []string) {
 		fields[k] = v
 	}
 	body := "time=" + when.Format(time.RFC3339) + "\nhost=" + args[0] + "\nversion=test\nresult=" + fields["result"] + "\nuid=0\n"
-	if p, ok := fields["problems"]; ok {
-		body += "problems=" + p + "\n"
+	for _, k := range []string{"problems", "mac", "iface", "addr"} {
+		if v, ok := fields[k]; ok {
+			body += k + "=" + v + "\n"
+		}
 	}
 	p := filepath.Join(ts.Getenv("WORK"), "master/acks", "seen."+args[0])
 	ts.Check(os.MkdirAll(filepath.Dir(p), 0o755))

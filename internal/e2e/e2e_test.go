@@ -27,6 +27,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if path := os.Getenv(wolListenEnv); path != "" {
+		os.Exit(wolListen(path)) // the helper process of TestWakeOnLAN
+	}
 	code := labtest.Main(m)
 	if buildDir != "" {
 		os.RemoveAll(buildDir)

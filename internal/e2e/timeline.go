@@ -34,7 +34,7 @@ func (c *Cluster) Timeline() []Event {
 			evs = append(evs, Event{r.Time, "master", "upsmon's own SHUTDOWNCMD (recorded): " + r.Args})
 		}
 	}
-	if c.SSHD != nil {
+	if c.SSH.FlagDir != "" {
 		for _, f := range []string{"onl", "battsdf", "sdf"} {
 			if t, ok := c.FlagTime(f); ok {
 				evs = append(evs, Event{t, "flags", f + " present (last written)"})

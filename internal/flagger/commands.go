@@ -81,8 +81,31 @@ func (s *MasterStatus) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "seen:     %s\n", s.Roster.HeartbeatError)
 	}
 	s.writeRoster(w)
+	s.writeReturns(w)
 	if s.Shutdown != nil {
 		fmt.Fprintf(w, "shutdown: %s at %s\n", s.Shutdown.State, stamp(s.Shutdown.Time))
+	}
+}
+
+// writeReturns writes, for each slave of the last outage, when it
+// acknowledged, the wake-ups sent and when it was back.
+func (s *MasterStatus) writeReturns(w io.Writer) {
+	for _, sl := range s.Roster.Slaves {
+		r := sl.LastOutage
+		if r == nil {
+			continue
+		}
+		woken, back := "not woken", "not back yet"
+		if r.WakeTries > 0 {
+			woken = fmt.Sprintf("woken %s (%d tries)", stamp(r.WokenTime), r.WakeTries)
+		}
+		switch {
+		case !r.BackTime.IsZero():
+			back = "back " + stamp(r.BackTime)
+		case r.GaveUp:
+			back = "not back; wake-ups gave up (WAKE_FOR)"
+		}
+		fmt.Fprintf(w, "outage:   %s acknowledged %s, %s, %s\n", sl.Name, stamp(r.AckTime), woken, back)
 	}
 }
 
@@ -394,6 +417,9 @@ func checkReadiness(ctx context.Context, k *checker, cfg *Config) {
 			k.Warn("slave %s: %s", r.Name, r.Describe())
 		case r.Listed:
 			k.OK("slave %s: %s", r.Name, r.Describe())
+		}
+		if r.Seen && r.Listed && r.Heartbeat.MAC == nil && cfg.WakeFor > 0 {
+			k.Warn("slave %s: its heartbeat names no MAC address, so it cannot be woken after an outage (it reaches this master over loopback or a tunnel, or runs an older upsslave)", r.Name)
 		}
 	}
 	k.stale = stale

@@ -160,6 +160,20 @@ type SlaveStatus struct {
 	// DrillLatency is how long after the drill flag it answered, during a
 	// drill.
 	DrillLatency *Seconds `json:"drill_latency_seconds,omitempty"`
+	// LastOutage is its way back after the last outage the master shut
+	// down for (STATEDIR/upsflags.outage); absent: it did not acknowledge
+	// one.
+	LastOutage *ReturnStatus `json:"last_outage,omitempty"`
+}
+
+// ReturnStatus is a slave's return after an outage: when it acknowledged,
+// the wake-ups sent (Wake-on-LAN), and its first heartbeat since.
+type ReturnStatus struct {
+	AckTime   time.Time `json:"ack_time"`
+	WokenTime time.Time `json:"woken_time,omitzero"`
+	WakeTries int       `json:"wake_tries,omitempty"`
+	BackTime  time.Time `json:"back_time,omitzero"`
+	GaveUp    bool      `json:"gave_up,omitempty"`
 }
 
 // StageStatus is a staged slave's threshold: a charge or a runtime.
@@ -187,6 +201,11 @@ type HeartbeatStatus struct {
 	Problems  string `json:"problems,omitempty"`
 	Version   string `json:"version,omitempty"`
 	Host      string `json:"host,omitempty"`
+	// MAC, Iface and Addr are the link it reaches the master through
+	// (for Wake-on-LAN); absent: it did not say (loopback, older upsslave).
+	MAC   string `json:"mac,omitempty"`
+	Iface string `json:"iface,omitempty"`
+	Addr  string `json:"addr,omitempty"`
 }
 
 // ShutdownStatus is the master's own shutdown in this boot.
@@ -356,6 +375,7 @@ type rosterView struct {
 // was given and its last heartbeat. rs brings the errors already found.
 func collectRoster(cfg *Config, v rosterView, rs RosterStatus) RosterStatus {
 	rs.AckDir, rs.Stale, rs.Slaves = cfg.AckDir, Seconds(cfg.Stale), []SlaveStatus{}
+	outage, _ := loadOutage(cfg)
 	if !v.sdfAt.IsZero() {
 		rs.HostSyncUntil = utc(v.sdfAt.Add(cfg.HostSync))
 	}
@@ -431,9 +451,19 @@ func collectRoster(cfg *Config, v rosterView, rs RosterStatus) RosterStatus {
 			if r.Seen {
 				h := r.Heartbeat
 				s.Heartbeat = &HeartbeatStatus{Time: utc(h.At), Age: Seconds(r.Age), FromMtime: h.FromMtime,
-					Result: h.Result, Problems: h.Problems, Version: h.Version, Host: h.Host}
+					Result: h.Result, Problems: h.Problems, Version: h.Version, Host: h.Host, Iface: h.Iface}
+				if h.MAC != nil {
+					s.Heartbeat.MAC = h.MAC.String()
+				}
+				if h.Addr != nil {
+					s.Heartbeat.Addr = h.Addr.String()
+				}
 				s.Problems = problemCount(r)
 			}
+		}
+		if rt, ok := outage.Slaves[n]; ok && n != "" {
+			s.LastOutage = &ReturnStatus{AckTime: utc(rt.AckedAt), WokenTime: utc(rt.WokenAt), WakeTries: rt.Tries,
+				BackTime: utc(rt.BackAt), GaveUp: rt.GaveUp}
 		}
 		return s
 	}
