@@ -98,9 +98,7 @@ type Dropbear struct {
 	// Dropbear sees it as ~/.ssh/authorized_keys); LogFile Dropbear's log.
 	AuthorizedKeysFile, LogFile string
 
-	base       string // holds home/ and flags/
-	removeBase bool   // base was made under safeBase and goes on Stop
-	p          *proc
+	server // base holds home/ and flags/
 }
 
 // CheckDropbear reports whether StartDropbear can run here.
@@ -137,6 +135,7 @@ func StartDropbear(dir string, opts DropbearOptions) (*Dropbear, error) {
 		return nil, err
 	}
 	d := &Dropbear{
+		server:         server{name: "dropbear"},
 		User:           opts.User,
 		Dir:            abs,
 		KnownHostsFile: filepath.Join(abs, "known_hosts"),
@@ -263,27 +262,12 @@ func validShell(sh string) bool {
 // (the account must reach FlagDir, and no one else may replace it), else a
 // fresh directory under safeBase, linked from Dir/base.
 func (d *Dropbear) makeBase() error {
-	if rootOwnedPath(d.Dir) {
-		d.base = d.Dir
-		return nil
-	}
-	if err := os.MkdirAll(safeBase, 0o755); err != nil {
-		return fmt.Errorf("lab: %w", err)
-	}
-	if !rootOwnedPath(safeBase) {
-		return fmt.Errorf("lab: %s is not root-owned 0755 all the way down", safeBase)
-	}
-	base, err := os.MkdirTemp(safeBase, "dropbear-"+filepath.Base(d.Dir)+"-")
-	if err != nil {
-		return fmt.Errorf("lab: %w", err)
-	}
-	d.base, d.removeBase = base, true
-	if err := os.Chmod(base, 0o755); err != nil {
-		return fmt.Errorf("lab: %w", err)
+	if err := d.server.makeBase(d.Dir, "dropbear-"); err != nil || !d.removeBase {
+		return err
 	}
 	link := filepath.Join(d.Dir, "base")
 	os.Remove(link)
-	if err := os.Symlink(base, link); err != nil {
+	if err := os.Symlink(d.base, link); err != nil {
 		return fmt.Errorf("lab: %w", err)
 	}
 	return nil
@@ -445,24 +429,7 @@ func (d *Dropbear) start(opts DropbearOptions) error {
 		return fmt.Errorf("lab: %w", err)
 	}
 	d.p = p
-	timeout := opts.StartTimeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	deadline := time.Now().Add(timeout)
-	for {
-		if p.exited() {
-			return fmt.Errorf("lab: dropbear %w (%v)%s", errExited, p.err, tailLog(d.LogFile))
-		}
-		if banner(d.Addr) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			p.stop()
-			return fmt.Errorf("lab: dropbear sent no banner on %s within %v%s", d.Addr, timeout, tailLog(d.LogFile))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return d.waitBanner(d.Addr, d.LogFile, opts.StartTimeout)
 }
 
 // HostKeyAlgorithms lists the algorithms of Dropbear's host keys, ed25519
@@ -490,47 +457,5 @@ func (d *Dropbear) HostKeyAlgorithms() []string {
 // ClientConfig returns an ssh.ClientConfig for the account: its key, the
 // pinned host keys and their algorithms, a 10 s timeout.
 func (d *Dropbear) ClientConfig() (*ssh.ClientConfig, error) {
-	pemBytes, err := os.ReadFile(d.ClientKey)
-	if err != nil {
-		return nil, fmt.Errorf("lab: %w", err)
-	}
-	signer, err := ssh.ParsePrivateKey(pemBytes)
-	if err != nil {
-		return nil, fmt.Errorf("lab: %w", err)
-	}
-	hk, err := knownhosts.New(d.KnownHostsFile)
-	if err != nil {
-		return nil, fmt.Errorf("lab: %w", err)
-	}
-	return &ssh.ClientConfig{
-		User:              d.User,
-		Auth:              []ssh.AuthMethod{ssh.PublicKeys(signer)},
-		HostKeyCallback:   hk,
-		HostKeyAlgorithms: d.HostKeyAlgorithms(),
-		Timeout:           10 * time.Second,
-	}, nil
-}
-
-// Pid returns the listening Dropbear's process id.
-func (d *Dropbear) Pid() int { return d.p.pid() }
-
-// Stop stops Dropbear and the per-connection processes it forked (and the
-// sftp-servers they run), removes what it made under /run/nutslave-lab,
-// and keeps Dir with its log. Idempotent.
-func (d *Dropbear) Stop() error {
-	var errs []error
-	if d.p != nil {
-		if !d.p.exited() {
-			d.p.signal(syscall.SIGSTOP) // forks no new connection while its tree is killed
-			KillTree(d.p.pid())
-		}
-		errs = append(errs, d.p.stop())
-	}
-	if d.removeBase {
-		if err := os.RemoveAll(d.base); err != nil {
-			errs = append(errs, fmt.Errorf("lab: %w", err))
-		}
-		d.removeBase = false
-	}
-	return errors.Join(errs...)
+	return clientConfig(d.User, d.ClientKey, d.KnownHostsFile, d.HostKeyAlgorithms())
 }

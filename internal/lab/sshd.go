@@ -82,9 +82,7 @@ type SSHD struct {
 	// ConfigFile is the sshd_config in use; LogFile sshd's log.
 	ConfigFile, LogFile string
 
-	base       string // directory holding the chroot and authorized keys
-	removeBase bool   // base was made under safeBase and goes on Stop
-	p          *proc
+	server // base holds the chroot and the authorized keys
 }
 
 // StartSSHD generates keys and a config under dir (created if needed),
@@ -116,6 +114,7 @@ func StartSSHD(dir string, opts SSHDOptions) (*SSHD, error) {
 		return nil, err
 	}
 	s := &SSHD{
+		server:         server{name: "sshd"},
 		User:           opts.User,
 		Dir:            abs,
 		SFTPFlagDir:    "/flags",
@@ -125,7 +124,7 @@ func StartSSHD(dir string, opts SSHDOptions) (*SSHD, error) {
 		ConfigFile:     filepath.Join(abs, "sshd_config"),
 		LogFile:        filepath.Join(abs, "sshd.log"),
 	}
-	if err := s.makeBase(); err != nil {
+	if err := s.makeBase(s.Dir, ""); err != nil {
 		return nil, err
 	}
 	ok := false
@@ -229,25 +228,6 @@ func passwordLocked(name string) (bool, error) {
 // itself when every component of its path is root-owned and not writable
 // by group or others, else a fresh directory under safeBase, linked from
 // Dir/chroot.
-func (s *SSHD) makeBase() error {
-	if rootOwnedPath(s.Dir) {
-		s.base = s.Dir
-		return nil
-	}
-	if err := os.MkdirAll(safeBase, 0o755); err != nil {
-		return fmt.Errorf("lab: %w", err)
-	}
-	if !rootOwnedPath(safeBase) {
-		return fmt.Errorf("lab: %s is not root-owned 0755 all the way down; sshd would refuse a chroot there", safeBase)
-	}
-	base, err := os.MkdirTemp(safeBase, filepath.Base(s.Dir)+"-")
-	if err != nil {
-		return fmt.Errorf("lab: %w", err)
-	}
-	s.base, s.removeBase = base, true
-	return os.Chmod(base, 0o755)
-}
-
 // rootOwnedPath reports whether every directory from / to dir is owned by
 // root and not writable by group or others, as sshd demands of a chroot.
 func rootOwnedPath(dir string) bool {
@@ -421,24 +401,7 @@ func (s *SSHD) start(opts SSHDOptions) error {
 		return fmt.Errorf("lab: %w", err)
 	}
 	s.p = p
-	timeout := opts.StartTimeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	deadline := time.Now().Add(timeout)
-	for {
-		if p.exited() {
-			return fmt.Errorf("lab: sshd %w (%v)%s", errExited, p.err, tailLog(s.LogFile))
-		}
-		if banner(s.Addr) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			p.stop()
-			return fmt.Errorf("lab: sshd sent no banner on %s within %v%s", s.Addr, timeout, tailLog(s.LogFile))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return s.waitBanner(s.Addr, s.LogFile, opts.StartTimeout)
 }
 
 // banner reports whether an SSH server answers on addr.
@@ -456,46 +419,5 @@ func banner(addr string) bool {
 // ClientConfig returns an ssh.ClientConfig for the account: its key, the
 // pinned host key, a 10 s timeout.
 func (s *SSHD) ClientConfig() (*ssh.ClientConfig, error) {
-	pemBytes, err := os.ReadFile(s.ClientKey)
-	if err != nil {
-		return nil, fmt.Errorf("lab: %w", err)
-	}
-	signer, err := ssh.ParsePrivateKey(pemBytes)
-	if err != nil {
-		return nil, fmt.Errorf("lab: %w", err)
-	}
-	hk, err := knownhosts.New(s.KnownHostsFile)
-	if err != nil {
-		return nil, fmt.Errorf("lab: %w", err)
-	}
-	return &ssh.ClientConfig{
-		User:            s.User,
-		Auth:            []ssh.AuthMethod{ssh.PublicKeys(signer)},
-		HostKeyCallback: hk,
-		Timeout:         10 * time.Second,
-	}, nil
-}
-
-// Pid returns the listening sshd's process id.
-func (s *SSHD) Pid() int { return s.p.pid() }
-
-// Stop stops sshd and the per-connection processes it forked (which run in
-// sessions of their own), removes the chroot it made under
-// /run/nutslave-lab, and keeps Dir with its log. Idempotent.
-func (s *SSHD) Stop() error {
-	var errs []error
-	if s.p != nil {
-		if !s.p.exited() {
-			s.p.signal(syscall.SIGSTOP) // forks no new connection while its tree is killed
-			KillTree(s.p.pid())
-		}
-		errs = append(errs, s.p.stop())
-	}
-	if s.removeBase {
-		if err := os.RemoveAll(s.base); err != nil {
-			errs = append(errs, fmt.Errorf("lab: %w", err))
-		}
-		s.removeBase = false
-	}
-	return errors.Join(errs...)
+	return clientConfig(s.User, s.ClientKey, s.KnownHostsFile, nil)
 }
