@@ -3,7 +3,6 @@ package lab
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -157,20 +156,7 @@ func StartDropbear(dir string, opts DropbearOptions) (*Dropbear, error) {
 	if err := d.writeKeys(opts); err != nil {
 		return nil, err
 	}
-	for attempt := 0; ; attempt++ {
-		port := opts.Port
-		if port == 0 {
-			if port, err = freePort(); err != nil {
-				return nil, err
-			}
-		}
-		d.Addr = "127.0.0.1:" + strconv.Itoa(port)
-		err = d.start(opts)
-		if err == nil || opts.Port != 0 || attempt == 2 || !errors.Is(err, errExited) {
-			break
-		}
-	}
-	if err != nil {
+	if err := d.listen(opts.Port, func(addr string) error { d.Addr = addr; return d.start(opts) }); err != nil {
 		return nil, err
 	}
 	ok = true

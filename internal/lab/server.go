@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -45,6 +46,25 @@ func (s *server) makeBase(dir, prefix string) error {
 		return fmt.Errorf("lab: %w", err)
 	}
 	return nil
+}
+
+// listen starts the server with start on 127.0.0.1:port, or on a free
+// port when port is 0: then up to three ports are tried, in case another
+// process took one between the choice and the start.
+func (s *server) listen(port int, start func(addr string) error) error {
+	for attempt := 0; ; attempt++ {
+		p := port
+		if p == 0 {
+			var err error
+			if p, err = freePort(); err != nil {
+				return err
+			}
+		}
+		err := start("127.0.0.1:" + strconv.Itoa(p))
+		if err == nil || port != 0 || attempt == 2 || !errors.Is(err, errExited) {
+			return err
+		}
+	}
 }
 
 // waitBanner waits up to timeout (default 10 s) for the SSH banner on

@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -139,20 +138,7 @@ func StartSSHD(dir string, opts SSHDOptions) (*SSHD, error) {
 	if err := s.writeKeys(opts, acct); err != nil {
 		return nil, err
 	}
-	for attempt := 0; ; attempt++ {
-		port := opts.Port
-		if port == 0 {
-			if port, err = freePort(); err != nil {
-				return nil, err
-			}
-		}
-		s.Addr = "127.0.0.1:" + strconv.Itoa(port)
-		err = s.start(opts)
-		if err == nil || opts.Port != 0 || attempt == 2 || !errors.Is(err, errExited) {
-			break
-		}
-	}
-	if err != nil {
+	if err := s.listen(opts.Port, func(addr string) error { s.Addr = addr; return s.start(opts) }); err != nil {
 		return nil, err
 	}
 	ok = true
