@@ -305,38 +305,10 @@ func (d *Dropbear) writeKeys(opts DropbearOptions) error {
 		}
 		d.HostKeys = append(d.HostKeys, pub)
 	}
-	clientPub, clientPEM, err := newKey("nutslave lab client key")
-	if err != nil {
-		return err
-	}
-	authLine := ssh.MarshalAuthorizedKey(clientPub)
-	forced := fmt.Sprintf("%s,command=%q %s", dropbearAuthOptions, SFTPServerPath, authLine)
-	if err := writeFile(d.AuthorizedKeysFile, []byte(forced), 0o644); err != nil {
-		return fmt.Errorf("lab: %w", err)
-	}
-	if err := os.WriteFile(d.ClientKey, clientPEM, 0o600); err != nil {
-		return fmt.Errorf("lab: %w", err)
-	}
-	if err := os.WriteFile(d.ClientKey+".pub", authLine, 0o644); err != nil {
-		return fmt.Errorf("lab: %w", err)
-	}
-	if opts.KeyOwner != "" {
-		u, err := user.Lookup(opts.KeyOwner)
-		if err != nil {
-			return fmt.Errorf("lab: KeyOwner: %w", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.WriteFile(d.KnownHostsFile, nil, 0o644); err != nil {
-			return fmt.Errorf("lab: %w", err)
-		}
-		for _, p := range []string{d.ClientKey, d.ClientKey + ".pub", d.KnownHostsFile} {
-			if err := os.Chown(p, uid, gid); err != nil {
-				return fmt.Errorf("lab: %w", err)
-			}
-		}
-	}
-	return nil
+	return writeClientKey(d.ClientKey, d.KnownHostsFile, opts.KeyOwner, func(authLine []byte) error {
+		forced := fmt.Sprintf("%s,command=%q %s", dropbearAuthOptions, SFTPServerPath, authLine)
+		return writeFile(d.AuthorizedKeysFile, []byte(forced), 0o644)
+	})
 }
 
 func (d *Dropbear) hostKeyFile(typ string) string {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -112,6 +113,45 @@ func clientConfig(user, keyFile, knownHostsFile string, algorithms []string) (*s
 		HostKeyAlgorithms: algorithms,
 		Timeout:           10 * time.Second,
 	}, nil
+}
+
+// writeClientKey makes the account's client key (keyFile, and keyFile.pub
+// with its authorized_keys line), lets authorize put that line where the
+// server reads it, and gives the key and an empty known_hosts to owner (a
+// slave that does not run as root); owner "" leaves them root's.
+func writeClientKey(keyFile, knownHosts, owner string, authorize func(authLine []byte) error) error {
+	pub, pemBytes, err := newKey("nutslave lab client key")
+	if err != nil {
+		return err
+	}
+	authLine := ssh.MarshalAuthorizedKey(pub)
+	if err := authorize(authLine); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	if err := os.WriteFile(keyFile, pemBytes, 0o600); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	if err := os.WriteFile(keyFile+".pub", authLine, 0o644); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	if owner == "" {
+		return nil
+	}
+	u, err := user.Lookup(owner)
+	if err != nil {
+		return fmt.Errorf("lab: KeyOwner: %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if err := os.WriteFile(knownHosts, nil, 0o644); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	for _, p := range []string{keyFile, keyFile + ".pub", knownHosts} {
+		if err := os.Chown(p, uid, gid); err != nil {
+			return fmt.Errorf("lab: %w", err)
+		}
+	}
+	return nil
 }
 
 // Pid returns the listening server's process id.

@@ -280,43 +280,13 @@ func (s *SSHD) writeKeys(opts SSHDOptions, acct sftpUser) error {
 	if err := os.WriteFile(filepath.Join(s.Dir, "ssh_host_ed25519_key"), hostPEM, 0o600); err != nil {
 		return fmt.Errorf("lab: %w", err)
 	}
-	clientPub, clientPEM, err := newKey("nutslave lab client key")
-	if err != nil {
-		return err
-	}
-	authLine := ssh.MarshalAuthorizedKey(clientPub)
-	authorized := append([]byte(nil), authLine...)
-	for _, k := range opts.AlsoAuthorize {
-		authorized = append(authorized, k...)
-	}
-	if err := writeFile(filepath.Join(s.base, "authorized_keys", s.User), authorized, 0o644); err != nil {
-		return fmt.Errorf("lab: %w", err)
-	}
-	if err := os.WriteFile(s.ClientKey, clientPEM, 0o600); err != nil {
-		return fmt.Errorf("lab: %w", err)
-	}
-	if err := os.WriteFile(s.ClientKey+".pub", authLine, 0o644); err != nil {
-		return fmt.Errorf("lab: %w", err)
-	}
-	if opts.KeyOwner != "" {
-		u, err := user.Lookup(opts.KeyOwner)
-		if err != nil {
-			return fmt.Errorf("lab: KeyOwner: %w", err)
+	return writeClientKey(s.ClientKey, s.KnownHostsFile, opts.KeyOwner, func(authLine []byte) error {
+		authorized := append([]byte(nil), authLine...)
+		for _, k := range opts.AlsoAuthorize {
+			authorized = append(authorized, k...)
 		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		for _, p := range []string{s.ClientKey, s.ClientKey + ".pub", s.KnownHostsFile} {
-			if p == s.KnownHostsFile {
-				if err := os.WriteFile(p, nil, 0o644); err != nil {
-					return fmt.Errorf("lab: %w", err)
-				}
-			}
-			if err := os.Chown(p, uid, gid); err != nil {
-				return fmt.Errorf("lab: %w", err)
-			}
-		}
-	}
-	return nil
+		return writeFile(filepath.Join(s.base, "authorized_keys", s.User), authorized, 0o644)
+	})
 }
 
 // newKey returns a fresh ed25519 public key and its private key in OpenSSH
