@@ -32,7 +32,10 @@ func TestReadinessAndDrillEndToEnd(t *testing.T) {
 // seen and then lost its key turns stale; a slave whose self-check fails
 // shows its problem.
 func testReadiness(t *testing.T, bin string) {
-	c := newCluster(t, bin, `SLAVES="good broken nokey sick"`, "STALE=2s")
+	// STALE is long enough that no wait of a loaded machine makes a fresh
+	// heartbeat stale; "broken" turns stale by the age of its report
+	// (backdated below), not by sleeping.
+	c := newCluster(t, bin, `SLAVES="good broken nokey sick"`, "STALE=1m")
 	defer c.dump()
 	good, broken := c.slave("good"), c.slave("broken")
 	nokey := c.slave("nokey", "IDENTITY="+c.dir+"/no/such/key")
@@ -62,7 +65,7 @@ func testReadiness(t *testing.T, bin string) {
 	if row := rowOf(status, "sick"); !strings.Contains(row, "PROBLEM") {
 		t.Errorf("status row of sick = %q, want PROBLEM", row)
 	}
-	if !regexp.MustCompile(`problem: sick seen \ds ago, reported: error: SHUTDOWNCMD "/nonexistent/shutdown"`).MatchString(status) {
+	if !regexp.MustCompile(`problem: sick seen \d+s ago, reported: error: SHUTDOWNCMD "/nonexistent/shutdown"`).MatchString(status) {
 		t.Errorf("status does not show sick's problem text:\n%s", status)
 	}
 	if strings.Contains(status, "problem: good") || strings.Contains(status, "stale:   good") {
@@ -81,9 +84,10 @@ func testReadiness(t *testing.T, bin string) {
 	}
 
 	// broken's key is replaced by one the master does not authorize: its
-	// next heartbeats fail and, STALE later, the master says so.
+	// next heartbeats fail and, STALE later, the master says so. Its last
+	// report is made two minutes old, as if STALE had passed.
 	c.reconfigure(broken, "IDENTITY="+foreignKey(t, broken.dir))
-	time.Sleep(2100 * time.Millisecond)
+	backdate(t, filepath.Join(c.dir, "acks", "seen.broken"), 2*time.Minute)
 	if out, err := c.heartbeat(broken); err == nil {
 		t.Fatalf("heartbeat with a foreign key succeeded:\n%s", out)
 	}
@@ -94,7 +98,7 @@ func testReadiness(t *testing.T, bin string) {
 	if row := rowOf(status, "broken"); !strings.Contains(row, "STALE") {
 		t.Errorf("status row of broken = %q, want STALE", row)
 	}
-	if !regexp.MustCompile(`stale: +broken last seen \ds ago`).MatchString(status) {
+	if !regexp.MustCompile(`stale: +broken last seen 2m ago`).MatchString(status) {
 		t.Errorf("status does not list broken as stale:\n%s", status)
 	}
 	if row := rowOf(status, "good"); strings.Contains(row, "STALE") || strings.Contains(row, "PROBLEM") {
@@ -102,7 +106,7 @@ func testReadiness(t *testing.T, bin string) {
 	}
 	code, out, errs = c.upsflags("check")
 	if code != command.ExitFailure || !strings.Contains(errs, "not seen for STALE: broken nokey") ||
-		!regexp.MustCompile(`error: slave broken: last seen \ds ago \(STALE 2s\)`).MatchString(out) {
+		!regexp.MustCompile(`error: slave broken: last seen 2m ago \(STALE 1m0s\)`).MatchString(out) {
 		t.Errorf("check = %d, want a failure naming broken and nokey:\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
 }
@@ -269,5 +273,23 @@ func testOutageDuringDrill(t *testing.T, bin string) {
 	}
 	if !c.exists("flags/sdf") {
 		t.Error("sdf must stay latched after the drill gave way")
+	}
+}
+
+// backdate makes a heartbeat report age older: its time= field and the
+// file's time.
+func backdate(t *testing.T, path string, age time.Duration) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-age)
+	body := regexp.MustCompile(`(?m)^time=.*$`).ReplaceAllString(string(b), "time="+old.UTC().Format(time.RFC3339))
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, old, old); err != nil {
+		t.Fatal(err)
 	}
 }
