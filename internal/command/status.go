@@ -37,3 +37,17 @@ func UTC(t time.Time) time.Time {
 	}
 	return t.UTC()
 }
+
+// FlagFile is one flag file and its modification time (the master's
+// clock), in both programs' status.
+type FlagFile struct {
+	Name string    `json:"name"`
+	Time time.Time `json:"time"`
+}
+
+// ShutdownStatus is a host's own shutdown in this boot: the at-most-once
+// runner's state ("started", "dry-run", "failed") and when.
+type ShutdownStatus struct {
+	State string    `json:"state"`
+	Time  time.Time `json:"time,omitzero"`
+}

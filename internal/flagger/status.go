@@ -92,10 +92,7 @@ type StateStatus struct {
 }
 
 // FlagFile is one flag file and its modification time.
-type FlagFile struct {
-	Name string    `json:"name"`
-	Time time.Time `json:"time"`
-}
+type FlagFile = command.FlagFile
 
 // NextRun is what a run now would do.
 type NextRun struct {
@@ -208,11 +205,8 @@ type HeartbeatStatus struct {
 	Addr  string `json:"addr,omitempty"`
 }
 
-// ShutdownStatus is the master's own shutdown in this boot.
-type ShutdownStatus struct {
-	State string    `json:"state"`
-	Time  time.Time `json:"time,omitzero"`
-}
+// ShutdownStatus is this host's own shutdown in this boot.
+type ShutdownStatus = command.ShutdownStatus
 
 // readiness turns s back into what master.Ready said of it.
 func (s SlaveStatus) readiness() master.Readiness {

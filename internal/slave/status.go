@@ -63,11 +63,8 @@ type UPSStatus struct {
 	Master string `json:"master,omitempty"`
 }
 
-// ShutdownStatus is this host's shutdown in this boot.
-type ShutdownStatus struct {
-	State string    `json:"state"`
-	Time  time.Time `json:"time,omitzero"`
-}
+// ShutdownStatus is this host's own shutdown in this boot.
+type ShutdownStatus = command.ShutdownStatus
 
 // MasterDir is one of the master's directories as read over SFTP.
 type MasterDir struct {
@@ -75,11 +72,8 @@ type MasterDir struct {
 	Files []FlagFile `json:"files"`
 }
 
-// FlagFile is one file and its modification time (the master's clock).
-type FlagFile struct {
-	Name string    `json:"name"`
-	Time time.Time `json:"time"`
-}
+// FlagFile is one flag file and its modification time.
+type FlagFile = command.FlagFile
 
 // CollectStatus reads the remembered state and, when remote, lists the
 // master's FLAGDIR and ACKDIR over SFTP. When the master cannot be read
