@@ -81,8 +81,10 @@ func cmdMkconf(ts *testscript.TestScript, neg bool, args []string) {
 		"LOGFILE":     w + "/upsflags.log",
 		"TRIGGER":     w + "/trigger",
 		"SHUTDOWNCMD": `"recorder ` + w + `/shutdown.log"`,
+		// Never the machine's own upsmon.conf and its /etc/killpower.
+		"UPSMON_CONF": w + "/upsmon.conf",
 	}
-	order := []string{"SOURCE", "FLAGDIR", "ACKDIR", "FLAGOWNER", "SSHUSER", "SLAVES", "STDWCHARGE", "DEBOUNCE", "HOSTSYNC", "DEADTIME", "POLL", "STATEDIR", "LOGFILE", "TRIGGER", "SHUTDOWNCMD"}
+	order := []string{"SOURCE", "FLAGDIR", "ACKDIR", "FLAGOWNER", "SSHUSER", "SLAVES", "STDWCHARGE", "DEBOUNCE", "HOSTSYNC", "DEADTIME", "POLL", "STATEDIR", "LOGFILE", "TRIGGER", "SHUTDOWNCMD", "UPSMON_CONF"}
 	for _, a := range args {
 		k, v, ok := strings.Cut(a, "=")
 		if !ok {

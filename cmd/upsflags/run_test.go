@@ -30,6 +30,8 @@ func testConf(t testing.TB, dir string, extra ...string) string {
 		"POLL=20ms",
 		"DEADTIME=1s",
 		"HOSTSYNC=200ms",
+		// Never the machine's own upsmon.conf and its /etc/killpower.
+		"UPSMON_CONF=" + dir + "/upsmon.conf",
 		`SHUTDOWNCMD="/bin/sh -c 'echo master >> ` + dir + `/shutdown.log'"`,
 	}
 	// An extra KEY=VALUE replaces the default line for KEY.

@@ -292,6 +292,9 @@ func (m masterConfig) upsflagsConf(trigger string) string {
 	w("STATEDIR", filepath.Join(m.dir, "state"))
 	w("TRIGGER", trigger)
 	w("DRYRUN", "no")
+	// The master's primary upsmon (never the machine's own upsmon.conf
+	// and its /etc/killpower): upsflags arms the lab's POWERDOWNFLAG.
+	w("UPSMON_CONF", filepath.Join(m.dir, "upsmon", "upsmon.conf"))
 	return b.String()
 }
 

@@ -131,6 +131,7 @@ func startMasterProc(t *testing.T, bin, dir string, m *supplyMaster) {
 		"STATEDIR=" + filepath.Join(dir, "state"),
 		"LOGFILE=" + m.log,
 		"TRIGGER=" + filepath.Join(dir, "trigger"),
+		"UPSMON_CONF=" + filepath.Join(dir, "no-upsmon.conf"), // never the machine's /etc/killpower
 		fmt.Sprintf("SHUTDOWNCMD=\"/bin/sh -c 'echo master >> %s'\"", filepath.Join(dir, "shutdown.log")),
 	}, "\n")+"\n", 0o640)
 	cmd := exec.Command(bin, "--config", conf, "watch")

@@ -348,6 +348,7 @@ func Check(ctx context.Context, cfg *Config, w io.Writer) error {
 		default:
 			k.Fail("no reading through %s now: %v", f.src, r.Err)
 		}
+		checkKillpower(k, f)
 	}
 	if len(cfg.roster()) == 0 {
 		k.Warn("SLAVES is empty: the first acknowledgement from any slave ends the master's wait; list the slaves' NAMEs")

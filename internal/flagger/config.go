@@ -51,6 +51,13 @@ type Config struct {
 	// with at least this charge, until each is seen or WakeFor passed.
 	RestoreMinCharge float64
 	WakeFor          time.Duration
+	// Killpower (KILLPOWER=auto|yes|no): arm the UPS at the master's
+	// shutdown by writing upsmon.conf's POWERDOWNFLAG (killpower.go);
+	// auto does when the UPS is read through NUT.
+	Killpower string
+	// UpsmonConf is the master's upsmon.conf (UPSMON_CONF; default
+	// $UPSMON_CONF, then Debian's, then RHEL's path).
+	UpsmonConf string
 
 	// Version is the program's, written into the flags for people (not
 	// from the file).
@@ -68,6 +75,7 @@ func defaultConfig(path string) *Config {
 		StdwCharge:       50,
 		RestoreMinCharge: 30,
 		WakeFor:          time.Hour,
+		Killpower:        "auto",
 		Debounce:         2,
 		HostSync:         120 * time.Second,
 		DeadTime:         30 * time.Second,
@@ -155,6 +163,8 @@ func LoadConfig(path string) (_ *Config, err error) {
 		"METRICS":                conf.OptionalPath(&c.Metrics),
 		"RESTORE_MINCHARGE":      percent(&c.RestoreMinCharge),
 		"WAKE_FOR":               conf.OptionalDuration(&c.WakeFor),
+		"KILLPOWER":              func(v string) error { c.Killpower = v; return validKillpower(v) },
+		"UPSMON_CONF":            abs(&c.UpsmonConf),
 	}
 	if c.lines, err = command.ApplyConfig(path, keys); err != nil {
 		return nil, err

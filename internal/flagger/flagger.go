@@ -402,6 +402,7 @@ func (f *Flagger) finish(ctx context.Context, ad *flags.Dir, st master.State) er
 		acked = append(acked, a.Who())
 	}
 	f.recordOutage(st, tally)
+	f.armUPS()
 	if timedOut {
 		f.log.Crit("HOSTSYNC passed without every slave's acknowledgement; shutting the master down anyway",
 			"missing", strings.Join(tally.Missing, " "), "acknowledged", orDash(strings.Join(acked, " ")), "hostsync", f.cfg.HostSync)
@@ -579,6 +580,11 @@ func (f *Flagger) Reset(ctx context.Context) error {
 	removed, err := resetFlags(ctx, fd, ad)
 	if err != nil {
 		return err
+	}
+	if flag, err := disarmUPS(f.cfg); err != nil {
+		f.log.Error("cannot remove the last outage's POWERDOWNFLAG: the next halt would cut the UPS's load", "err", err)
+	} else if flag != "" {
+		removed = append(removed, flag)
 	}
 	// This boot's state and shutdown marker go too: after a drill or a
 	// reset by hand, the next outage starts from scratch.

@@ -1,0 +1,107 @@
+package e2e_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nutslave/nutslave/internal/e2e"
+	"github.com/nutslave/nutslave/internal/lab"
+)
+
+// nutshutdownHook is Debian's nut-server hook, run by systemd at the very
+// end of every halt.
+const nutshutdownHook = "/lib/systemd/system-shutdown/nutshutdown"
+
+// TestKillpower: after every slave acknowledged, the master arms the UPS
+// as NUT's primary upsmon would: POWERDOWNFLAG holds upsmon's magic line
+// and "upsmon -K" says so. Debian's own halt hook then runs "upsdrvctl
+// shutdown" (a recorder here). The boot-time reset clears the flag: after
+// it "upsmon -K" is false and the hook does nothing, so an ordinary
+// reboot never cuts the power.
+func TestKillpower(t *testing.T) {
+	if _, err := os.Stat(nutshutdownHook); err != nil {
+		t.Skipf("skipping: Debian's nut-server halt hook is not here: %v", err)
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skipf("skipping: unshare (util-linux) runs the hook in a private mount namespace: %v", err)
+	}
+	c := startCluster(t, e2e.Options{})
+	m, ok := c.Master.(*e2e.UpsflagsMaster)
+	if !ok {
+		t.Skip("skipping: needs the real upsflags master")
+	}
+	flag := filepath.Join(c.Primary.Dir, "killpower")
+	upsmonK := func() bool {
+		cmd := exec.Command(lab.UpsmonPath, "-K")
+		cmd.Env = []string{"NUT_CONFPATH=" + c.Primary.Dir, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+		return cmd.Run() == nil
+	}
+	if upsmonK() {
+		t.Fatalf("upsmon -K is true before any outage")
+	}
+
+	set(t, c, "ups.status", "OB DISCHRG", "battery.charge", "45")
+	waitFor(t, 30*time.Second, "the master's shutdown", func() bool { return len(c.MasterShutdowns()) > 0 })
+	if !fileHas(flag, "upsmon-shutdown-file") {
+		b, _ := os.ReadFile(flag)
+		t.Fatalf("POWERDOWNFLAG %s after the master's shutdown = %q, want upsmon's magic line", flag, b)
+	}
+	if !upsmonK() {
+		t.Errorf("upsmon -K is false after the master armed the UPS")
+	}
+	if !fileHas(m.LogFile(), "armed the UPS: wrote POWERDOWNFLAG") {
+		t.Errorf("the master's log does not say it armed the UPS")
+	}
+	calls := runHaltHook(t, c.Primary.Dir)
+	if calls != "upsdrvctl shutdown\n" {
+		t.Errorf("the halt hook ran %q, want one upsdrvctl shutdown", calls)
+	}
+
+	// The next boot: upsflags reset removes the flag, and an ordinary
+	// halt then leaves the UPS alone.
+	if out, err := exec.Command(c.Opts.Bin.Upsflags, "--config", m.ConfFile(), "reset").CombinedOutput(); err != nil {
+		t.Fatalf("upsflags reset: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(flag); err == nil {
+		t.Errorf("POWERDOWNFLAG still there after upsflags reset")
+	}
+	if upsmonK() {
+		t.Errorf("upsmon -K is true after the boot-time reset")
+	}
+	if calls := runHaltHook(t, c.Primary.Dir); calls != "" {
+		t.Errorf("after the reset the halt hook ran %q, want nothing", calls)
+	}
+}
+
+// runHaltHook runs Debian's nutshutdown as systemd does at the end of a
+// halt, in a private mount namespace where /sbin/upsdrvctl is a recorder
+// and /etc/nut/nut.conf says MODE=netserver (and no POWEROFF_WAIT, which
+// would make the hook reboot the machine), reading upsmon.conf from
+// confDir. It returns what the recorder saw. If a bind mount fails, the
+// hook does not run.
+func runHaltHook(t *testing.T, confDir string) string {
+	t.Helper()
+	dir := t.TempDir()
+	log := filepath.Join(dir, "upsdrvctl.calls")
+	rec := filepath.Join(dir, "upsdrvctl")
+	writeTestFile(t, rec, "#!/bin/sh\necho \"upsdrvctl $*\" >> "+log+"\n", 0o755)
+	nutConf := filepath.Join(dir, "nut.conf")
+	writeTestFile(t, nutConf, "MODE=netserver\n", 0o644)
+	script := strings.Join([]string{
+		"set -e",
+		"mount --bind " + rec + " /sbin/upsdrvctl",
+		"mount --bind " + nutConf + " /etc/nut/nut.conf",
+		"exec " + nutshutdownHook,
+	}, "\n")
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script)
+	cmd.Env = []string{"NUT_CONFPATH=" + confDir, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the halt hook in its namespace: %v\n%s", err, out)
+	}
+	b, _ := os.ReadFile(log)
+	return string(b)
+}

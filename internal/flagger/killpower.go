@@ -1,0 +1,159 @@
+package flagger
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/nutslave/nutslave/internal/command"
+)
+
+// The master arms the UPS the way NUT's primary upsmon does: as its last
+// act before its own shutdown it writes POWERDOWNFLAG (upsmon.conf; Debian:
+// /etc/killpower) with upsmon's magic first line. At the very end of the
+// halt Debian's nut-server runs /lib/systemd/system-shutdown/nutshutdown:
+// "upsmon -K" finds the flag, and "upsdrvctl shutdown" tells the UPS to
+// cut its load and restore it when the mains returns (POWEROFF_WAIT in
+// nut.conf covers a UPS that ignores that on line power). Writing the flag
+// rather than asking upsmon to shut down (upsmon -c fsd) keeps one
+// shutdown path, upsflags's, with the slaves first and the master last;
+// NUT's own hook does the rest with NUT's own driver. `upsflags reset`
+// removes the flag at boot, so an ordinary reboot never cuts the power.
+
+// sdMagic is the first line upsmon writes to POWERDOWNFLAG and "upsmon -K"
+// checks (NUT clients/upsmon.c).
+const sdMagic = "upsmon-shutdown-file"
+
+// upsmonKillpower is what the master's upsmon.conf says about arming the
+// UPS: its POWERDOWNFLAG, and whether it monitors a UPS as primary (only
+// a primary's flag is NUT's to act on).
+type upsmonKillpower struct {
+	Conf    string
+	Flag    string
+	Primary bool
+}
+
+// killpowerOf reads POWERDOWNFLAG and the MONITOR roles from upsmon.conf
+// (UPSMON_CONF, else $UPSMON_CONF, Debian's, RHEL's path).
+func killpowerOf(cfg *Config) (upsmonKillpower, error) {
+	path := cfg.UpsmonConf
+	if path == "" {
+		path = command.UpsmonConf(os.Getenv)
+	}
+	k := upsmonKillpower{Conf: path}
+	if path == "" {
+		return k, errors.New("no upsmon.conf found (set UPSMON_CONF)")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return k, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		switch {
+		case len(fields) >= 2 && fields[0] == "POWERDOWNFLAG":
+			k.Flag = strings.Trim(fields[1], `"`)
+		case len(fields) >= 6 && fields[0] == "MONITOR":
+			k.Primary = k.Primary || fields[5] == "primary" || fields[5] == "master"
+		}
+	}
+	return k, sc.Err()
+}
+
+// armsUPS reports whether this master arms the UPS (KILLPOWER): "yes", or
+// "auto" when the UPS is read through NUT (its driver holds the device).
+func (f *Flagger) armsUPS() bool {
+	switch f.cfg.Killpower {
+	case "yes":
+		return true
+	case "auto":
+		_, usb := f.src.(*usbSource)
+		_, file := f.src.(*fileSource)
+		return !usb && !file
+	}
+	return false
+}
+
+// armUPS writes POWERDOWNFLAG just before the master's shutdown command.
+// A failure is logged and never holds the shutdown back.
+func (f *Flagger) armUPS() {
+	if !f.armsUPS() {
+		return
+	}
+	k, err := killpowerOf(f.cfg)
+	switch {
+	case err != nil:
+		f.log.Error("cannot arm the UPS: upsmon.conf unreadable; the UPS will not cut and restore its load", "err", err)
+		return
+	case k.Flag == "":
+		f.log.Error("cannot arm the UPS: upsmon.conf names no POWERDOWNFLAG; the UPS will not cut and restore its load", "upsmon_conf", k.Conf)
+		return
+	}
+	if err := os.WriteFile(k.Flag, []byte(sdMagic+"\n"), 0o644); err != nil {
+		f.log.Error("cannot arm the UPS", "powerdownflag", k.Flag, "err", err)
+		return
+	}
+	f.log.Crit("armed the UPS: wrote POWERDOWNFLAG; at the end of the halt NUT's nutshutdown runs upsdrvctl shutdown (cut the load, restore it when the mains returns)",
+		"powerdownflag", k.Flag)
+}
+
+// disarmUPS removes a POWERDOWNFLAG of upsmon's making at boot (reset):
+// left there, the next ordinary halt would cut the UPS's load. It returns
+// what it removed, "" for nothing.
+func disarmUPS(cfg *Config) (string, error) {
+	k, err := killpowerOf(cfg)
+	if err != nil || k.Flag == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(k.Flag)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if first, _, _ := strings.Cut(string(b), "\n"); first != sdMagic {
+		return "", nil // not upsmon's: leave it
+	}
+	if err := os.Remove(k.Flag); err != nil {
+		return "", err
+	}
+	return k.Flag, nil
+}
+
+// checkKillpower says whether the UPS will be armed, and what stands in
+// the way.
+func checkKillpower(k *checker, f *Flagger) {
+	if !f.armsUPS() {
+		k.OK("KILLPOWER=%s: the master does not arm the UPS (SOURCE %s)", f.cfg.Killpower, f.src)
+		return
+	}
+	kp, err := killpowerOf(f.cfg)
+	switch {
+	case err != nil:
+		k.Warn("cannot read upsmon.conf to arm the UPS: %v; after an outage the UPS will not cut and restore its load", err)
+	case kp.Flag == "":
+		k.Warn("%s names no POWERDOWNFLAG: the master cannot arm the UPS (add: POWERDOWNFLAG /etc/killpower)", kp.Conf)
+	case !kp.Primary:
+		k.Warn("%s monitors no UPS as primary: POWERDOWNFLAG is the primary's, and NUT's shutdown hook may not act on it", kp.Conf)
+	default:
+		k.OK("the master arms the UPS at its shutdown: POWERDOWNFLAG %s (from %s)", kp.Flag, kp.Conf)
+		if b, err := os.ReadFile(kp.Flag); err == nil && strings.HasPrefix(string(b), sdMagic) {
+			k.Warn("POWERDOWNFLAG %s is set: the next halt cuts the UPS's load (upsflags reset clears it at boot)", kp.Flag)
+		}
+	}
+}
+
+// validKillpower checks KILLPOWER's value.
+func validKillpower(v string) error {
+	switch v {
+	case "auto", "yes", "no":
+		return nil
+	}
+	return fmt.Errorf("%q: want auto, yes or no", v)
+}
