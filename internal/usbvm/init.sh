@@ -20,7 +20,7 @@ ip link set lo up
 arg() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 DEV=$(arg usbvm.dev)
 MODE=$(arg usbvm.mode)
-section() { echo "@@BEGIN $1@@"; shift; "$@" 2>&1; echo "@@END $1@@"; }
+section() { name=$1; shift; echo "@@BEGIN $name@@"; "$@" 2>&1; echo "@@END $name@@"; }
 finish() {
 	section record cat /run/commands.txt
 	section gadget-log cat /run/upsgadget.log
@@ -106,7 +106,12 @@ nut_stop() {
 case $MODE in
 crosscheck)
 	section upsusb-list upsusb list
+	cat /sys/kernel/debug/usb/usbmon/1u > /run/usbmon.txt &
+	mon=$!
 	section upsusb upsusb read --json --device $VID:$PID --timeout 20s
+	kill $mon
+	# The string descriptors the host read and what came back (usbmon).
+	section usbmon-strings grep -A1 " s 80 06 03" /run/usbmon.txt
 	nut_start || fail "NUT did not start"
 	# Let the driver finish its first full poll.
 	sleep 3

@@ -96,12 +96,19 @@ type Interface struct {
 	ReportDescriptorLen int
 	// MaxPacket is the interrupt IN endpoint's wMaxPacketSize.
 	MaxPacket uint16
+	// IInterface is the interface's string, numbered within the
+	// function's strings blob (1 is its first string; 0 none).
+	// FunctionFS keeps only as many strings as the descriptors refer to
+	// (f_fs.c, __ffs_data_got_strings: "Do we have at least as many
+	// strings as descriptors need?" and none at all when none is
+	// needed), so [Server] points it at the last string to keep them all.
+	IInterface uint8
 }
 
 // interfaceDescs returns the interface, HID and endpoint descriptors for
 // one speed; interval is bInterval in that speed's units.
 func (i Interface) descs(interval uint8) (b []byte, count uint32) {
-	b = append(b, 9, 4, 0, 0, 1, i.Class, i.SubClass, i.Protocol, 0)
+	b = append(b, 9, 4, 0, 0, 1, i.Class, i.SubClass, i.Protocol, i.IInterface)
 	count++
 	if i.ReportDescriptorLen > 0 {
 		n := i.ReportDescriptorLen

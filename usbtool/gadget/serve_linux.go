@@ -39,10 +39,14 @@ func (s *Server) Serve(states <-chan State) error {
 		return fmt.Errorf("functionfs: open ep0: %w", err)
 	}
 	defer syscall.Close(fd)
-	if err := writeAll(fd, DescriptorsBlob(s.Device.Interface())); err != nil {
+	iface, strs := s.Device.Interface(), s.Device.Strings()
+	if len(strs) > 0 && len(strs) < 256 {
+		iface.IInterface = uint8(len(strs))
+	}
+	if err := writeAll(fd, DescriptorsBlob(iface)); err != nil {
 		return fmt.Errorf("functionfs: write descriptors: %w", err)
 	}
-	if err := writeAll(fd, StringsBlob(s.Device.Strings())); err != nil {
+	if err := writeAll(fd, StringsBlob(strs)); err != nil {
 		return fmt.Errorf("functionfs: write strings: %w", err)
 	}
 	ep1, err := os.OpenFile(filepath.Join(s.Dir, "ep1"), os.O_RDWR, 0)
