@@ -34,6 +34,25 @@ func ParseUpsusb(s string) (map[string]string, error) {
 	return vars, nil
 }
 
+// WithDeviceAliases returns nut with ups.mfr, ups.model and ups.serial
+// filled in from device.mfr, device.model and device.serial where only
+// the latter are published (NUT's dstate aliases the two; nutdrv_qx
+// 2.8.0 publishes only device.*).
+func WithDeviceAliases(nut map[string]string) map[string]string {
+	out := make(map[string]string, len(nut))
+	for k, v := range nut {
+		out[k] = v
+	}
+	for _, k := range []string{"mfr", "model", "serial"} {
+		if v, ok := nut["device."+k]; ok {
+			if _, have := out["ups."+k]; !have {
+				out["ups."+k] = v
+			}
+		}
+	}
+	return out
+}
+
 // Row is one variable both readers report.
 type Row struct {
 	Var         string

@@ -64,3 +64,11 @@ func TestSections(t *testing.T) {
 		t.Errorf("Sections: done %v, failure %q, want true, %q", done, failure, "NUT did not start")
 	}
 }
+
+func TestWithDeviceAliases(t *testing.T) {
+	got := WithDeviceAliases(map[string]string{"device.model": "UPS1200LX", "device.mfr": "x", "ups.mfr": "CLASSIC PRO"})
+	want := map[string]string{"device.model": "UPS1200LX", "device.mfr": "x", "ups.mfr": "CLASSIC PRO", "ups.model": "UPS1200LX"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("WithDeviceAliases (-want +got):\n%s", diff)
+	}
+}

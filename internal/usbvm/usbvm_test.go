@@ -136,7 +136,7 @@ func TestUSBVM(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v\nupsusb list:\n%s", err, s["upsusb-list"])
 			}
-			nut := ParseUpsc(s["upsc"])
+			nut := WithDeviceAliases(ParseUpsc(s["upsc"]))
 			if len(nut) == 0 {
 				t.Fatalf("upsc printed nothing:\n%s\ndriver log:\n%s", s["upsc"], s["upsdrvctl-log"])
 			}
