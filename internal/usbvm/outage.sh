@@ -72,7 +72,7 @@ user = root
 	vendorid = $VID
 	productid = $PID
 	offdelay = 20
-	ondelay = 30
+	ondelay = 60
 $DRIVER_OPTIONS
 EOF
 echo "@@MARK killpower@@" >> /run/commands.txt

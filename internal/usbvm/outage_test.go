@@ -11,10 +11,12 @@ import (
 // emulated UPS over USB while its charge falls 10 points every 2 s,
 // writes battsdf and sdf below STDWCHARGE=50 and runs the master's
 // SHUTDOWNCMD (a recorder) once; then NUT's killpower reaches the
-// emulated UPS and the emulator's recording is checked.
+// emulated UPS and the emulator's recording is checked: the krauler unit
+// gets only C (its string-descriptor protocol has no S), the cypress unit
+// C and S.3R0001, the APC unit a SET_REPORT.
 func TestUSBVMOutage(t *testing.T) {
 	l := requireLab(t)
-	for _, dev := range []string{"megatec-krauler", "apc-back-ups-500"} {
+	for _, dev := range []string{"megatec-krauler", "megatec-cypress", "apc-back-ups-500"} {
 		t.Run(dev, func(t *testing.T) {
 			s := boot(t, l, dev, "outage")
 			t.Logf("outage timeline:\n%s", s["outage"])
@@ -45,13 +47,21 @@ func TestUSBVMOutage(t *testing.T) {
 				if strings.Contains(s["record"], "megatec S") {
 					t.Errorf("an S command reached a krauler UPS:\n%s", s["record"])
 				}
+			case "megatec-cypress":
+				// nutdrv_qx's kill sequence: C, then shutdown.return with
+				// offdelay 20 s and ondelay 60 s: S.3R0001.
+				for _, want := range []string{"megatec C (cypress SET_REPORT)", "megatec S.3R0001 (cypress SET_REPORT)"} {
+					if !strings.Contains(kill, want) {
+						t.Errorf("killpower: %q not recorded; recorded:\n%s\nkillpower output:\n%s", want, kill, s["killpower"])
+					}
+				}
 			case "apc-back-ups-500":
 				if !strings.Contains(kill, "SET_REPORT feature") {
 					t.Errorf("killpower: no SET_REPORT reached the UPS; recorded:\n%s\nkillpower output:\n%s", kill, s["killpower"])
 				}
 			}
-			if strings.Contains(before(s["record"], "killpower"), "SET_REPORT") || strings.Contains(before(s["record"], "killpower"), "megatec S") {
-				t.Errorf("upsflags sent a command to the UPS during the outage:\n%s", s["record"])
+			if cmds := commands(before(s["record"], "killpower")); len(cmds) > 0 {
+				t.Errorf("upsflags sent commands to the UPS during the outage: %q", cmds)
 			}
 		})
 	}
@@ -84,4 +94,20 @@ func firstLineWith(s, flag string) string {
 		}
 	}
 	return ""
+}
+
+// commands returns the recorded lines that are more than a query: a HID
+// SET_REPORT, or a Megatec command other than Q1, F and I.
+func commands(rec string) []string {
+	var out []string
+	for _, line := range strings.Split(rec, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 2 && f[1] == "SET_REPORT":
+			out = append(out, line)
+		case len(f) >= 3 && f[1] == "megatec" && f[2] != "Q1" && f[2] != "F" && f[2] != "I":
+			out = append(out, line)
+		}
+	}
+	return out
 }
