@@ -300,6 +300,13 @@ func MapVars(d *Descriptor, data *HIDData, info DeviceInfo, opt HIDOptions) map[
 			bits[u] = v
 		}
 	}
+	if f := plan.status["BelowRemainingCapacityLimit"]; f != nil && belkinVendors[info.VID] &&
+		f.Path.String() == "UPS.PowerSummary.BelowRemainingCapacityLimit" {
+		// belkin-hid (Belkin and Liebert) maps LB only from
+		// PresentStatus.BelowRemainingCapacityLimit; the bit directly
+		// under PowerSummary is commented out there as "broken!".
+		delete(bits, "BelowRemainingCapacityLimit")
+	}
 	if mgeVendors[info.VID] {
 		// mge-hid ignores PresentStatus.Charging/Discharging unless
 		// advanced battery monitoring is known to be off
@@ -315,6 +322,10 @@ func MapVars(d *Descriptor, data *HIDData, info DeviceInfo, opt HIDOptions) map[
 	formatModel(out, info, vals)
 	return out
 }
+
+// belkinVendors are the vendor IDs of NUT's belkin-hid subdriver: Belkin
+// and Liebert.
+var belkinVendors = map[uint16]bool{0x050d: true, 0x10af: true}
 
 // mgeVendors are the vendor IDs NUT's mge-hid subdriver claims outright
 // (06da only for AEG units, left out here).

@@ -260,3 +260,30 @@ func TestHIDModelFormatting(t *testing.T) {
 		}
 	}
 }
+
+// TestHIDLiebertLowBattery: belkin-hid takes LB for Liebert units only from
+// PresentStatus.BelowRemainingCapacityLimit (the bit directly under
+// PowerSummary is "broken!" there), as the VM lab showed against NUT.
+func TestHIDLiebertLowBattery(t *testing.T) {
+	desc := []byte{
+		0x05, 0x84, 0x09, 0x04, 0xa1, 0x01, // UPS application
+		0x09, 0x24, 0xa1, 0x00, // PowerSummary
+		0x85, 0x01, 0x05, 0x85, 0x15, 0x00, 0x25, 0x01, 0x75, 0x01, 0x95, 0x02,
+		0x09, 0xd0, 0x09, 0x42, 0xb1, 0x02, // ACPresent, BelowRemainingCapacityLimit
+		0x95, 0x06, 0xb1, 0x03, // padding
+		0xc0, 0xc0,
+	}
+	d, err := usbtool.ParseDescriptor(desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := &usbtool.HIDData{Reports: map[usbtool.ReportRef][]byte{{ID: 1, Type: usbtool.Feature}: {1, 0x02}}}
+	for _, tt := range []struct {
+		vid  uint16
+		want string
+	}{{0x10af, "OB"}, {0x050d, "OB"}, {0x051d, "OB LB"}} {
+		if got := usbtool.MapVars(d, data, usbtool.DeviceInfo{VID: tt.vid}, usbtool.HIDOptions{})["ups.status"]; got != tt.want {
+			t.Errorf("vid %04x: ups.status = %q, want %q", tt.vid, got, tt.want)
+		}
+	}
+}

@@ -100,24 +100,34 @@ nut_start() {
 nut_stop() {
 	/lib/nut/upsd -c stop >/dev/null 2>&1
 	upsdrvctl -u root stop >/dev/null 2>&1
-	sleep 1
+	waitfor 20 sh -c "! pidof $DRIVER upsd" || echo "NUT did not stop"
+}
+# cross SUFFIX: upsusb, then NUT as in production, on the same device.
+cross() {
+	section upsusb$1 upsusb read --json --device $VID:$PID --timeout 20s
+	nut_start || fail "NUT did not start"
+	# Let the driver finish its first full poll.
+	sleep 3
+	section upsc$1 upsc ups@127.0.0.1
+	section upsdrvctl-log$1 cat /run/upsdrvctl.log
+	nut_stop
 }
 
 case $MODE in
 crosscheck)
 	section upsusb-list upsusb list
+	# The string descriptors the host reads and what comes back (usbmon).
 	cat /sys/kernel/debug/usb/usbmon/1u > /run/usbmon.txt &
 	mon=$!
-	section upsusb upsusb read --json --device $VID:$PID --timeout 20s
+	cross ""
 	kill $mon
-	# The string descriptors the host read and what came back (usbmon).
 	section usbmon-strings grep -A1 " s 80 06 03" /run/usbmon.txt
-	nut_start || fail "NUT did not start"
-	# Let the driver finish its first full poll.
-	sleep 3
-	section upsc upsc ups@127.0.0.1
-	section upsdrvctl-log cat /run/upsdrvctl.log
-	nut_stop
+	# The same after the emulated UPS changed state.
+	for step in onbatt "charge 40" "lowbatt on"; do
+		echo "$step" > /run/upsgadget.ctl
+	done
+	sleep 1
+	cross -onbatt
 	;;
 outage)
 	. /usbvm/outage.sh

@@ -132,33 +132,11 @@ func TestUSBVM(t *testing.T) {
 	for _, d := range Devices {
 		t.Run(d.Name, func(t *testing.T) {
 			s := boot(t, l, d.Name, "crosscheck")
-			ours, err := ParseUpsusb(s["upsusb"])
-			if err != nil {
-				t.Fatalf("%v\nupsusb list:\n%s", err, s["upsusb-list"])
-			}
-			nut := WithDeviceAliases(ParseUpsc(s["upsc"]))
-			if len(nut) == 0 {
-				t.Fatalf("upsc printed nothing:\n%s\ndriver log:\n%s", s["upsc"], s["upsdrvctl-log"])
-			}
-			rows := Compare(ours, nut, KnownDifferences[d.Name])
-			w := tabwriter.NewWriter(&report, 2, 8, 2, ' ', 0)
-			fmt.Fprintf(w, "== %s (%s)\n", d.Name, d.ID())
-			for _, r := range rows {
-				verdict := "equal"
-				switch {
-				case !r.Equal && r.Explanation != "":
-					verdict = "differs (explained: " + r.Explanation + ")"
-				case !r.Equal:
-					verdict = "DIFFERS"
-					t.Errorf("%s: upsusb %q, NUT %q", r.Var, r.Ours, r.NUT)
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.Var, r.Ours, r.NUT, verdict)
-			}
-			fmt.Fprintf(w, "only upsusb:\t%s\n", strings.Join(Only(ours, nut), " "))
-			fmt.Fprintf(w, "only NUT:\t%s\n", strings.Join(Only(nut, ours), " "))
-			w.Flush()
-			if len(rows) < 3 {
-				t.Errorf("only %d variables in common; upsusb %v; NUT %v", len(rows), ours, nut)
+			for _, phase := range []struct{ suffix, title string }{
+				{"", "as recorded"},
+				{"-onbatt", "after onbatt, charge 40, lowbatt on"},
+			} {
+				crossCheck(t, &report, d, phase.title, s["upsusb"+phase.suffix], s["upsc"+phase.suffix], s["upsdrvctl-log"+phase.suffix])
 			}
 			if rec := strings.TrimSpace(s["record"]); rec != "" {
 				fmt.Fprintf(&report, "recorded commands:\n%s\n", rec)
@@ -170,4 +148,38 @@ func TestUSBVM(t *testing.T) {
 		t.Error(err)
 	}
 	t.Logf("cross-check table (also in %s):\n%s", out, report.String())
+}
+
+// crossCheck compares what upsusb and NUT read in one phase of a boot and
+// adds the table to report.
+func crossCheck(t *testing.T, report *strings.Builder, d Device, title, upsusb, upsc, driverLog string) {
+	t.Helper()
+	ours, err := ParseUpsusb(upsusb)
+	if err != nil {
+		t.Fatalf("%s: %v", title, err)
+	}
+	nut := WithDeviceAliases(ParseUpsc(upsc))
+	if len(nut) == 0 {
+		t.Fatalf("%s: upsc printed nothing:\n%s\ndriver log:\n%s", title, upsc, driverLog)
+	}
+	rows := Compare(ours, nut, KnownDifferences[d.Name])
+	w := tabwriter.NewWriter(report, 2, 8, 2, ' ', 0)
+	fmt.Fprintf(w, "== %s (%s), %s\n", d.Name, d.ID(), title)
+	for _, r := range rows {
+		verdict := "equal"
+		switch {
+		case !r.Equal && r.Explanation != "":
+			verdict = "differs (explained: " + r.Explanation + ")"
+		case !r.Equal:
+			verdict = "DIFFERS"
+			t.Errorf("%s: %s: upsusb %q, NUT %q", title, r.Var, r.Ours, r.NUT)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.Var, r.Ours, r.NUT, verdict)
+	}
+	fmt.Fprintf(w, "only upsusb:\t%s\n", strings.Join(Only(ours, nut), " "))
+	fmt.Fprintf(w, "only NUT:\t%s\n", strings.Join(Only(nut, ours), " "))
+	w.Flush()
+	if len(rows) < 3 {
+		t.Errorf("%s: only %d variables in common; upsusb %v; NUT %v", title, len(rows), ours, nut)
+	}
 }
