@@ -16,7 +16,7 @@
 // Both follow a simulated UPS [State] (on line or on battery, charge, low
 // battery) that a scenario changes over time, and both record every
 // command they receive with a [Recorder]. The request handling is pure Go
-// and tested without a kernel; only [Serve] needs FunctionFS.
+// and tested without a kernel; only [Server] needs FunctionFS.
 package gadget
 
 import (
