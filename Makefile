@@ -82,3 +82,4 @@ clean:
 -include internal/lab/lab.mk
 -include internal/e2e/e2e.mk
 -include internal/bench/bench.mk
+-include internal/usbvm/usbvm.mk

@@ -168,6 +168,11 @@ func ReadMegatec(ctx context.Context, t Transport, style MegatecStyle, opt Megat
 	}
 	out := MegatecVars(q, f, id, opt)
 	info := t.Info()
+	if style == Krauler {
+		// String 3, the serial number's usual index, is the Q1 reply on
+		// these units: it names no unit.
+		info.Serial = ""
+	}
 	if id == nil {
 		addDeviceVars(out, info)
 	} else {

@@ -40,7 +40,10 @@ type varSpec struct {
 }
 
 // hidVars is compiled from NUT's hid2nut tables (apc-hid, cps-hid,
-// mge-hid, liebert-hid, powercom-hid, tripplite-hid).
+// mge-hid, liebert-hid, powercom-hid, tripplite-hid, belkin-hid,
+// legrand-hid): UPS.OutletSystem.Outlet.PercentLoad is tripplite-hid's
+// ups.load, UPS.PowerConverter.Input.Voltage the input.voltage of
+// tripplite-hid, belkin-hid and legrand-hid.
 var hidVars = []varSpec{
 	{"battery.charge", "%.0f", []string{"UPS.PowerSummary.RemainingCapacity", "UPS.Battery.RemainingCapacity", "UPS.BatterySystem.Battery.RemainingCapacity", "UPS.PowerSummary.RelativeStateOfCharge"}},
 	{"battery.charge.low", "%.0f", []string{"UPS.PowerSummary.RemainingCapacityLimit", "UPS.Battery.RemainingCapacityLimit"}},
@@ -49,14 +52,14 @@ var hidVars = []varSpec{
 	{"battery.runtime.low", "%.0f", []string{"UPS.PowerSummary.RemainingTimeLimit", "UPS.Battery.RemainingTimeLimit"}},
 	{"battery.voltage", "%.1f", []string{"UPS.PowerSummary.Voltage", "UPS.Battery.Voltage", "UPS.BatterySystem.Voltage", "UPS.BatterySystem.Battery.Voltage"}},
 	{"battery.voltage.nominal", "%.1f", []string{"UPS.PowerSummary.ConfigVoltage", "UPS.Battery.ConfigVoltage", "UPS.BatterySystem.ConfigVoltage", "UPS.BatterySystem.Battery.ConfigVoltage"}},
-	{"input.voltage", "%.1f", []string{"UPS.Input.Voltage", "UPS.PowerConverter.Input.[1].Voltage", "UPS.PowerSummary.Input.Voltage"}},
+	{"input.voltage", "%.1f", []string{"UPS.Input.Voltage", "UPS.PowerConverter.Input.[1].Voltage", "UPS.PowerSummary.Input.Voltage", "UPS.PowerConverter.Input.Voltage"}},
 	{"input.voltage.nominal", "%.0f", []string{"UPS.Input.ConfigVoltage", "UPS.Flow.[1].ConfigVoltage"}},
 	{"input.frequency", "%.1f", []string{"UPS.Input.Frequency", "UPS.PowerConverter.Input.[1].Frequency"}},
 	{"input.transfer.low", "%.0f", []string{"UPS.Input.LowVoltageTransfer", "UPS.PowerConverter.Output.LowVoltageTransfer"}},
 	{"input.transfer.high", "%.0f", []string{"UPS.Input.HighVoltageTransfer", "UPS.PowerConverter.Output.HighVoltageTransfer"}},
 	{"output.voltage", "%.1f", []string{"UPS.Output.Voltage", "UPS.PowerConverter.Output.Voltage"}},
 	{"output.frequency", "%.1f", []string{"UPS.Output.Frequency", "UPS.PowerConverter.Output.Frequency"}},
-	{"ups.load", "%.0f", []string{"UPS.Output.PercentLoad", "UPS.PowerConverter.PercentLoad", "UPS.PowerSummary.PercentLoad"}},
+	{"ups.load", "%.0f", []string{"UPS.Output.PercentLoad", "UPS.PowerConverter.PercentLoad", "UPS.PowerSummary.PercentLoad", "UPS.OutletSystem.Outlet.PercentLoad"}},
 	{"ups.realpower.nominal", "%.0f", []string{"UPS.Output.ConfigActivePower", "UPS.PowerConverter.ConfigActivePower", "UPS.Flow.[4].ConfigActivePower"}},
 	{"ups.power.nominal", "%.0f", []string{"UPS.Output.ConfigApparentPower", "UPS.Flow.[4].ConfigApparentPower", "UPS.PowerSummary.ConfigApparentPower"}},
 	{"ups.timer.shutdown", "%.0f", []string{"UPS.PowerSummary.DelayBeforeShutdown", "UPS.Output.DelayBeforeShutdown"}},
@@ -271,7 +274,12 @@ func MapVars(d *Descriptor, data *HIDData, info DeviceInfo, opt HIDOptions) map[
 		}
 		switch spec.name {
 		case "ups.beeper.status":
-			if s := map[float64]string{1: "disabled", 2: "enabled", 3: "muted"}[v]; s != "" {
+			names := map[float64]string{1: "disabled", 2: "enabled", 3: "muted"}
+			if info.VID == vidPowerCOM {
+				// powercom-hid.c powercom_beeper_info.
+				names = map[float64]string{1: "enabled", 2: "disabled"}
+			}
+			if s := names[v]; s != "" {
 				out[spec.name] = s
 			}
 		case "ups.test.result":
@@ -292,12 +300,66 @@ func MapVars(d *Descriptor, data *HIDData, info DeviceInfo, opt HIDOptions) map[
 			bits[u] = v
 		}
 	}
-	charge, haveCharge := vals["battery.charge"]
-	if st := hidStatus(bits, charge, haveCharge, opt); st != "" {
+	if f := plan.status["BelowRemainingCapacityLimit"]; f != nil && belkinVendors[info.VID] &&
+		f.Path.String() == "UPS.PowerSummary.BelowRemainingCapacityLimit" {
+		// belkin-hid (Belkin and Liebert) maps LB only from
+		// PresentStatus.BelowRemainingCapacityLimit; the bit directly
+		// under PowerSummary is commented out there as "broken!".
+		delete(bits, "BelowRemainingCapacityLimit")
+	}
+	if mgeVendors[info.VID] {
+		// mge-hid ignores PresentStatus.Charging/Discharging unless
+		// advanced battery monitoring is known to be off
+		// (eaton_abm_check_chrg_fun, eaton_abm_check_dischrg_fun); the
+		// ABMEnable item is not mapped here, so it never is.
+		delete(bits, "Charging")
+		delete(bits, "Discharging")
+	}
+	if st := hidStatus(bits, opt); st != "" {
 		out["ups.status"] = st
 	}
 	addDeviceVars(out, info)
+	formatModel(out, info, vals)
 	return out
+}
+
+// belkinVendors are the vendor IDs of NUT's belkin-hid subdriver: Belkin
+// and Liebert.
+var belkinVendors = map[uint16]bool{0x050d: true, 0x10af: true}
+
+// mgeVendors are the vendor IDs NUT's mge-hid subdriver claims outright
+// (06da only for AEG units, left out here).
+var mgeVendors = map[uint16]bool{0x0463: true, 0x047c: true, 0x0592: true, 0x03f0: true, 0x2b2d: true, 0x04b3: true, 0x09d6: true}
+
+// formatModel rewrites ups.model the way NUT's subdrivers build it from
+// the product string: APC's apc_format_model cuts it before "FW:" and
+// reports what follows as ups.firmware (and after "USB FW:" as
+// ups.firmware.aux); mge-hid's mge_format_model appends the nominal
+// apparent power (UPS.Flow.[4].ConfigApparentPower, its fallback when
+// the iModel string is not read), except for Dell.
+func formatModel(out map[string]string, info DeviceInfo, vals map[string]float64) {
+	product := info.Product
+	switch {
+	case info.VID == vidAPC:
+		model, fw, ok := strings.Cut(product, "FW:")
+		if !ok {
+			return
+		}
+		out["ups.model"] = strings.TrimSpace(model)
+		if main, aux, ok := strings.Cut(fw, "USB FW:"); ok {
+			fw = main
+			if aux = strings.TrimSpace(aux); aux != "" {
+				out["ups.firmware.aux"] = aux
+			}
+		}
+		if fw = strings.TrimSpace(fw); fw != "" {
+			out["ups.firmware"] = fw
+		}
+	case mgeVendors[info.VID] && info.VID != 0x047c:
+		if va, ok := vals["ups.power.nominal"]; ok && strings.TrimSpace(product) != "" {
+			out["ups.model"] = fmt.Sprintf("%s %d", strings.TrimSpace(product), int(va))
+		}
+	}
 }
 
 // roundTo rounds v to the decimals of a "%.Nf" format.
@@ -325,8 +387,11 @@ func addDeviceVars(out map[string]string, info DeviceInfo) {
 
 // hidStatus builds ups.status from the status bits the way NUT's
 // usbhid-ups ups_status_set does. OL/OB comes from ACPresent, with
-// Discharging only as a fallback when ACPresent is absent.
-func hidStatus(bits map[string]float64, charge float64, haveCharge bool, opt HIDOptions) string {
+// Discharging only as a fallback when ACPresent is absent; with neither,
+// no power state is reported (NUT 2.8.0 said OB then; newer NUT says
+// nothing, like this). CHRG needs Charging and not FullyCharged, at any
+// charge, as in both.
+func hidStatus(bits map[string]float64, opt HIDOptions) string {
 	is := func(u string, v float64) bool { b, ok := bits[u]; return ok && b == v }
 	online, offline := is("ACPresent", 1), is("ACPresent", 0)
 	dischrg, chrg := is("Discharging", 1), is("Charging", 1)
@@ -342,14 +407,8 @@ func hidStatus(bits map[string]float64, charge float64, haveCharge bool, opt HID
 	if dischrg {
 		tok = append(tok, "DISCHRG")
 	}
-	if chrg {
-		_, reportsFull := bits["FullyCharged"]
-		switch {
-		case reportsFull && is("FullyCharged", 0):
-			tok = append(tok, "CHRG")
-		case !reportsFull && (!haveCharge || (charge > 0 && charge < 100)):
-			tok = append(tok, "CHRG")
-		}
+	if chrg && !is("FullyCharged", 1) {
+		tok = append(tok, "CHRG")
 	}
 	if is("BelowRemainingCapacityLimit", 1) || is("RemainingTimeLimitExpired", 1) || is("ShutdownImminent", 1) {
 		tok = append(tok, "LB")

@@ -102,3 +102,36 @@ func (f *Field) Value(report []byte) (float64, bool) {
 	}
 	return f.Physical(l) * math.Pow10(f.Exponent()), true
 }
+
+// Encode writes v, a value as [Field.Value] returns it, into the field's
+// bits of report: the unit exponent and physical range are undone, the
+// result is rounded and clamped to LogMin..LogMax and stored in two's
+// complement. It is the inverse of Value for values the field can hold,
+// and is what a device (or an emulator of one) does to build a report.
+// ok is false when report is too short to hold the field.
+func (f *Field) Encode(report []byte, v float64) (ok bool) {
+	bit := f.Offset
+	if f.ReportID != 0 {
+		bit += 8
+	}
+	n := min(f.Size, 32)
+	if f.Offset < 0 || n <= 0 || (bit+n+7)/8 > len(report) {
+		return false
+	}
+	p := v / math.Pow10(f.Exponent())
+	if f.HavePhysMin && f.HavePhysMax && !(f.PhysMin == 0 && f.PhysMax == 0) &&
+		f.PhysMax > f.PhysMin && f.LogMax > f.LogMin {
+		factor := float64(f.PhysMax-f.PhysMin) / float64(f.LogMax-f.LogMin)
+		p = (p-float64(f.PhysMin))/factor + float64(f.LogMin)
+	}
+	l := min(max(int64(math.Round(p)), f.LogMin), f.LogMax)
+	raw := uint64(l)
+	for w := 0; w < n; w, bit = w+1, bit+1 {
+		if raw&(1<<w) != 0 {
+			report[bit>>3] |= 1 << (bit & 7)
+		} else {
+			report[bit>>3] &^= 1 << (bit & 7)
+		}
+	}
+	return true
+}

@@ -76,3 +76,50 @@ func TestParseDescriptorGlobals(t *testing.T) {
 		}
 	}
 }
+
+func TestFieldEncode(t *testing.T) {
+	tests := []struct {
+		name string
+		f    usbtool.Field
+		size int
+		v    float64
+		want float64 // what Value reads back
+	}{
+		{"unsigned byte", usbtool.Field{ReportID: 1, Size: 8, LogMax: 255}, 2, 200, 200},
+		{"bit among others", usbtool.Field{ReportID: 1, Offset: 3, Size: 1, LogMax: 1}, 2, 1, 1},
+		{"16-bit", usbtool.Field{ReportID: 1, Offset: 8, Size: 16, LogMax: 65535}, 4, 3618, 3618},
+		{"signed", usbtool.Field{ReportID: 1, Size: 16, LogMin: -1, LogMax: 32767}, 3, -1, -1},
+		{"clamped", usbtool.Field{ReportID: 1, Size: 8, LogMin: 136, LogMax: 142}, 2, 121, 136},
+		{"physical", usbtool.Field{ReportID: 1, Size: 16, LogMin: -1, LogMax: 32767, PhysMin: -60, PhysMax: 1966020, HavePhysMin: true, HavePhysMax: true}, 3, 120, 120},
+		{"volts exponent", usbtool.Field{ReportID: 1, Size: 16, LogMax: 65535, Unit: usbtool.UnitVolt, UnitExp: 5}, 3, 13.58, 13.58},
+		{"no report id", usbtool.Field{Size: 8, LogMax: 255}, 1, 7, 7},
+	}
+	for _, tt := range tests {
+		rep := make([]byte, tt.size)
+		if tt.f.ReportID != 0 {
+			rep[0] = tt.f.ReportID
+		}
+		for i := 1; i < len(rep); i++ {
+			rep[i] = 0xa5 // bits outside the field must survive
+		}
+		before := append([]byte(nil), rep...)
+		if !tt.f.Encode(rep, tt.v) {
+			t.Errorf("%s: Encode(%v) failed", tt.name, tt.v)
+			continue
+		}
+		got, ok := tt.f.Value(rep)
+		if !ok || math.Abs(got-tt.want) > 1e-9 {
+			t.Errorf("%s: Value(Encode(%v)) = %v, %v, want %v", tt.name, tt.v, got, ok, tt.want)
+		}
+		other := usbtool.Field{ReportID: tt.f.ReportID, Offset: tt.f.Offset + tt.f.Size, Size: 8, LogMax: 255}
+		if w, okw := other.Raw(before); okw {
+			if g, _ := other.Raw(rep); g != w {
+				t.Errorf("%s: Encode changed the bits after the field: % x -> % x", tt.name, before, rep)
+			}
+		}
+	}
+	short := usbtool.Field{ReportID: 1, Offset: 16, Size: 8, LogMax: 255}
+	if short.Encode([]byte{1, 2}, 1) {
+		t.Error("Encode into a report too short for the field succeeded")
+	}
+}
