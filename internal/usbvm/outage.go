@@ -1,3 +1,5 @@
+//go:build usbvm
+
 package usbvm
 
 import _ "embed"
