@@ -149,6 +149,11 @@ upsflags.conf (KEY=VALUE lines; durations as 60, 60s, 250ms, 2m):
                 the UPS is on line with at least this charge (default 30)
    WAKE_FOR     how long to keep waking a slave that is not seen again;
                 0 turns the automatic wake-ups off (default 1h)
+   KILLPOWER    arm the UPS at the master's shutdown by writing upsmon.conf's
+                POWERDOWNFLAG, for NUT's halt hook (upsdrvctl shutdown): auto
+                (when the UPS is read through NUT), yes or no (default auto)
+   UPSMON_CONF  the master's upsmon.conf (default $UPSMON_CONF,
+                /etc/nut/upsmon.conf, /etc/ups/upsmon.conf)
    NOTIFYCMD_NEXT  the NOTIFYCMD upsmon ran before upsflags (upssched, a
                 mail script): it gets every event too, at once, with the
                 same NOTIFYTYPE, UPSNAME and message; its outcome is logged
