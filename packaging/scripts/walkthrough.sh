@@ -419,6 +419,14 @@ run_ok "slave: upsslave heartbeat" on_s upsslave heartbeat
 t "master: seen.$NAME in ACKDIR" test -e "$CH_M/srv/nutslave/flags/acks/seen.$NAME"
 run_ok "master: upsflags check passes now that the slave is seen" on_m upsflags check
 
+# Step 3 ran as root; upsmon's NOTIFYCMD and upsslave-heartbeat.timer run
+# upsslave as user nut, which must still write its LOGFILE and STATEDIR.
+as_nut_s() { on_s setpriv --reuid=nut --regid=nut --init-groups "$@"; }
+t "slave: user nut can still write /var/log/nutslave/upsslave.log after step 3 (as root)" \
+	as_nut_s sh -c 'test ! -e /var/log/nutslave/upsslave.log || test -w /var/log/nutslave/upsslave.log'
+is "slave: nothing in STATEDIR that user nut cannot write after step 3" \
+	"$(as_nut_s find /var/lib/nutslave ! -writable 2>&1 | tr '\n' ' ')" ""
+
 section "slave step 4: upsmon"
 cat >>"$CH_S/etc/nut/upsmon.conf" <<EOF
 MONITOR $UPS@$MASTER_IP:3493 1 monslave passw2 secondary
@@ -455,7 +463,7 @@ DRILL=$!
 PIDS+=("$DRILL")
 end=$(($(date +%s) + 40))
 while kill -0 "$DRILL" 2>/dev/null && [ "$(date +%s)" -lt "$end" ]; do
-	on_s setpriv --reuid=nut --regid=nut --init-groups upsslave heartbeat >/dev/null 2>&1 || true
+	as_nut_s upsslave heartbeat >/dev/null 2>&1 || true
 	sleep 1
 done
 rc=0
@@ -485,6 +493,8 @@ t "the slave's shutdown came after the power failed" awk -v a="$s_at" -v b="$OUT
 t "the master shut down last" awk -v s="$s_at" -v m="$m_at" 'BEGIN{exit !(m > s && s > 0)}'
 is "slave: one shutdown, by $NAME's SHUTDOWNCMD" "$(cut -d' ' -f2- "$CH_S$RECORD" 2>/dev/null)" "$NAME"
 is "master: one shutdown, by upsflags' SHUTDOWNCMD" "$(cut -d' ' -f2- "$CH_M$RECORD" 2>/dev/null)" "master"
+t "slave: upsslave, upsmon's NOTIFYCMD as user nut, logged the outage to its LOGFILE" \
+	grep -q 'sdf' "$CH_S/var/log/nutslave/upsslave.log"
 t "nothing called shutdown, poweroff, halt or reboot" sh -c "! grep -qs UNEXPECTED '$CH_M$RECORD' '$CH_S$RECORD'"
 
 # ---- the end ------------------------------------------------------------------
