@@ -202,6 +202,7 @@ abort() {
 }
 summary() {
 	local n
+	[ ${#NOTES[@]} -eq 0 ] || printf '\nwhere the README, followed literally, did not work (%d):\n' ${#NOTES[@]}
 	for n in "${NOTES[@]}"; do printf 'note %s\n' "$n"; done
 	printf '\nwalkthrough: %d passed, %d failed in %ds (logs: %s)\n' "$PASS" "$FAIL" "$(($(date +%s) - START))" "$LOGS"
 }
@@ -321,6 +322,13 @@ cat >>"$CH_M/etc/nut/upsd.users" <<'EOF'
     password = passw2
     upsmon secondary
 EOF
+# "NUT, as it is" includes the master's own upsmon as primary; its upsd
+# account is the administrator's, not in the README.
+cat >>"$CH_M/etc/nut/upsd.users" <<'EOF'
+[upsmon-master]
+    password = walkthrough-primary
+    upsmon primary
+EOF
 # README: "then systemctl restart nut-server". No systemd here: the
 # driver through upsdrvctl as NUT's units do, and upsd, by hand.
 install -d -m 0770 -o root -g "$(chroot "$CH_M" id -g nut)" "$CH_M/run/nut"
@@ -373,6 +381,24 @@ is "master: ACKDIR" "$(chroot "$CH_M" stat -c '%U:%G %a' /srv/nutslave/flags/ack
 run_ok "master: upsflags status" on_m upsflags status
 
 # ---- the slave: README "Setting up a slave" ----------------------------------------
+
+section "master step 5: upsflags as the master's own NOTIFYCMD"
+# The primary upsmon of "NUT, as it is" (its MONITOR line is the
+# administrator's; SHUTDOWNCMD the recorder, the one deviation), with the
+# README's step 5 lines.
+cat >>"$CH_M/etc/nut/upsmon.conf" <<EOF
+MONITOR $UPS@localhost 1 upsmon-master walkthrough-primary primary
+SHUTDOWNCMD "/usr/local/sbin/record-shutdown master-upsmon"
+NOTIFYCMD /usr/sbin/upsflags
+NOTIFYFLAG ONBATT  SYSLOG+WALL+EXEC
+NOTIFYFLAG ONLINE  SYSLOG+WALL+EXEC
+NOTIFYFLAG LOWBATT SYSLOG+WALL+EXEC
+NOTIFYFLAG FSD     SYSLOG+WALL+EXEC
+EOF
+# systemd would start nut-monitor; here upsmon by hand, as its unit does.
+bg_in "$NS_M" "$CH_M" "$CH_M/tmp/upsmon.log" upsmon -F
+master_logged_in() { on_m upsc -c "$UPS@localhost" | grep -qx 127.0.0.1; }
+wait_for 30 "master's upsd: the master's own upsmon (primary) logged in" master_logged_in
 
 section "slave: install (README: Installing the packages)"
 install_in "$CH_S" slave "/tmp/pkgs/$(basename "$DEB_S")" nut-client
@@ -493,6 +519,10 @@ t "the slave's shutdown came after the power failed" awk -v a="$s_at" -v b="$OUT
 t "the master shut down last" awk -v s="$s_at" -v m="$m_at" 'BEGIN{exit !(m > s && s > 0)}'
 is "slave: one shutdown, by $NAME's SHUTDOWNCMD" "$(cut -d' ' -f2- "$CH_S$RECORD" 2>/dev/null)" "$NAME"
 is "master: one shutdown, by upsflags' SHUTDOWNCMD" "$(cut -d' ' -f2- "$CH_M$RECORD" 2>/dev/null)" "master"
+# upsmon runs upsflags as user nut on ONBATT: it cannot write the flags,
+# it touches TRIGGER for upsflags.path (no systemd here to act on it).
+wait_for 15 "master: upsmon's NOTIFYCMD upsflags (user nut) touched /run/nutslave/upsflags.trigger" \
+	test -e "$CH_M/run/nutslave/upsflags.trigger"
 t "slave: upsslave, upsmon's NOTIFYCMD as user nut, logged the outage to its LOGFILE" \
 	grep -q 'sdf' "$CH_S/var/log/nutslave/upsslave.log"
 t "nothing called shutdown, poweroff, halt or reboot" sh -c "! grep -qs UNEXPECTED '$CH_M$RECORD' '$CH_S$RECORD'"
