@@ -68,7 +68,7 @@ t() {
 is() {
 	if [ "$2" = "$3" ]; then pass "$1"; else fail "$1: got \"$2\", want \"$3\""; fi
 }
-section() { printf '\n== %s\n' "$*"; }
+section() { printf '\n== %s (at %ds)\n' "$*" "$(($(date +%s) - START))"; }
 # note: a place where the README, followed literally, does not work and
 # the test does the closest correct thing (listed again at the end).
 NOTES=()
