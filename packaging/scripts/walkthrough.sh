@@ -97,16 +97,18 @@ NETNS=()
 CH_M=
 CH_S=
 
-# stop_pid PID: TERM, up to 5 s, then KILL.
-stop_pid() {
-	local p=$1 i
-	kill -0 "$p" 2>/dev/null || return 0
-	kill -TERM "$p" 2>/dev/null || true
+# stop_pids PID...: TERM to all, up to 5 s for them to go, then KILL.
+stop_pids() {
+	local p i alive
+	[ $# -gt 0 ] || return 0
+	kill -TERM "$@" 2>/dev/null || true
 	for ((i = 0; i < 50; i++)); do
-		kill -0 "$p" 2>/dev/null || return 0
+		alive=0
+		for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ $alive = 1 ] || return 0
 		sleep 0.1
 	done
-	kill -KILL "$p" 2>/dev/null || true
+	kill -KILL "$@" 2>/dev/null || true
 }
 
 # in_roots: the pids of every process whose root directory is one of our
@@ -123,11 +125,14 @@ in_roots() {
 	done
 }
 
+# stop_all: what we started (by pid), then anything else still running in
+# our roots.
 stop_all() {
-	local p i
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}"; done
+	local p
+	stop_pids "${PIDS[@]}"
 	PIDS=()
-	for p in $(in_roots); do stop_pid "$p"; done
+	# shellcheck disable=SC2046 # one pid per word
+	stop_pids $(in_roots)
 	for p in $(in_roots); do kill -KILL "$p" 2>/dev/null || true; done
 }
 
