@@ -504,6 +504,19 @@ is "master: upsflags drill exit code" "$rc" 0
 t "master: the drill says 1 of 1 answered" grep -q '1 of 1 answered' "$CH_M/tmp/drill.out"
 t "nothing shut down by the drill" test ! -e "$CH_M$RECORD" -a ! -e "$CH_S$RECORD"
 
+section "slave step 5: upsslave simulate ONBATT"
+# "or on the slave upsslave simulate ONBATT (the real master, nothing shut
+# down)". With the power on, the master's onl is older than the simulated
+# ONBATT, so there is no verdict: upsslave watches until --timeout (5m by
+# default) and exits 1. Here with --timeout 5s.
+note "slave step 5: \"upsslave simulate ONBATT\" with the power on watches the real master for its default --timeout 5m, then exits 1 (no verdict): ran it with --timeout 5s"
+rc=0
+on_s upsslave simulate --timeout 5s ONBATT >"$CH_S/tmp/simulate.out" 2>&1 || rc=$?
+indent <"$CH_S/tmp/simulate.out"
+is "slave: upsslave simulate --timeout 5s ONBATT with the power on: no verdict, exit code" "$rc" 1
+t "slave: the simulation watched the real master" grep -q 'job=watching' "$CH_S/tmp/simulate.out"
+t "slave: the simulation acknowledged nothing" test ! -e "$CH_M/srv/nutslave/flags/acks/sdfok.$NAME"
+
 section "the power fails"
 # upsflags.timer (every 5 s) and upsflags.path do this with systemd; here
 # upsflags watch, as the packaged cron example runs it.
