@@ -8,25 +8,32 @@
 #
 #   master  198.18.0.1  nutslave-master, nut-server, openssh-server;
 #                       dummy-ups reads a .dev file instead of the USB
-#                       cable; upsd and sshd started by hand (no systemd)
-#   slave   198.18.0.2  nutslave, nut-client; a real upsmon whose
-#                       NOTIFYCMD is upsslave
+#                       cable; upsd, sshd and a primary upsmon (NOTIFYCMD
+#                       upsflags, step 5) started by hand (no systemd)
+#   slave   198.18.0.2  nutslave, nut-client; a real secondary upsmon
+#                       whose NOTIFYCMD is upsslave
 #
-# Then the README's step 5: "upsflags drill" answered by the slave; and a
-# power failure: the dummy UPS goes on battery below STDWCHARGE, the
-# master writes sdf, the slave acknowledges and records its shutdown, the
-# master records its own, last.
+# Then the README's slave step 5: "upsflags drill" answered by the slave,
+# "upsslave simulate ONBATT"; and a power failure: the dummy UPS goes on
+# battery below STDWCHARGE, "upsflags watch" (the cron example's line,
+# standing in for upsflags.timer) writes sdf, the slave's upsmon runs
+# upsslave, which acknowledges and records its shutdown, and the master
+# records its own, last.
 #
 # THE ONE DEVIATION FROM THE README: every SHUTDOWNCMD (upsflags.conf,
-# upsslave.conf) is a recorder that appends a line to a file; upsmon's
-# SHUTDOWNCMD stays "/usr/sbin/upsslave shutdown" as the README says, which
-# runs upsslave.conf's recorder. As a safety net /usr/sbin/{shutdown,
-# poweroff,halt,reboot} inside both roots are recorders too, and the test
-# fails if one was called. Nothing here ever powers anything off.
+# upsslave.conf, the master's upsmon.conf) is a recorder that appends a
+# line to a file; the slave's upsmon SHUTDOWNCMD stays "/usr/sbin/upsslave
+# shutdown" as the README says, which runs upsslave.conf's recorder. As a
+# safety net /usr/sbin/{shutdown,poweroff,halt,reboot} inside both roots
+# are recorders too, and the test fails if one was called. Nothing here
+# ever powers anything off.
 # Where the README needs systemd (systemctl restart/reload, the timers),
 # the daemons and the timers' commands are started by hand; each such
-# place says so. Everything started is stopped by pid at the end; the
-# namespaces, mounts and roots are removed by the EXIT trap.
+# place says so. Where the README, followed literally, does not work, the
+# test does the closest correct thing and prints a "note" line (repeated
+# at the end). Everything started is stopped by pid at the end; the
+# namespaces, mounts and roots are removed by the EXIT trap, and the logs
+# of both hosts are kept in $DIST/walkthrough-logs.
 #
 # Ends with "walkthrough: N passed, M failed"; exits 1 if any failed.
 # Prints why and exits 0 when it cannot run here (not root, no debootstrap,
@@ -196,11 +203,14 @@ wait_for() {
 }
 # abort: stop here, with the tails of the logs and the summary.
 abort() {
-	local f
-	for f in "$CH_M"/tmp/*.log "$CH_S"/tmp/*.log "$CH_M"/var/log/nutslave/*.log "$CH_S"/var/log/nutslave/*.log; do
-		[ -s "$f" ] || continue
-		printf '     --- %s\n' "${f#"$PKG_CACHE"/}"
-		tail -n 15 "$f" | indent
+	local f root
+	for root in "$CH_M" "$CH_S"; do
+		[ -n "$root" ] || continue
+		for f in "$root"/tmp/*.log "$root"/var/log/nutslave/*.log; do
+			[ -s "$f" ] || continue
+			printf '     --- %s\n' "${f#"$PKG_CACHE"/}"
+			tail -n 15 "$f" | indent
+		done
 	done
 	summary
 	exit 1
@@ -276,8 +286,7 @@ install_in() {
 		pass "$what: apt-get install $*"
 	else
 		fail "$what: apt-get install $*"
-		tail -n 30 "$log" | indent
-		exit 1
+		abort
 	fi
 }
 
