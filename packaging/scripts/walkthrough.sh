@@ -394,8 +394,6 @@ is "master: FLAGDIR" "$(chroot "$CH_M" stat -c '%U:%G %a' /srv/nutslave/flags)" 
 is "master: ACKDIR" "$(chroot "$CH_M" stat -c '%U:%G %a' /srv/nutslave/flags/acks)" "root:nutslave 1770"
 run_ok "master: upsflags status" on_m upsflags status
 
-# ---- the slave: README "Setting up a slave" ----------------------------------------
-
 section "master step 5: upsflags as the master's own NOTIFYCMD"
 # The primary upsmon of "NUT, as it is" (its MONITOR line is the
 # administrator's; SHUTDOWNCMD the recorder, the one deviation), with the
@@ -413,6 +411,8 @@ EOF
 bg_in "$NS_M" "$CH_M" "$CH_M/tmp/upsmon.log" upsmon -F
 master_logged_in() { on_m upsc -c "$UPS@localhost" | grep -qx 127.0.0.1; }
 wait_for 30 "master's upsd: the master's own upsmon (primary) logged in" master_logged_in
+
+# ---- the slave: README "Setting up a slave" ----------------------------------------
 
 section "slave: install (README: Installing the packages)"
 install_in "$CH_S" slave "/tmp/pkgs/$(basename "$DEB_S")" nut-client
