@@ -4,6 +4,10 @@
 #                       into $(DIST)/, listed in $(DIST)/packages.txt
 #   make package-test   lintian, then install / upgrade / purge tests of both
 #                       formats in fresh Debian 12 chroots (root only)
+#   make walkthrough-test   README's master and slave setup steps, followed
+#                       literally with the .debs on two network namespaces
+#                       (each its own Debian 12 chroot), then a drill and a
+#                       recorded outage (root only)
 #   make package-tools  nfpm $(NFPM_VERSION) into $(PKG_BIN) (not in go.mod)
 #   make package-cache-clean   forget the cached chroots
 #
@@ -24,7 +28,7 @@ PKG_ENV = VERSION='$(VERSION)' DIST='$(DIST)' GO='$(GO)' NFPM='$(NFPM)' \
 	$(if $(PKG_VERSION),PKG_VERSION='$(PKG_VERSION)') \
 	$(if $(PKG_RELEASE),PKG_RELEASE='$(PKG_RELEASE)')
 
-.PHONY: package package-test package-tools package-cache-clean
+.PHONY: package package-test walkthrough-test package-tools package-cache-clean
 
 package-tools: $(NFPM)
 
@@ -40,6 +44,9 @@ package: package-tools
 
 package-test: package
 	$(PKG_ENV) ./packaging/scripts/test-packages.sh
+
+walkthrough-test: package
+	$(PKG_ENV) ./packaging/scripts/walkthrough.sh
 
 package-cache-clean:
 	PKG_CACHE='$(PKG_CACHE)' ./packaging/scripts/cache-clean.sh

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/../.."
 # shellcheck source=packaging/scripts/lib.sh
 . packaging/scripts/lib.sh
 for d in "$PKG_CACHE"/bullseye "$PKG_CACHE"/bullseye.tmp "$PKG_CACHE"/bookworm.tmp \
-	"$PKG_CACHE"/gocache-bullseye "$PKG_CACHE"/run.*; do
+	"$PKG_CACHE"/gocache-bullseye "$PKG_CACHE"/walkthrough-apt "$PKG_CACHE"/run.*; do
 	[ -e "$d" ] || continue
 	rm_tree "$d"
 	say "removed $d"

@@ -8,6 +8,8 @@
 #   gocache-bullseye/    Go build cache used inside it
 #   bookworm-test.tar    pristine Debian 12 minbase + systemd + logrotate;
 #                        every install test unpacks a fresh copy of it
+#   walkthrough-apt/     the .debs apt downloaded in walkthrough.sh's
+#                        chroots, kept for the next run
 # Delete a file or directory there to rebuild it. Everything mounted into a
 # chroot is recorded and unmounted by an EXIT trap, before any chroot copy
 # is deleted.
