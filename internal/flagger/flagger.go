@@ -225,6 +225,10 @@ func (f *Flagger) disk(ctx context.Context, fd, ad *flags.Dir) (master.Disk, map
 		if _, err := resetFlags(ctx, fd, ad); err != nil {
 			return d, staged, drill, err
 		}
+		// The reset would also have disarmed the UPS.
+		if flag := f.disarm(); flag != "" {
+			f.log.Warn("removed the last outage's POWERDOWNFLAG", "powerdownflag", flag)
+		}
 		return master.Disk{Onl: d.Onl}, nil, false, nil
 	}
 	return d, staged, drill, nil
@@ -581,9 +585,7 @@ func (f *Flagger) Reset(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if flag, err := disarmUPS(f.cfg); err != nil {
-		f.log.Error("cannot remove the last outage's POWERDOWNFLAG: the next halt would cut the UPS's load", "err", err)
-	} else if flag != "" {
+	if flag := f.disarm(); flag != "" {
 		removed = append(removed, flag)
 	}
 	// This boot's state and shutdown marker go too: after a drill or a

@@ -80,9 +80,15 @@ func (f *Flagger) armsUPS() bool {
 }
 
 // armUPS writes POWERDOWNFLAG just before the master's shutdown command.
-// A failure is logged and never holds the shutdown back.
+// A failure is logged and never holds the shutdown back. With DRYRUN the
+// master stays up, so nothing is armed: a flag left on a running master
+// would cut the UPS's load at its next ordinary halt.
 func (f *Flagger) armUPS() {
 	if !f.armsUPS() {
+		return
+	}
+	if f.cfg.DryRun {
+		f.log.Info("DRYRUN: the UPS is not armed (POWERDOWNFLAG not written)")
 		return
 	}
 	k, err := killpowerOf(f.cfg)
@@ -124,6 +130,16 @@ func disarmUPS(cfg *Config) (string, error) {
 		return "", err
 	}
 	return k.Flag, nil
+}
+
+// disarm is disarmUPS with its failure logged; it returns the flag
+// removed, "" for none.
+func (f *Flagger) disarm() string {
+	flag, err := disarmUPS(f.cfg)
+	if err != nil {
+		f.log.Error("cannot remove the last outage's POWERDOWNFLAG: the next halt would cut the UPS's load", "err", err)
+	}
+	return flag
 }
 
 // checkKillpower says whether the UPS will be armed, and what stands in
