@@ -92,10 +92,18 @@ func (p *Program[C]) event(ctx context.Context, args []string, notifyType string
 	}
 	log := p.OpenLog(cfg, stderr)
 	defer log.Close()
-	if p.Next != nil {
+	if next := p.chain(cfg); len(next.Argv) > 0 {
 		// Started first, waited for last: the chained command never waits
 		// for a watch, and its outcome is logged before we exit.
-		defer p.Next(cfg).Start(ChainEnv(getenv), msg, log)()
+		defer next.Start(ChainEnv(getenv), msg, log)()
 	}
 	return p.Event(ctx, cfg, log, notifyType, getenv("UPSNAME"), msg)
+}
+
+// chain is the configuration's NOTIFYCMD_NEXT, if the program has one.
+func (p *Program[C]) chain(cfg C) Chain {
+	if p.Next == nil {
+		return Chain{}
+	}
+	return p.Next(cfg)
 }
