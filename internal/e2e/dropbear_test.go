@@ -123,43 +123,8 @@ func offeredKey(t *testing.T, addr string, algos []string) string {
 // server.
 func startDropbearCluster(t *testing.T, opts e2e.Options) *e2e.Cluster {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("skipping: end-to-end outages take minutes; not with -short")
-	}
-	if err := lab.CheckUpsmon(); err != nil {
-		t.Skipf("skipping: real NUT upsmon needed (make deps, as root): %v", err)
-	}
-	dropbearPrerequisites(t)
-	opts.Bin = binaries(t)
 	opts.MasterSSH = e2e.MasterDropbear
-	opts.Dir = filepath.Join(rootOwnedDir(t), "cluster")
-	opts.Logf = t.Logf
-	c, err := e2e.Start(opts)
-	if err != nil {
-		t.Fatalf("starting the cluster: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Stop(); err != nil {
-			t.Errorf("stopping the cluster: %v", err)
-		}
-		if t.Failed() {
-			var b strings.Builder
-			c.PrintTimeline(&b, 0)
-			c.PrintRoster(&b)
-			t.Logf("timeline (master: %s, ssh: %s):\n%s", c.Master.Kind(), c.SSH.Kind, b.String())
-			logs := []string{c.Master.LogFile(), c.SSH.LogFile}
-			if c.Primary != nil {
-				logs = append(logs, filepath.Join(c.Primary.Dir, "upsmon.log"))
-			}
-			for _, s := range c.Slaves {
-				logs = append(logs, s.LogFile, filepath.Join(s.Dir, "upsmon", "upsmon.log"))
-			}
-			for _, p := range logs {
-				dumpTail(t, p, 30)
-			}
-		}
-	})
-	return c
+	return startCluster(t, opts)
 }
 
 // TestDropbearOutage: a whole outage with Dropbear (ed25519-only host key,

@@ -93,6 +93,9 @@ func rootOwnedDir(t *testing.T) string {
 func startCluster(t *testing.T, opts e2e.Options) *e2e.Cluster {
 	t.Helper()
 	prerequisites(t)
+	if opts.MasterSSH == e2e.MasterDropbear {
+		dropbearPrerequisites(t)
+	}
 	opts.Bin = binaries(t)
 	if opts.Dir == "" {
 		opts.Dir = filepath.Join(rootOwnedDir(t), "cluster")
@@ -110,13 +113,13 @@ func startCluster(t *testing.T, opts e2e.Options) *e2e.Cluster {
 			var b strings.Builder
 			c.PrintTimeline(&b, 0)
 			c.PrintRoster(&b)
-			t.Logf("timeline (master: %s):\n%s", c.Master.Kind(), b.String())
-			logs := []string{c.Master.LogFile(), filepath.Join(c.SSHD.Dir, "sshd.log")}
+			t.Logf("timeline (master: %s, ssh: %s):\n%s", c.Master.Kind(), c.SSH.Kind, b.String())
+			logs := []string{c.Master.LogFile(), c.SSH.LogFile}
 			if c.Primary != nil {
 				logs = append(logs, filepath.Join(c.Primary.Dir, "upsmon.log"))
 			}
 			for _, s := range c.Slaves {
-				logs = append(logs, filepath.Join(s.Dir, "upsmon", "upsmon.log"))
+				logs = append(logs, s.LogFile, filepath.Join(s.Dir, "upsmon", "upsmon.log"))
 			}
 			for _, p := range logs {
 				dumpTail(t, p, 30)
