@@ -1,13 +1,16 @@
 package flagger
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -65,10 +68,19 @@ func (f *Flagger) wakeAfterOutage(ctx context.Context, r master.Reading, now tim
 		f.log.Error("cannot read the heartbeats to see who is back", "err", err)
 		return
 	}
-	before := backCount(o)
+	before, _ := json.Marshal(o)
+	wasBack := map[string]bool{}
+	for n, rt := range o.Slaves {
+		wasBack[n] = !rt.BackAt.IsZero()
+	}
 	o, due, notes := master.Wake(o, hbs, r, now, f.wakeConfig())
-	for _, n := range notes {
-		f.log.Warn(n)
+	// A run every few seconds: say what holds the wake-ups back once,
+	// not at every run.
+	if !slices.Equal(notes, o.Said) {
+		for _, n := range notes {
+			f.log.Warn(n)
+		}
+		o.Said = notes
 	}
 	for _, w := range due {
 		iface, err := sendWake(w.MAC, w.Addr)
@@ -79,29 +91,19 @@ func (f *Flagger) wakeAfterOutage(ctx context.Context, r master.Reading, now tim
 		}
 		f.log.Warn("woke a slave (Wake-on-LAN)", "slave", w.Name, "mac", w.MAC, "iface", iface, "try", rt.Tries)
 	}
-	if backCount(o) != before {
-		for n, rt := range o.Slaves {
-			if !rt.BackAt.IsZero() && rt.BackAt.After(now.Add(-time.Hour)) {
-				f.log.Info("slave back after the outage", "slave", n, "at", rt.BackAt.Format(time.RFC3339))
-			}
+	for n, rt := range o.Slaves {
+		if !wasBack[n] && !rt.BackAt.IsZero() {
+			f.log.Info("slave back after the outage", "slave", n, "at", rt.BackAt.Format(time.RFC3339))
 		}
 	}
 	if o.Done {
 		f.log.Info("every slave of the last outage is back or given up; wake-ups end")
 	}
-	if err := saveOutage(f.cfg, o); err != nil {
-		f.log.Error("cannot save the wake-ups", "err", err)
-	}
-}
-
-func backCount(o master.Outage) int {
-	n := 0
-	for _, rt := range o.Slaves {
-		if !rt.BackAt.IsZero() {
-			n++
+	if after, _ := json.Marshal(o); !bytes.Equal(before, after) {
+		if err := saveOutage(f.cfg, o); err != nil {
+			f.log.Error("cannot save the wake-ups", "err", err)
 		}
 	}
-	return n
 }
 
 func (f *Flagger) wakeConfig() master.WakeConfig {

@@ -18,6 +18,9 @@ type Outage struct {
 	Slaves map[string]*Return `json:"slaves"`
 	// Done: every slave is back, or the wake-ups gave up.
 	Done bool `json:"done,omitempty"`
+	// Said are the notes last logged (why nobody is woken yet), so that a
+	// run every few seconds says them once.
+	Said []string `json:"said,omitempty"`
 }
 
 // Return is one slave's way back after an outage.
