@@ -40,7 +40,7 @@ func TestCheckChain(t *testing.T) {
 			}
 			var out bytes.Buffer
 			k := &Checker{W: &out}
-			k.Chain("upsslave", Chain{Argv: tc.next}, "/etc/nut/upsslave.conf", func(k string) string { return env[k] })
+			k.Chain("upsslave", Chain{Argv: tc.next}, "/etc/nut/upsslave.conf", UpsmonConf("", func(k string) string { return env[k] }))
 			for _, w := range tc.want {
 				if !strings.Contains(out.String(), w) {
 					t.Errorf("check printed:\n%s\nwant a line with %q", out.String(), w)

@@ -117,59 +117,11 @@ func (k *Checker) ShutdownCmd(argv []string, dryRun bool) string {
 	return path
 }
 
-// UpsmonConfPaths are where upsmon.conf is looked for when $UPSMON_CONF
-// is unset: Debian's NUT directory, then RHEL's.
-var UpsmonConfPaths = []string{"/etc/nut/upsmon.conf", "/etc/ups/upsmon.conf"}
-
-// UpsmonConf returns the upsmon.conf in use: $UPSMON_CONF, or the first
-// of UpsmonConfPaths that exists ("" if none).
-func UpsmonConf(getenv func(string) string) string {
-	if p := getenv("UPSMON_CONF"); p != "" {
-		return p
-	}
-	for _, p := range UpsmonConfPaths {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
-// upsmonNotify is what upsmon.conf says about NOTIFYCMD.
-type upsmonNotify struct {
-	Cmd      string // the NOTIFYCMD value, unquoted; "" when absent
-	Line     int
-	Monitors bool // upsmon.conf has a MONITOR line: upsmon is in use
-}
-
-// readUpsmonNotify reads NOTIFYCMD (the last one, as upsmon does) and
-// whether any MONITOR line is present.
-func readUpsmonNotify(path string) (upsmonNotify, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return upsmonNotify{}, err
-	}
-	var n upsmonNotify
-	for i, line := range strings.Split(string(b), "\n") {
-		fields := strings.Fields(line)
-		if len(fields) == 0 {
-			continue
-		}
-		switch fields[0] {
-		case "MONITOR":
-			n.Monitors = true
-		case "NOTIFYCMD":
-			rest := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "NOTIFYCMD"))
-			n.Cmd, n.Line = strings.Trim(rest, `"`), i+1
-		}
-	}
-	return n, nil
-}
-
-// Chain checks the NOTIFYCMD chain: that upsmon.conf runs prog (when
-// upsmon is in use there), and that a configured NOTIFYCMD_NEXT can run.
-// A NOTIFYCMD that is someone else's gets the two lines that keep it.
-func (k *Checker) Chain(prog string, next Chain, confPath string, getenv func(string) string) {
+// Chain checks the NOTIFYCMD chain: that upsmonConf (the upsmon.conf in
+// use, "" for none) runs prog when upsmon is in use there, and that a
+// configured NOTIFYCMD_NEXT can run. A NOTIFYCMD that is someone else's
+// gets the two lines that keep it.
+func (k *Checker) Chain(prog string, next Chain, confPath, upsmonConf string) {
 	if len(next.Argv) > 0 {
 		if path, err := exec.LookPath(next.Argv[0]); err != nil {
 			k.Fail("NOTIFYCMD_NEXT %q cannot run: %v; upsmon's events would not reach it", next.Argv[0], err)
@@ -177,21 +129,21 @@ func (k *Checker) Chain(prog string, next Chain, confPath string, getenv func(st
 			k.OK("NOTIFYCMD_NEXT %s gets every event too", path)
 		}
 	}
-	path := UpsmonConf(getenv)
+	path := upsmonConf
 	if path == "" {
 		return
 	}
-	n, err := readUpsmonNotify(path)
+	u, err := ReadUpsmon(path)
 	switch {
 	case err != nil:
 		k.Warn("cannot read %s to check its NOTIFYCMD: %v", path, err)
-	case n.Cmd == "" && n.Monitors:
+	case u.NotifyCmd == "" && len(u.Monitors) > 0:
 		k.Warn("%s has no NOTIFYCMD: upsmon's events do not reach %s; add: NOTIFYCMD /usr/sbin/%s", path, prog, prog)
-	case n.Cmd == "":
-	case filepath.Base(strings.Fields(n.Cmd)[0]) == prog:
-		k.OK("%s:%d: NOTIFYCMD runs %s", path, n.Line, prog)
+	case u.NotifyCmd == "":
+	case filepath.Base(strings.Fields(u.NotifyCmd)[0]) == prog:
+		k.OK("%s:%d: NOTIFYCMD runs %s", path, u.NotifyLine, prog)
 	default:
 		k.Warn("%s:%d: NOTIFYCMD is %q, not %s: upsmon's events do not reach %s; to keep it, set NOTIFYCMD_NEXT=%q in %s and NOTIFYCMD /usr/sbin/%s in %s",
-			path, n.Line, n.Cmd, prog, prog, n.Cmd, confPath, prog, path)
+			path, u.NotifyLine, u.NotifyCmd, prog, prog, u.NotifyCmd, confPath, prog, path)
 	}
 }

@@ -319,7 +319,7 @@ func Check(ctx context.Context, cfg *Config, w io.Writer) error {
 	checkDirs(k, cfg)
 	checkStateDir(k, cfg)
 	checkShutdownCmd(k, cfg)
-	k.Chain("upsflags", cfg.Next, cfg.Path, os.Getenv)
+	k.Chain("upsflags", cfg.Next, cfg.Path, command.UpsmonConf(cfg.UpsmonConf, os.Getenv))
 	f, err := New(cfg, eventlog.Discard())
 	if err != nil {
 		k.Config = true

@@ -1,7 +1,6 @@
 package flagger
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -27,42 +26,15 @@ import (
 // checks (NUT clients/upsmon.c).
 const sdMagic = "upsmon-shutdown-file"
 
-// upsmonKillpower is what the master's upsmon.conf says about arming the
-// UPS: its POWERDOWNFLAG, and whether it monitors a UPS as primary (only
-// a primary's flag is NUT's to act on).
-type upsmonKillpower struct {
-	Conf    string
-	Flag    string
-	Primary bool
-}
-
-// killpowerOf reads POWERDOWNFLAG and the MONITOR roles from upsmon.conf
-// (UPSMON_CONF, else $UPSMON_CONF, Debian's, RHEL's path).
-func killpowerOf(cfg *Config) (upsmonKillpower, error) {
-	path := cfg.UpsmonConf
+// upsmonConf reads the master's upsmon.conf (UPSMON_CONF, else
+// $UPSMON_CONF, Debian's, RHEL's path): its POWERDOWNFLAG, and whether it
+// monitors a UPS as primary (only a primary's flag is NUT's to act on).
+func upsmonConf(cfg *Config) (command.Upsmon, error) {
+	path := command.UpsmonConf(cfg.UpsmonConf, os.Getenv)
 	if path == "" {
-		path = command.UpsmonConf(os.Getenv)
+		return command.Upsmon{}, errors.New("no upsmon.conf found (set UPSMON_CONF)")
 	}
-	k := upsmonKillpower{Conf: path}
-	if path == "" {
-		return k, errors.New("no upsmon.conf found (set UPSMON_CONF)")
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return k, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		switch {
-		case len(fields) >= 2 && fields[0] == "POWERDOWNFLAG":
-			k.Flag = strings.Trim(fields[1], `"`)
-		case len(fields) >= 6 && fields[0] == "MONITOR":
-			k.Primary = k.Primary || fields[5] == "primary" || fields[5] == "master"
-		}
-	}
-	return k, sc.Err()
+	return command.ReadUpsmon(path)
 }
 
 // armsUPS reports whether this master arms the UPS (KILLPOWER): "yes", or
@@ -91,32 +63,32 @@ func (f *Flagger) armUPS() {
 		f.log.Info("DRYRUN: the UPS is not armed (POWERDOWNFLAG not written)")
 		return
 	}
-	k, err := killpowerOf(f.cfg)
+	u, err := upsmonConf(f.cfg)
 	switch {
 	case err != nil:
 		f.log.Error("cannot arm the UPS: upsmon.conf unreadable; the UPS will not cut and restore its load", "err", err)
 		return
-	case k.Flag == "":
-		f.log.Error("cannot arm the UPS: upsmon.conf names no POWERDOWNFLAG; the UPS will not cut and restore its load", "upsmon_conf", k.Conf)
+	case u.PowerDownFlag == "":
+		f.log.Error("cannot arm the UPS: upsmon.conf names no POWERDOWNFLAG; the UPS will not cut and restore its load", "upsmon_conf", u.Path)
 		return
 	}
-	if err := os.WriteFile(k.Flag, []byte(sdMagic+"\n"), 0o644); err != nil {
-		f.log.Error("cannot arm the UPS", "powerdownflag", k.Flag, "err", err)
+	if err := os.WriteFile(u.PowerDownFlag, []byte(sdMagic+"\n"), 0o644); err != nil {
+		f.log.Error("cannot arm the UPS", "powerdownflag", u.PowerDownFlag, "err", err)
 		return
 	}
 	f.log.Crit("armed the UPS: wrote POWERDOWNFLAG; at the end of the halt NUT's nutshutdown runs upsdrvctl shutdown (cut the load, restore it when the mains returns)",
-		"powerdownflag", k.Flag)
+		"powerdownflag", u.PowerDownFlag)
 }
 
 // disarmUPS removes a POWERDOWNFLAG of upsmon's making at boot (reset):
 // left there, the next ordinary halt would cut the UPS's load. It returns
 // what it removed, "" for nothing.
 func disarmUPS(cfg *Config) (string, error) {
-	k, err := killpowerOf(cfg)
-	if err != nil || k.Flag == "" {
+	u, err := upsmonConf(cfg)
+	if err != nil || u.PowerDownFlag == "" {
 		return "", nil
 	}
-	b, err := os.ReadFile(k.Flag)
+	b, err := os.ReadFile(u.PowerDownFlag)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}
@@ -126,10 +98,10 @@ func disarmUPS(cfg *Config) (string, error) {
 	if first, _, _ := strings.Cut(string(b), "\n"); first != sdMagic {
 		return "", nil // not upsmon's: leave it
 	}
-	if err := os.Remove(k.Flag); err != nil {
+	if err := os.Remove(u.PowerDownFlag); err != nil {
 		return "", err
 	}
-	return k.Flag, nil
+	return u.PowerDownFlag, nil
 }
 
 // disarm is disarmUPS with its failure logged; it returns the flag
@@ -149,18 +121,18 @@ func checkKillpower(k *checker, f *Flagger) {
 		k.OK("KILLPOWER=%s: the master does not arm the UPS (SOURCE %s)", f.cfg.Killpower, f.src)
 		return
 	}
-	kp, err := killpowerOf(f.cfg)
+	u, err := upsmonConf(f.cfg)
 	switch {
 	case err != nil:
 		k.Warn("cannot read upsmon.conf to arm the UPS: %v; after an outage the UPS will not cut and restore its load", err)
-	case kp.Flag == "":
-		k.Warn("%s names no POWERDOWNFLAG: the master cannot arm the UPS (add: POWERDOWNFLAG /etc/killpower)", kp.Conf)
-	case !kp.Primary:
-		k.Warn("%s monitors no UPS as primary: POWERDOWNFLAG is the primary's, and NUT's shutdown hook may not act on it", kp.Conf)
+	case u.PowerDownFlag == "":
+		k.Warn("%s names no POWERDOWNFLAG: the master cannot arm the UPS (add: POWERDOWNFLAG /etc/killpower)", u.Path)
+	case !u.Primary():
+		k.Warn("%s monitors no UPS as primary: POWERDOWNFLAG is the primary's, and NUT's shutdown hook may not act on it", u.Path)
 	default:
-		k.OK("the master arms the UPS at its shutdown: POWERDOWNFLAG %s (from %s)", kp.Flag, kp.Conf)
-		if b, err := os.ReadFile(kp.Flag); err == nil && strings.HasPrefix(string(b), sdMagic) {
-			k.Warn("POWERDOWNFLAG %s is set: the next halt cuts the UPS's load (upsflags reset clears it at boot)", kp.Flag)
+		k.OK("the master arms the UPS at its shutdown: POWERDOWNFLAG %s (from %s)", u.PowerDownFlag, u.Path)
+		if b, err := os.ReadFile(u.PowerDownFlag); err == nil && strings.HasPrefix(string(b), sdMagic) {
+			k.Warn("POWERDOWNFLAG %s is set: the next halt cuts the UPS's load (upsflags reset clears it at boot)", u.PowerDownFlag)
 		}
 	}
 }

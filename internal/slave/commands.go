@@ -49,7 +49,7 @@ func check(ctx context.Context, cfg *Config, w io.Writer) (*checker, error) {
 	}
 	k.StateDir(cfg.StateDir, cfg.LogFile, "nut")
 	checkShutdownCmd(k, cfg)
-	k.Chain("upsslave", cfg.Next, cfg.Path, os.Getenv)
+	k.Chain("upsslave", cfg.Next, cfg.Path, cfg.upsmonConfPath())
 	checkSupplies(k, cfg)
 	signer, err := sftpstore.LoadSigner(cfg.Identity)
 	switch {

@@ -1,10 +1,8 @@
 package slave
 
 import (
-	"bufio"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/nutslave/nutslave/internal/command"
@@ -23,51 +21,22 @@ type upsmonConf struct {
 
 // upsmonConfPath is UPSMON_CONF, else $UPSMON_CONF, else Debian's, then
 // RHEL's upsmon.conf ("" if none exists).
-func (cfg *Config) upsmonConfPath() string {
-	if cfg.UpsmonConf != "" {
-		return cfg.UpsmonConf
-	}
-	return command.UpsmonConf(os.Getenv)
-}
+func (cfg *Config) upsmonConfPath() string { return command.UpsmonConf(cfg.UpsmonConf, os.Getenv) }
 
 // readUpsmonConf reads MONITOR and MINSUPPLIES from upsmon.conf.
 // MINSUPPLIES defaults to 1, as in upsmon.
 func readUpsmonConf(path string) (upsmonConf, error) {
 	u := upsmonConf{Path: path, Lines: map[string]int{}, Supplies: notify.Supplies{Min: 1}}
-	f, err := os.Open(path)
+	c, err := command.ReadUpsmon(path)
 	if err != nil {
 		return u, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
-			continue
-		}
-		switch fields[0] {
-		case "MONITOR":
-			if len(fields) < 3 {
-				return u, fmt.Errorf("%s:%d: MONITOR needs a UPS and a power value", path, n)
-			}
-			power, err := strconv.Atoi(fields[2])
-			if err != nil || power < 0 {
-				return u, fmt.Errorf("%s:%d: MONITOR %s: power value %q is not a count", path, n, fields[1], fields[2])
-			}
-			u.Supplies.Feeds = append(u.Supplies.Feeds, notify.Feed{UPS: fields[1], Power: power})
-			u.Lines[fields[1]] = n
-		case "MINSUPPLIES":
-			if len(fields) < 2 {
-				return u, fmt.Errorf("%s:%d: MINSUPPLIES needs a count", path, n)
-			}
-			m, err := strconv.Atoi(fields[1])
-			if err != nil || m < 0 {
-				return u, fmt.Errorf("%s:%d: MINSUPPLIES %q is not a count", path, n, fields[1])
-			}
-			u.Supplies.Min, u.MinLine = m, n
-		}
+	for _, m := range c.Monitors {
+		u.Supplies.Feeds = append(u.Supplies.Feeds, notify.Feed{UPS: m.UPS, Power: m.Power})
+		u.Lines[m.UPS] = m.Line
 	}
-	return u, sc.Err()
+	u.Supplies.Min, u.MinLine = c.MinSupplies, c.MinLine
+	return u, nil
 }
 
 // checkSupplies reports, for a host with more than one supply, a UPS of
