@@ -44,8 +44,12 @@ func (f *Flagger) armsUPS() bool {
 	case "yes":
 		return true
 	case "auto":
-		_, usb := f.src.(*usbSource)
-		_, file := f.src.(*fileSource)
+		src := f.src
+		if r, ok := src.(*remembering); ok { // METRICS wraps the source
+			src = r.Source
+		}
+		_, usb := src.(*usbSource)
+		_, file := src.(*fileSource)
 		return !usb && !file
 	}
 	return false

@@ -59,6 +59,7 @@ func TestArmUPSNever(t *testing.T) {
 		{"DRYRUN", func(f *Flagger) { f.cfg.DryRun = true }},
 		{"KILLPOWER=no", func(f *Flagger) { f.cfg.Killpower = "no" }},
 		{"file source", func(f *Flagger) { f.src = &fileSource{path: "/nonexistent"} }},
+		{"file source behind METRICS", func(f *Flagger) { f.src = &remembering{Source: &fileSource{path: "/nonexistent"}} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, flag, log := killpowerRig(t)
