@@ -149,9 +149,20 @@ upsflags.conf (KEY=VALUE lines; durations as 60, 60s, 250ms, 2m):
                 the UPS is on line with at least this charge (default 30)
    WAKE_FOR     how long to keep waking a slave that is not seen again;
                 0 turns the automatic wake-ups off (default 1h)
-   KILLPOWER    arm the UPS at the master's shutdown by writing upsmon.conf's
-                POWERDOWNFLAG, for NUT's halt hook (upsdrvctl shutdown): auto
-                (when the UPS is read through NUT), yes or no (default auto)
+   KILLPOWER    arm the UPS at the master's shutdown, once every slave
+                acknowledged: through NUT, by writing upsmon.conf's
+                POWERDOWNFLAG for NUT's halt hook (upsdrvctl shutdown); over
+                USB, for this package's hook (upsflags killpower): auto (NUT
+                or USB, as the UPS is read), yes or no (default auto)
+   OFFDELAY, ONDELAY  SOURCE=usb: the UPS cuts its load OFFDELAY after the
+                hook's command and restores it when the mains is back and
+                ONDELAY passed (default 0: the UPS's own, e.g. HID 20s/30s,
+                Megatec 30s/3m)
+   POWEROFF_WAIT  SOURCE=usb: if the UPS reports line power at the hook, wait
+                this long for it to cut the load, then reboot: auto (OFFDELAY
+                + 20s, at most 80s), 0 (never reboot) or a duration (default
+                auto)
+   REBOOTCMD    that reboot (default "/usr/bin/systemctl reboot --force --force")
    UPSMON_CONF  the master's upsmon.conf (default $UPSMON_CONF,
                 /etc/nut/upsmon.conf, /etc/ups/upsmon.conf)
    NOTIFYCMD_NEXT  the NOTIFYCMD upsmon ran before upsflags (upssched, a
@@ -213,7 +224,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return &command.UsageError{Msg: "unknown command " + c.Args().First(), Hint: "commands: run watch status reset check drill metrics"}
+				return &command.UsageError{Msg: "unknown command " + c.Args().First(), Hint: "commands: run watch status reset check drill metrics wake killpower"}
 			}
 			return &command.UsageError{Msg: "no command", Hint: "the timer runs: upsflags run; to look: upsflags status"}
 		},
@@ -337,6 +348,21 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 						return err
 					}
 					return flagger.Wake(c.Context, cfg, c.Args().Slice(), c.Bool("all"), stdout)
+				},
+			},
+			{
+				Name:  "killpower",
+				Usage: "the shutdown hook of SOURCE=usb: after an sdf of this boot, tell the UPS to cut and restore its load",
+				UsageText: "upsflags killpower [poweroff|halt|reboot|kexec]\n\nRun by systemd-shutdown at the very end of the halt (" + "/usr/lib/systemd/system-shutdown/\nnutslave-killpower). " +
+					"Only when this boot ended in an sdf does it tell the UPS\n(over USB, no NUT driver) to cut its load after OFFDELAY and restore it\n" +
+					"when the mains returns; otherwise it does nothing. If the UPS reports line\npower (the mains came back during the shutdown), " +
+					"it reboots after\nPOWEROFF_WAIT unless the UPS has cut the load by then. It takes at most\n15 s plus POWEROFF_WAIT. With NUT's driver, NUT's nutshutdown does this.",
+				Action: func(c *cli.Context) error {
+					cfg, err := configFrom(c, getenv)
+					if err != nil {
+						return err
+					}
+					return flagger.Killpower(c.Context, cfg, cmp.Or(c.Args().First(), "halt"), stdout)
 				},
 			},
 			command.ManCommand(),

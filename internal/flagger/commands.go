@@ -85,6 +85,16 @@ func (s *MasterStatus) WriteText(w io.Writer) {
 	if s.Shutdown != nil {
 		fmt.Fprintf(w, "shutdown: %s at %s\n", s.Shutdown.State, stamp(s.Shutdown.Time))
 	}
+	k := s.Killpower
+	armed := map[bool]string{true: "armed: the next halt tells the UPS to cut its load", false: "not armed"}[k.Armed]
+	if k.Via == "none" {
+		armed = "the master does not arm the UPS"
+	}
+	fmt.Fprintf(w, "killpower: via %s, %s", k.Via, armed)
+	if k.Note != "" {
+		fmt.Fprintf(w, "; %s", k.Note)
+	}
+	fmt.Fprintln(w)
 }
 
 // writeReturns writes, for each slave of the last outage, when it
@@ -348,7 +358,7 @@ func Check(ctx context.Context, cfg *Config, w io.Writer) error {
 		default:
 			k.Fail("no reading through %s now: %v", f.src, r.Err)
 		}
-		checkKillpower(k, f)
+		checkKillpower(ctx, k, f)
 	}
 	if len(cfg.roster()) == 0 {
 		k.Warn("SLAVES is empty: the first acknowledgement from any slave ends the master's wait; list the slaves' NAMEs")

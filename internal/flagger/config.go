@@ -55,6 +55,18 @@ type Config struct {
 	// shutdown by writing upsmon.conf's POWERDOWNFLAG (killpower.go);
 	// auto does when the UPS is read through NUT.
 	Killpower string
+	// OffDelay and OnDelay (OFFDELAY, ONDELAY): with SOURCE=usb, the UPS
+	// cuts its load OffDelay after the shutdown hook's command and restores
+	// it once the mains is back and OnDelay has passed; 0 takes the
+	// device's default (usbtool.DefaultDelays).
+	OffDelay, OnDelay time.Duration
+	// PoweroffWait (POWEROFF_WAIT=auto|0|DURATION): when the UPS reports
+	// line power at the hook (the power race), how long to wait for it to
+	// cut the load before rebooting instead; negative is auto
+	// (master.AutoPoweroffWait), 0 never reboots.
+	PoweroffWait time.Duration
+	// RebootCmd is that reboot (REBOOTCMD).
+	RebootCmd []string
 	// UpsmonConf is the master's upsmon.conf (UPSMON_CONF; default
 	// $UPSMON_CONF, then Debian's, then RHEL's path).
 	UpsmonConf string
@@ -76,6 +88,8 @@ func defaultConfig(path string) *Config {
 		RestoreMinCharge: 30,
 		WakeFor:          time.Hour,
 		Killpower:        "auto",
+		PoweroffWait:     -1,
+		RebootCmd:        []string{"/usr/bin/systemctl", "reboot", "--force", "--force"},
 		Debounce:         2,
 		HostSync:         120 * time.Second,
 		DeadTime:         30 * time.Second,
@@ -144,16 +158,10 @@ func LoadConfig(path string) (_ *Config, err error) {
 			c.Debounce = n
 			return nil
 		},
-		"HOSTSYNC": dur(&c.HostSync),
-		"DEADTIME": dur(&c.DeadTime),
-		"POLL":     dur(&c.Poll),
-		"SHUTDOWNCMD": func(v string) (err error) {
-			c.ShutdownCmd, err = conf.SplitCommand(v)
-			if err == nil && len(c.ShutdownCmd) == 0 {
-				err = errors.New("empty command")
-			}
-			return err
-		},
+		"HOSTSYNC":               dur(&c.HostSync),
+		"DEADTIME":               dur(&c.DeadTime),
+		"POLL":                   dur(&c.Poll),
+		"SHUTDOWNCMD":            requiredCommand(&c.ShutdownCmd),
 		"LOGFILE":                conf.OptionalPath(&c.LogFile),
 		"STATEDIR":               abs(&c.StateDir),
 		"TRIGGER":                abs(&c.Trigger),
@@ -165,6 +173,10 @@ func LoadConfig(path string) (_ *Config, err error) {
 		"WAKE_FOR":               conf.OptionalDuration(&c.WakeFor),
 		"KILLPOWER":              func(v string) error { c.Killpower = v; return validKillpower(v) },
 		"UPSMON_CONF":            abs(&c.UpsmonConf),
+		"OFFDELAY":               upsDelay(&c.OffDelay),
+		"ONDELAY":                upsDelay(&c.OnDelay),
+		"POWEROFF_WAIT":          poweroffWait(&c.PoweroffWait),
+		"REBOOTCMD":              requiredCommand(&c.RebootCmd),
 	}
 	if c.lines, err = command.ApplyConfig(path, keys); err != nil {
 		return nil, err
@@ -176,6 +188,52 @@ func LoadConfig(path string) (_ *Config, err error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// requiredCommand is a Setter for a command that cannot be left empty.
+func requiredCommand(p *[]string) conf.Setter {
+	return func(v string) (err error) {
+		*p, err = conf.SplitCommand(v)
+		if err == nil && len(*p) == 0 {
+			err = errors.New("empty command")
+		}
+		return err
+	}
+}
+
+// upsDelay is a Setter for OFFDELAY and ONDELAY: a duration up to a week
+// ("0" takes the device's default); the protocol's own ranges are checked
+// when the command is made (usbtool).
+func upsDelay(p *time.Duration) conf.Setter {
+	return func(v string) error {
+		d, err := conf.ParseDuration(v)
+		if err != nil || d > 7*24*time.Hour {
+			return fmt.Errorf("%q: want a duration such as 20s or 3m (0: the UPS's default)", v)
+		}
+		*p = d
+		return nil
+	}
+}
+
+// poweroffWait is the Setter for POWEROFF_WAIT: auto, 0 (never reboot) or
+// a duration up to master.MaxPoweroffWait.
+func poweroffWait(p *time.Duration) conf.Setter {
+	return func(v string) error {
+		switch v {
+		case "auto":
+			*p = -1
+			return nil
+		case "off":
+			*p = 0
+			return nil
+		}
+		d, err := conf.ParseDuration(v)
+		if err != nil || d > master.MaxPoweroffWait {
+			return fmt.Errorf("%q: want auto, 0 (never reboot) or a duration up to %v (systemd-shutdown kills its hooks after 90 s)", v, master.MaxPoweroffWait)
+		}
+		*p = d
+		return nil
+	}
 }
 
 // percent is a Setter for a percentage from 0 to 100 ("50" or "50%").

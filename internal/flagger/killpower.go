@@ -1,6 +1,7 @@
 package flagger
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -8,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/nutslave/nutslave/internal/command"
+	"github.com/nutslave/nutslave/internal/statefile"
+	"github.com/nutslave/nutslave/usbtool"
 )
 
 // The master arms the UPS the way NUT's primary upsmon does: as its last
@@ -37,22 +40,40 @@ func upsmonConf(cfg *Config) (command.Upsmon, error) {
 	return command.ReadUpsmon(path)
 }
 
-// armsUPS reports whether this master arms the UPS (KILLPOWER): "yes", or
-// "auto" when the UPS is read through NUT (its driver holds the device).
-func (f *Flagger) armsUPS() bool {
-	switch f.cfg.Killpower {
-	case "yes":
-		return true
-	case "auto":
-		src := f.src
-		if r, ok := src.(*remembering); ok { // METRICS wraps the source
-			src = r.Source
-		}
-		_, usb := src.(*usbSource)
-		_, file := src.(*fileSource)
-		return !usb && !file
+// How the master arms the UPS.
+const (
+	armNone = iota
+	armNUT  // POWERDOWNFLAG for NUT's nutshutdown
+	armUSB  // the record for upsflags killpower
+)
+
+// armPath says how this master arms the UPS (KILLPOWER): "yes" or "auto"
+// through NUT when NUT's driver holds the device, over USB when upsflags
+// reads it there itself (sel: which device); never for a file source.
+func (f *Flagger) armPath() (how int, sel usbtool.Selector) {
+	if f.cfg.Killpower == "no" {
+		return armNone, sel
 	}
-	return false
+	src := f.src
+	if r, ok := src.(*remembering); ok { // METRICS wraps the source
+		src = r.Source
+	}
+	if a, ok := src.(*autoSource); ok && a.used != "" && !strings.HasPrefix(a.used, "nut://") {
+		src = a.usb // auto read the UPS over USB: no upsd serves it
+		if src == nil {
+			return armUSB, sel
+		}
+	}
+	switch s := src.(type) {
+	case *usbSource:
+		return armUSB, s.sel
+	case *fileSource:
+		if f.cfg.Killpower == "yes" {
+			return armNUT, sel
+		}
+		return armNone, sel
+	}
+	return armNUT, sel
 }
 
 // armUPS writes POWERDOWNFLAG just before the master's shutdown command.
@@ -60,11 +81,16 @@ func (f *Flagger) armsUPS() bool {
 // master stays up, so nothing is armed: a flag left on a running master
 // would cut the UPS's load at its next ordinary halt.
 func (f *Flagger) armUPS() {
-	if !f.armsUPS() {
+	how, sel := f.armPath()
+	if how == armNone {
 		return
 	}
 	if f.cfg.DryRun {
-		f.log.Info("DRYRUN: the UPS is not armed (POWERDOWNFLAG not written)")
+		f.log.Info("DRYRUN: the UPS is not armed")
+		return
+	}
+	if how == armUSB {
+		f.armUSB(sel)
 		return
 	}
 	u, err := upsmonConf(f.cfg)
@@ -108,21 +134,32 @@ func disarmUPS(cfg *Config) (string, error) {
 	return u.PowerDownFlag, nil
 }
 
-// disarm is disarmUPS with its failure logged; it returns the flag
-// removed, "" for none.
+// disarm is disarmUPS and disarmUSB with their failures logged; it
+// returns what it removed, "" for nothing.
 func (f *Flagger) disarm() string {
-	flag, err := disarmUPS(f.cfg)
-	if err != nil {
-		f.log.Error("cannot remove the last outage's POWERDOWNFLAG: the next halt would cut the UPS's load", "err", err)
+	var removed []string
+	for _, fn := range []func(*Config) (string, error){disarmUPS, disarmUSB} {
+		p, err := fn(f.cfg)
+		if err != nil {
+			f.log.Error("cannot disarm the UPS: the next halt would cut its load", "err", err)
+		}
+		if p != "" {
+			removed = append(removed, p)
+		}
 	}
-	return flag
+	return strings.Join(removed, " ")
 }
 
 // checkKillpower says whether the UPS will be armed, and what stands in
 // the way.
-func checkKillpower(k *checker, f *Flagger) {
-	if !f.armsUPS() {
+func checkKillpower(ctx context.Context, k *checker, f *Flagger) {
+	how, sel := f.armPath()
+	switch how {
+	case armNone:
 		k.OK("KILLPOWER=%s: the master does not arm the UPS (SOURCE %s)", f.cfg.Killpower, f.src)
+		return
+	case armUSB:
+		checkUSBKill(ctx, k, f.cfg, sel)
 		return
 	}
 	u, err := upsmonConf(f.cfg)
@@ -148,4 +185,35 @@ func validKillpower(v string) error {
 		return nil
 	}
 	return fmt.Errorf("%q: want auto, yes or no", v)
+}
+
+// killpowerStatus is the status's view of the arming.
+func (f *Flagger) killpowerStatus() KillpowerStatus {
+	how, sel := f.armPath()
+	switch how {
+	case armUSB:
+		k := KillpowerStatus{Via: "usb"}
+		var rec armRecord
+		if found, _ := statefile.Load(armFile(f.cfg), &rec); found && rec.BootID == f.boot {
+			k.Armed = true
+		}
+		if usbtool.GuessProtocol(sel.VID, sel.PID) == usbtool.ProtocolKrauler {
+			k.Note = "this UPS (krauler, " + sel.String() + ") cannot be told over USB to cut its load: see upsflags check"
+		}
+		return k
+	case armNUT:
+		k := KillpowerStatus{Via: "nut"}
+		u, err := upsmonConf(f.cfg)
+		switch {
+		case err != nil:
+			k.Note = "upsmon.conf unreadable: " + err.Error()
+		case u.PowerDownFlag == "":
+			k.Note = u.Path + " names no POWERDOWNFLAG"
+		default:
+			b, _ := os.ReadFile(u.PowerDownFlag)
+			k.Armed = strings.HasPrefix(string(b), sdMagic)
+		}
+		return k
+	}
+	return KillpowerStatus{Via: "none"}
 }

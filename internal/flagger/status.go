@@ -42,6 +42,21 @@ type MasterStatus struct {
 	Drill    *DrillStatus    `json:"drill,omitempty"`
 	Roster   RosterStatus    `json:"roster"`
 	Shutdown *ShutdownStatus `json:"shutdown,omitempty"`
+	// Killpower is how the UPS is armed after an outage.
+	Killpower KillpowerStatus `json:"killpower"`
+}
+
+// KillpowerStatus says how the master arms the UPS at its shutdown
+// (KILLPOWER) and whether it is armed now.
+type KillpowerStatus struct {
+	// Via is "nut" (POWERDOWNFLAG for NUT's nutshutdown), "usb" (the
+	// package's hook, upsflags killpower) or "none".
+	Via string `json:"via"`
+	// Armed: the next halt tells the UPS to cut its load (set after an
+	// sdf, cleared by upsflags reset at boot).
+	Armed bool `json:"armed"`
+	// Note says what stands in the way, e.g. a UPS that cannot be told.
+	Note string `json:"note,omitempty"`
 }
 
 // ReadingStatus is one reading of the UPS.
@@ -327,6 +342,7 @@ func (f *Flagger) collect(ctx context.Context, r master.Reading, took time.Durat
 	if state, when, ok := f.runner.Status(); ok {
 		s.Shutdown = &ShutdownStatus{State: state, Time: utc(when)}
 	}
+	s.Killpower = f.killpowerStatus()
 	return s, nil
 }
 

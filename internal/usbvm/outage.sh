@@ -1,9 +1,14 @@
 # Sourced by the USB VM's /init in outage mode (usbvm.mode=outage): upsflags
 # reads the emulated UPS over USB (SOURCE=usb://VID:PID, no NUT driver
 # holding it) while the emulator's charge falls; the master's SHUTDOWNCMD
-# is a recorder. Afterwards NUT's own killpower path (upsdrvctl shutdown)
-# runs against the emulated UPS, so its commands land in the recording.
-# Sections: outage (a timeline), check, upsflags-log, shutdown, killpower.
+# is a recorder. The mains then returns (the power race) and the package's
+# halt hook (upsflags killpower) runs as systemd-shutdown would run it:
+# once after the outage, once after "upsflags reset" (an ordinary halt).
+# Last, NUT's own killpower path (upsdrvctl shutdown) runs against the
+# emulated UPS. Every command lands in the emulator's recording, between
+# the marks hook, ordinary and killpower.
+# Sections: check, outage (a timeline), upsflags-log, shutdown, hook,
+# ordinary, reboot, killpower.
 
 mkdir -p /srv/flags/acks /var/lib/nutslave
 chmod 0755 /srv/flags
@@ -29,6 +34,10 @@ POLL=1s
 SHUTDOWNCMD="/usbvm/bin/record-shutdown master"
 LOGFILE=/run/upsflags.log
 STATEDIR=/var/lib/nutslave
+OFFDELAY=20
+ONDELAY=60
+POWEROFF_WAIT=2s
+REBOOTCMD="/usbvm/bin/record-shutdown reboot"
 EOF
 touch /run/shutdown.txt
 section check upsflags --config /etc/nut/upsflags.conf check
@@ -61,6 +70,18 @@ outage() {
 section outage outage
 section upsflags-log cat /run/upsflags.log /run/upsflags.out
 section shutdown cat /run/shutdown.txt
+
+# The package's halt hook, as systemd-shutdown runs it: this boot ended in
+# an sdf, so it tells the UPS; the UPS is back on line, so it reboots
+# (recorded) once POWEROFF_WAIT passed. After "upsflags reset" (what the
+# next boot does) the same hook is an ordinary halt's: nothing is sent.
+echo "@@MARK hook@@" >> /run/commands.txt
+: > /run/shutdown.txt
+section hook upsflags --config /etc/nut/upsflags.conf killpower poweroff
+upsflags --config /etc/nut/upsflags.conf reset
+echo "@@MARK ordinary@@" >> /run/commands.txt
+section ordinary upsflags --config /etc/nut/upsflags.conf killpower poweroff
+section reboot cat /run/shutdown.txt
 
 # NUT's killpower path against the emulated UPS: the driver opens the
 # device itself and sends its shutdown commands (a recorder inside).

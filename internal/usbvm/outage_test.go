@@ -60,10 +60,54 @@ func TestUSBVMOutage(t *testing.T) {
 					t.Errorf("killpower: no SET_REPORT reached the UPS; recorded:\n%s\nkillpower output:\n%s", kill, s["killpower"])
 				}
 			}
-			if cmds := commands(before(s["record"], "killpower")); len(cmds) > 0 {
+			if cmds := commands(before(s["record"], "hook")); len(cmds) > 0 {
 				t.Errorf("upsflags sent commands to the UPS during the outage: %q", cmds)
 			}
+			checkHook(t, dev, s)
 		})
+	}
+}
+
+// checkHook checks the package's halt hook (upsflags killpower) after the
+// outage: what reached the UPS, that the master reboots because the mains
+// is back (the power race), and that after "upsflags reset" an ordinary
+// halt sends nothing.
+func checkHook(t *testing.T, dev string, s map[string]string) {
+	t.Helper()
+	hook := before(afterMark(s["record"], "hook"), "ordinary")
+	t.Logf("the hook said:\n%s\nemulator recorded:\n%s", s["hook"], hook)
+	sent := commands(hook)
+	switch dev {
+	case "megatec-krauler":
+		// Nothing can tell a krauler unit to cut its load: the hook says
+		// so and reboots at once, since the mains is back.
+		if len(sent) > 0 {
+			t.Errorf("the hook sent commands to a krauler UPS: %q", sent)
+		}
+		if !strings.Contains(s["hook"], "cannot be told") {
+			t.Errorf("the hook did not say the krauler UPS cannot be told:\n%s", s["hook"])
+		}
+	case "megatec-cypress":
+		// NUT's sequence and format: C, then S.3R0001 (OFFDELAY=20, ONDELAY=60).
+		want := []string{"megatec C (cypress SET_REPORT)", "megatec S.3R0001 (cypress SET_REPORT)"}
+		if len(sent) != 2 || !strings.Contains(sent[0], want[0]) || !strings.Contains(sent[1], want[1]) {
+			t.Errorf("the hook sent %q, want %q", sent, want)
+		}
+	case "apc-back-ups-500":
+		// This unit has no DelayBeforeStartup/Shutdown, only APC's own
+		// reboot delay (0xff86007c, report 0x40), as NUT found too.
+		if len(sent) == 0 || !strings.Contains(hook, "SET_REPORT feature 0x40") {
+			t.Errorf("the hook wrote no SET_REPORT to report 0x40:\n%s", hook)
+		}
+	}
+	if n := strings.Count(s["reboot"], "shutdown reboot"); n != 1 {
+		t.Errorf("the master rebooted %d times after the hook, want 1 (the UPS reports line power); recorded:\n%s\nhook:\n%s", n, s["reboot"], s["hook"])
+	}
+	if cmds := commands(before(afterMark(s["record"], "ordinary"), "killpower")); len(cmds) > 0 {
+		t.Errorf("an ordinary halt (after upsflags reset) sent commands to the UPS: %q\nhook:\n%s", cmds, s["ordinary"])
+	}
+	if !strings.Contains(s["ordinary"], "no sdf in this boot") {
+		t.Errorf("the ordinary halt's hook said:\n%s", s["ordinary"])
 	}
 }
 

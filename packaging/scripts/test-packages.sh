@@ -144,6 +144,7 @@ for want in \
 	'-rwxr-xr-x root/root ./usr/sbin/upsusb' \
 	'-rw-r----- root/nut ./etc/nut/upsflags.conf' \
 	'-rw-r--r-- root/root ./lib/systemd/system/upsflags.path' \
+	'-rwxr-xr-x root/root ./lib/systemd/system-shutdown/nutslave-killpower' \
 	'-rw-r--r-- root/root ./usr/share/nutslave/sshd-nutslave-sftp.conf' \
 	'-rw-r--r-- root/root ./usr/share/nutslave/cron.d-nutslave-master'; do
 	t "nutslave-master.deb has $want" grep -qxF -- "$want" "$WORK/deb-m.list"
@@ -170,7 +171,8 @@ done
 for want in \
 	'-rwxr-xr-x root root  /usr/sbin/upsflags' \
 	'-rw-r----- root nut cn /etc/ups/upsflags.conf' \
-	'-rw-r--r-- root root  /usr/lib/systemd/system/upsflags-reset.service'; do
+	'-rw-r--r-- root root  /usr/lib/systemd/system/upsflags-reset.service' \
+	'-rwxr-xr-x root root  /usr/lib/systemd/system-shutdown/nutslave-killpower'; do
 	t "nutslave-master.rpm has $want" grep -qxF -- "$want" "$WORK/rpm-m.list"
 done
 is "nutslave.rpm Requires" "$(rpmq -qp --requires "$RPM_S" | grep -v '^rpmlib(' | tr '\n' ' ')" "nut-client "
@@ -336,6 +338,10 @@ t "upsflags.service waits for upsflags check" grep -qx 'ConditionPathExists=/var
 verify_units upsslave-heartbeat.service upsslave-heartbeat.timer upsflags.service upsflags.timer \
 	upsflags.path upsflags-reset.service upsflags-watch.service
 run_binaries /etc/nut "$VERSION"
+# The halt hook on an ordinary halt (no sdf in this boot): tells the UPS nothing.
+out=$(in_ch /lib/systemd/system-shutdown/nutslave-killpower poweroff 2>&1) && rc=0 || rc=$?
+is "the halt hook on an ordinary halt: exit code" "$rc" 0
+t "the halt hook on an ordinary halt tells the UPS nothing" grep -q 'no sdf in this boot: an ordinary poweroff, the UPS is not told anything' <<<"$out"
 if in_ch logrotate -d /etc/logrotate.d/nutslave /etc/logrotate.d/nutslave-master >"$WORK/logrotate.out" 2>&1 &&
 	! grep -q '^error' "$WORK/logrotate.out"; then
 	pass "logrotate accepts our files"
