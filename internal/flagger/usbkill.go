@@ -69,7 +69,9 @@ func disarmUSB(cfg *Config) (string, error) {
 type killHook struct {
 	cfg  *Config
 	out  io.Writer
-	kmsg string // the kernel log device, "" for none
+	kmsg string // where say also writes: the kernel log device, "" for none
+	// kmsgAct is kmsg once the hook acts; an ordinary halt only prints.
+	kmsgAct string
 	boot string
 	// shutdown tells the UPS (usbtool.Shutdown on the libusb backend).
 	shutdown func(ctx context.Context, sel usbtool.Selector, opt usbtool.ShutdownOptions) (usbtool.ShutdownResult, error)
@@ -86,7 +88,7 @@ func Killpower(ctx context.Context, cfg *Config, action string, out io.Writer) e
 	h := &killHook{
 		cfg:      cfg,
 		out:      out,
-		kmsg:     "/dev/kmsg",
+		kmsgAct:  "/dev/kmsg",
 		boot:     poweroff.BootID(),
 		shutdown: tellUSB,
 		sleep:    sleepCtx,
@@ -163,6 +165,7 @@ func (h *killHook) run(ctx context.Context, action string) error {
 		h.say("%s is from an earlier boot (upsflags reset did not run): an ordinary %s, the UPS is not told anything", armFile(h.cfg), action)
 		return nil
 	}
+	h.kmsg = h.kmsgAct // from here on it matters: the kernel log keeps it
 	sel, err := usbtool.ParseSelector(rec.Device)
 	if err != nil {
 		h.say("%s: %v; the UPS is not told anything", armFile(h.cfg), err)
