@@ -72,7 +72,7 @@ type killHook struct {
 	kmsg string // where say also writes: the kernel log device, "" for none
 	// kmsgAct is kmsg once the hook acts; an ordinary halt only prints.
 	kmsgAct string
-	boot string
+	boot    string
 	// shutdown tells the UPS (usbtool.Shutdown on the libusb backend).
 	shutdown func(ctx context.Context, sel usbtool.Selector, opt usbtool.ShutdownOptions) (usbtool.ShutdownResult, error)
 	sleep    func(ctx context.Context, d time.Duration) error
