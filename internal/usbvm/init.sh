@@ -104,10 +104,17 @@ nut_stop() {
 }
 # cross SUFFIX: upsusb, then NUT as in production, on the same device.
 cross() {
-	section upsusb$1 upsusb read --json --device $VID:$PID --timeout 20s
+	upsusb read --json --device $VID:$PID --timeout 20s > /run/upsusb.json 2>&1
+	section upsusb$1 cat /run/upsusb.json
+	want=$(sed -n 's/^ *"ups.status": "\(.*\)",*$/\1/p' /run/upsusb.json)
 	nut_start || fail "NUT did not start"
-	# Let the driver finish its first full poll.
+	# Let the driver finish its first full poll. An interrupt report the
+	# emulator had in flight before NUT started (an earlier state) reaches
+	# NUT first; give it a few polls to settle on the status upsusb read,
+	# then compare whatever it shows.
 	sleep 3
+	waitfor 15 sh -c "[ \"\$(upsc ups@127.0.0.1 ups.status 2>/dev/null)\" = '$want' ]" ||
+		echo "NUT's ups.status did not settle on '$want' within 15 s"
 	section upsc$1 upsc ups@127.0.0.1
 	section upsdrvctl-log$1 cat /run/upsdrvctl.log
 	nut_stop

@@ -54,7 +54,7 @@ func (s *Server) Serve(states <-chan State) error {
 		return fmt.Errorf("functionfs: open ep1: %w", err)
 	}
 	defer ep1.Close()
-	reports := make(chan []byte, 256)
+	reports := newReportQueue(256)
 	go sendReports(ep1, reports, lg)
 	go func() {
 		for st := range states {
@@ -62,7 +62,11 @@ func (s *Server) Serve(states <-chan State) error {
 			if err != nil {
 				lg.Printf("apply %+v: %v", st, err)
 			}
-			queue(reports, out, lg)
+			for _, r := range out {
+				if !reports.pushState(r) {
+					lg.Printf("interrupt queue full: report % x dropped", r)
+				}
+			}
 		}
 	}()
 	if s.Ready != nil {
@@ -85,7 +89,11 @@ func (s *Server) Serve(states <-chan State) error {
 				lg.Printf("event %s", ev.Type)
 				continue
 			}
-			queue(reports, s.setup(fd, ev.Setup, lg), lg)
+			for _, r := range s.setup(fd, ev.Setup, lg) {
+				if !reports.push(r) {
+					lg.Printf("interrupt queue full: report % x dropped", r)
+				}
+			}
 		}
 	}
 }
@@ -131,22 +139,12 @@ func (s *Server) setup(fd int, st Setup, lg *log.Logger) [][]byte {
 	return out
 }
 
-// queue adds reports to the interrupt queue, dropping them when it is full.
-func queue(ch chan<- []byte, reports [][]byte, lg *log.Logger) {
-	for _, r := range reports {
-		select {
-		case ch <- r:
-		default:
-			lg.Printf("interrupt queue full: report % x dropped", r)
-		}
-	}
-}
-
 // sendReports writes each report to the interrupt IN endpoint. A write
 // blocks until the host reads it; while the function is disabled the
 // write fails and the report is dropped.
-func sendReports(ep *os.File, ch <-chan []byte, lg *log.Logger) {
-	for r := range ch {
+func sendReports(ep *os.File, q *reportQueue, lg *log.Logger) {
+	for {
+		r := q.next()
 		if _, err := ep.Write(r); err != nil {
 			lg.Printf("interrupt report % x: %v", r, err)
 			time.Sleep(100 * time.Millisecond)
