@@ -61,7 +61,7 @@ FUZZ ?= 30000x
 fuzz:
 	@./.ci/fuzz.sh $(FUZZ)
 
-check: deps lint skips-reset test-nocgo test fuzz package-test walkthrough-test skips-report
+check: deps lint skips-reset test-nocgo test usb-e2e fuzz package-test walkthrough-test skips-report
 
 skips-reset:
 	@mkdir -p $(DIST) && rm -f $(SKIPS)

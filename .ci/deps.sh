@@ -9,7 +9,8 @@ set -euo pipefail
 demo_pkgs=(nut-server nut-client openssh-server openssh-sftp-server)
 check_pkgs=("${demo_pkgs[@]}" openssh-client
 	libusb-1.0-0-dev pkg-config gcc nftables iproute2 util-linux procps
-	lintian debootstrap rpm prometheus dropbear-bin)
+	lintian debootstrap rpm prometheus dropbear-bin
+	qemu-system-x86 busybox-static kmod cpio)
 if [ "${1:-}" = demo ]; then pkgs=("${demo_pkgs[@]}"); else pkgs=("${check_pkgs[@]}"); fi
 
 missing=()

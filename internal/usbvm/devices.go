@@ -43,7 +43,10 @@ var Devices = []Device{
 	{Name: "powerwalker-vi-1200-shl", Kind: KindHID, VID: 0x06da, PID: 0xffff, BCD: 0x0100, Manufacturer: "POWERWALKER", Product: "Offline UPS", Serial: "VI1200SHL001", Driver: "usbhid-ups"},
 	{Name: "tripplite-09ae-3016", Kind: KindHID, VID: 0x09ae, PID: 0x3016, BCD: 0x0100, Manufacturer: "Tripp Lite", Product: "TRIPP LITE UPS", Serial: "2000000000001", Driver: "usbhid-ups"},
 	{Name: "megatec-krauler", Kind: KindKrauler, VID: 0x0001, PID: 0x0000, BCD: 0x0100, Manufacturer: "CLASSIC PRO", Product: "UPS1200LX", Driver: "nutdrv_qx"},
-	{Name: "megatec-cypress", Kind: KindCypress, VID: 0x0665, PID: 0x5161, BCD: 0x0100, Manufacturer: "Cypress Semiconductor", Product: "USB to Serial", Driver: "nutdrv_qx"},
+	{Name: "megatec-cypress", Kind: KindCypress, VID: 0x0665, PID: 0x5161, BCD: 0x0100, Manufacturer: "Cypress Semiconductor", Product: "USB to Serial", Driver: "nutdrv_qx",
+		// NUT finds Megatec itself, after probing other Q protocols for
+		// about 20 s a start; naming it is what NUT's docs suggest.
+		DriverOptions: []string{"\tprotocol = megatec"}},
 }
 
 // Lookup returns the device named name.

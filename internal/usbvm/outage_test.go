@@ -15,9 +15,11 @@ import (
 // gets only C (its string-descriptor protocol has no S), the cypress unit
 // C and S.3R0001, the APC unit a SET_REPORT.
 func TestUSBVMOutage(t *testing.T) {
+	t.Parallel()
 	l := requireLab(t)
 	for _, dev := range []string{"megatec-krauler", "megatec-cypress", "apc-back-ups-500"} {
 		t.Run(dev, func(t *testing.T) {
+			t.Parallel()
 			s := boot(t, l, dev, "outage")
 			t.Logf("outage timeline:\n%s", s["outage"])
 			t.Logf("emulator recorded (after the outage, the killpower):\n%s", afterMark(s["record"], "killpower"))

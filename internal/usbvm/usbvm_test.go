@@ -126,28 +126,40 @@ func boot(t *testing.T, l lab, dev, mode string) map[string]string {
 
 // TestUSBVM boots one VM per lab device and checks that NUT's driver and
 // upsusb read the same values from the emulated UPS.
+//
+// The boots run side by side, as many as -parallel allows (make usb-e2e:
+// one per core; a TCG guest keeps one core busy), with TestUSBVMOutage's.
 func TestUSBVM(t *testing.T) {
+	t.Parallel()
 	l := requireLab(t)
-	var report strings.Builder
-	for _, d := range Devices {
-		t.Run(d.Name, func(t *testing.T) {
-			s := boot(t, l, d.Name, "crosscheck")
-			for _, phase := range []struct{ suffix, title string }{
-				{"", "as recorded"},
-				{"-onbatt", "after onbatt, charge 40, lowbatt on"},
-			} {
-				crossCheck(t, &report, d, phase.title, s["upsusb"+phase.suffix], s["upsc"+phase.suffix], s["upsdrvctl-log"+phase.suffix])
-			}
-			if rec := strings.TrimSpace(s["record"]); rec != "" {
-				fmt.Fprintf(&report, "recorded commands:\n%s\n", rec)
-			}
-		})
+	reports := make([]strings.Builder, len(Devices))
+	t.Run("devices", func(t *testing.T) {
+		for i, d := range Devices {
+			t.Run(d.Name, func(t *testing.T) {
+				t.Parallel()
+				report := &reports[i]
+				s := boot(t, l, d.Name, "crosscheck")
+				for _, phase := range []struct{ suffix, title string }{
+					{"", "as recorded"},
+					{"-onbatt", "after onbatt, charge 40, lowbatt on"},
+				} {
+					crossCheck(t, report, d, phase.title, s["upsusb"+phase.suffix], s["upsc"+phase.suffix], s["upsdrvctl-log"+phase.suffix])
+				}
+				if rec := strings.TrimSpace(s["record"]); rec != "" {
+					fmt.Fprintf(report, "recorded commands:\n%s\n", rec)
+				}
+			})
+		}
+	})
+	var all strings.Builder
+	for i := range reports {
+		all.WriteString(reports[i].String())
 	}
 	out := filepath.Join(cacheDir(), "crosscheck.txt")
-	if err := os.WriteFile(out, []byte(report.String()), 0o644); err != nil {
+	if err := os.WriteFile(out, []byte(all.String()), 0o644); err != nil {
 		t.Error(err)
 	}
-	t.Logf("cross-check table (also in %s):\n%s", out, report.String())
+	t.Logf("cross-check table (also in %s):\n%s", out, all.String())
 }
 
 // crossCheck compares what upsusb and NUT read in one phase of a boot and
