@@ -217,6 +217,15 @@ func fieldRange(f *Field) (lo, hi float64) {
 	return f.Physical(f.LogMin) * scale, f.Physical(f.LogMax) * scale
 }
 
+// fieldStep returns the change in value one logical unit of f makes.
+func fieldStep(f *Field) float64 {
+	lo, hi := fieldRange(f)
+	if f.LogMax <= f.LogMin {
+		return 0
+	}
+	return (hi - lo) / float64(f.LogMax-f.LogMin)
+}
+
 // shutdownHID reads the status, plans the writes and performs them: for
 // each, GET_REPORT(Feature) of the report holding the field, the field
 // patched with the value encoded as [Field.Encode] does, SET_REPORT
@@ -303,6 +312,13 @@ func hidSet(ctx context.Context, t Transport, d *Descriptor, w hidWrite, dryRun 
 		return "", fmt.Errorf("%s does not fit in report 0x%02x (%d bytes)", w.path.name, id, len(rep))
 	}
 	got, _ := w.f.Value(rep)
+	if step := fieldStep(w.f); w.want != 0 && step > 0 && got < w.value-step/1e6 {
+		// Never sooner than asked: a field in minutes (CyberPower's
+		// physical range) takes the next whole step up, where NUT's
+		// truncation would make a 20s offdelay 0, an immediate cut.
+		w.f.Encode(rep, w.value+step)
+		got, _ = w.f.Value(rep)
+	}
 	step := fmt.Sprintf("SET_REPORT feature 0x%02x %s=%s", id, w.path.name, strconv.FormatFloat(got, 'f', -1, 64))
 	switch {
 	case w.powercom:
