@@ -46,7 +46,11 @@ type ShutdownResult struct {
 	Status string
 	// OffDelay and OnDelay are the delays the commands carry, after the
 	// defaults and the device's own resolution were applied (a CyberPower
-	// or Megatec unit counts in minutes, for instance).
+	// or Megatec unit counts in minutes, for instance). Zero means the
+	// command carries none: PowerCOM and Megatec's S<n> restore the load
+	// as soon as the mains is back, and NUT's fallback commands
+	// (shutdown.reboot, load.off.delay alone) take no ondelay; Warnings
+	// then say what the UPS does instead.
 	OffDelay, OnDelay time.Duration
 	// Warnings say where the UPS does less than asked or differently:
 	// delays rounded to what the device holds, a command that only cuts

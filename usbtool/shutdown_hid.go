@@ -98,8 +98,10 @@ type hidWrite struct {
 	f     *Field
 	path  hidPath
 	value float64
-	// want is the delay asked for, 0 for a value that is not a delay.
+	// want is the delay asked for, 0 for a value that is not a delay;
+	// what names it, "offdelay" or "ondelay".
 	want time.Duration
+	what string
 	// powercom marks PowerCOM's packed minutes/seconds delay.
 	powercom bool
 }
@@ -138,7 +140,7 @@ func planHIDShutdown(d *Descriptor, vid uint16, off, on time.Duration, res *Shut
 			return nil, fmt.Errorf("offdelay %s is out of PowerCOM's range: its delay holds up to 255 minutes 59 seconds", off)
 		}
 		res.warnf("PowerCOM takes no ondelay: it restores its load as soon as the mains is back (the 0x40 flag of its delay)")
-		return []hidWrite{{f: f, path: p, value: float64(powercomDelay(off)), want: off, powercom: true}}, nil
+		return []hidWrite{{f: f, path: p, value: float64(powercomDelay(off)), want: off, what: "offdelay", powercom: true}}, nil
 	}
 	rule := hidShutdownRules(vid)
 	if vid == vidAPC {
@@ -156,7 +158,7 @@ func planHIDShutdown(d *Descriptor, vid uint16, off, on time.Duration, res *Shut
 				res.warnf("CyberPower firmware counts these delays in whole minutes and rounds down (NUT: offdelay=60 and ondelay=120 are the suggested minimums)")
 			}
 		}
-		return []hidWrite{{f: fs, path: ps, value: delayValue(on, ps), want: on}, {f: fo, path: po, value: delayValue(off, po), want: off}}, nil
+		return []hidWrite{{f: fs, path: ps, value: delayValue(on, ps), want: on, what: "ondelay"}, {f: fo, path: po, value: delayValue(off, po), want: off, what: "offdelay"}}, nil
 	}
 	if fr, pr := writable(d, rule.reboot); fr != nil {
 		v := rule.rebootValue
@@ -173,7 +175,7 @@ func planHIDShutdown(d *Descriptor, vid uint16, off, on time.Duration, res *Shut
 	if fo != nil {
 		res.warnf("the UPS has no %s field: only the cut is set (NUT's load.off.delay); whether the load comes back when the mains returns is up to the UPS's firmware",
 			pathNames(rule.startup))
-		return []hidWrite{{f: fo, path: po, value: delayValue(off, po), want: off}}, nil
+		return []hidWrite{{f: fo, path: po, value: delayValue(off, po), want: off, what: "offdelay"}}, nil
 	}
 	all := append(append(append([]hidPath{}, rule.startup...), rule.shutdown...), rule.reboot...)
 	if vid == vidAPC {
@@ -262,10 +264,9 @@ func shutdownHID(ctx context.Context, t Transport, d *Descriptor, opt ShutdownOp
 			if w.path.minutes {
 				unit = " minutes"
 			}
-			return res, fmt.Errorf("%s %s is out of the range of %s: it holds %g%s to %g%s", delayName(w, off, on), seconds(w.want), w.path.name, lo, unit, hi, unit)
+			return res, fmt.Errorf("%s %s is out of the range of %s: it holds %g%s to %g%s", w.what, seconds(w.want), w.path.name, lo, unit, hi, unit)
 		}
 	}
-	res.OffDelay, res.OnDelay = off, on
 	for i, w := range writes {
 		if i > 0 && !opt.DryRun {
 			select {
@@ -274,25 +275,24 @@ func shutdownHID(ctx context.Context, t Transport, d *Descriptor, opt ShutdownOp
 			case <-time.After(hidWritePause):
 			}
 		}
-		step, err := hidSet(ctx, t, d, w, opt.DryRun, &res)
+		step, sent, err := hidSet(ctx, t, d, w, opt.DryRun, &res)
 		res.Steps = append(res.Steps, step)
 		if err != nil {
 			return res, err
+		}
+		switch w.what {
+		case "offdelay":
+			res.OffDelay = sent
+		case "ondelay":
+			res.OnDelay = sent
 		}
 	}
 	return res, nil
 }
 
-func delayName(w hidWrite, off, on time.Duration) string {
-	if w.want == on && w.want != off {
-		return "ondelay"
-	}
-	return "offdelay"
-}
-
 // hidSet performs one write (without the SET_REPORT when dryRun) and
-// returns its step line.
-func hidSet(ctx context.Context, t Transport, d *Descriptor, w hidWrite, dryRun bool, res *ShutdownResult) (string, error) {
+// returns its step line and, for a delay, the delay the field now holds.
+func hidSet(ctx context.Context, t Transport, d *Descriptor, w hidWrite, dryRun bool, res *ShutdownResult) (step string, sent time.Duration, err error) {
 	id := w.f.ReportID
 	rep, err := GetReport(ctx, t, Feature, id)
 	if errors.Is(err, ErrStall) {
@@ -300,7 +300,7 @@ func hidSet(ctx context.Context, t Transport, d *Descriptor, w hidWrite, dryRun 
 		rep, err = nil, nil
 	}
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	if n := d.ReportLen(id, Feature); len(rep) < n {
 		rep = append(rep, make([]byte, n-len(rep))...)
@@ -309,38 +309,38 @@ func hidSet(ctx context.Context, t Transport, d *Descriptor, w hidWrite, dryRun 
 		rep[0] = id
 	}
 	if !w.f.Encode(rep, w.value) {
-		return "", fmt.Errorf("%s does not fit in report 0x%02x (%d bytes)", w.path.name, id, len(rep))
+		return "", 0, fmt.Errorf("%s does not fit in report 0x%02x (%d bytes)", w.path.name, id, len(rep))
 	}
 	got, _ := w.f.Value(rep)
-	if step := fieldStep(w.f); w.want != 0 && step > 0 && got < w.value-step/1e6 {
+	if inc := fieldStep(w.f); w.want != 0 && inc > 0 && got < w.value-inc/1e6 {
 		// Never sooner than asked: a field in minutes (CyberPower's
 		// physical range) takes the next whole step up, where NUT's
 		// truncation would make a 20s offdelay 0, an immediate cut.
-		w.f.Encode(rep, w.value+step)
+		w.f.Encode(rep, w.value+inc)
 		got, _ = w.f.Value(rep)
 	}
-	step := fmt.Sprintf("SET_REPORT feature 0x%02x %s=%s", id, w.path.name, strconv.FormatFloat(got, 'f', -1, 64))
+	step = fmt.Sprintf("SET_REPORT feature 0x%02x %s=%s", id, w.path.name, strconv.FormatFloat(got, 'f', -1, 64))
 	switch {
 	case w.powercom:
 		v := uint16(got)
 		step += fmt.Sprintf(" (0x%04x: %d min %d s, restart on AC)", v, v>>8, v&0x3f)
+		sent = time.Duration(v>>8)*time.Minute + time.Duration(v&0x3f)*time.Second
 	case w.path.minutes:
 		step += " (minutes)"
+		sent = time.Duration(got * float64(time.Minute))
+	default:
+		sent = time.Duration(got * float64(time.Second))
 	}
-	if w.want != 0 && !w.powercom {
-		unit := time.Second
-		if w.path.minutes {
-			unit = time.Minute
-		}
-		if sent := time.Duration(got * float64(unit)); sent != w.want {
-			res.warnf("%s holds %s, not the %s asked: the field's resolution", w.path.name, seconds(sent), seconds(w.want))
-		}
+	if w.want == 0 {
+		sent = 0
+	} else if sent != w.want {
+		res.warnf("%s holds %s, not the %s asked: the field's resolution", w.path.name, seconds(sent), seconds(w.want))
 	}
 	if dryRun {
-		return step, nil
+		return step, sent, nil
 	}
 	if _, err := t.Control(ctx, typeClassIfaceOut, reqSetReport, uint16(Feature)<<8|uint16(id), 0, rep); err != nil {
-		return step, fmt.Errorf("%s: set feature report 0x%02x: %w", w.path.name, id, err)
+		return step, sent, fmt.Errorf("%s: set feature report 0x%02x: %w", w.path.name, id, err)
 	}
-	return step, nil
+	return step, sent, nil
 }

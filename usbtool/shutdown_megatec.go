@@ -91,7 +91,10 @@ func shutdownMegatec(ctx context.Context, t Transport, style MegatecStyle, opt S
 	if off != offD {
 		res.warnf("offdelay %s truncated to %s: the S command counts tenths of a minute below 60s and minutes above", seconds(offD), seconds(off))
 	}
-	if on != onD {
+	switch {
+	case on == 0:
+		res.warnf("ondelay %s is under a minute, the R part's unit: the command is %s alone, and the UPS restores its load as soon as the mains is back", seconds(onD), cmd)
+	case on != onD:
 		res.warnf("ondelay %s truncated to %s: the R part counts whole minutes", seconds(onD), seconds(on))
 	}
 	res.Steps = []string{"megatec C", "megatec " + cmd}

@@ -74,7 +74,12 @@ func cmdShutdown(c *cli.Context) error {
 		for _, s := range res.Steps {
 			fmt.Fprintf(w, "  %s\n", s)
 		}
-		fmt.Fprintf(w, "the UPS cuts its load in %s and restores it %s after the mains returns\n", secs(res.OffDelay), secs(res.OnDelay))
+		switch {
+		case res.OffDelay > 0 && res.OnDelay > 0:
+			fmt.Fprintf(w, "the UPS cuts its load in %s and restores it %s after the mains returns\n", secs(res.OffDelay), secs(res.OnDelay))
+		case res.OffDelay > 0:
+			fmt.Fprintf(w, "the UPS cuts its load in %s\n", secs(res.OffDelay))
+		}
 		return nil
 	})
 }

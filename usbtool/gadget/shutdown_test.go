@@ -76,9 +76,11 @@ func TestHIDShutdownCorpus(t *testing.T) {
 		want     []string // recorded SET_REPORTs, from the report ID on
 		steps    []string
 		err      error
-		warning  string // a substring of one warning
+		warning  string        // a substring of one warning
+		off, on  time.Duration // the result's delays, as the device holds them
 	}{
 		{
+			off: 60 * time.Second, on: 120 * time.Second,
 			name: "cyberpower-cp1500pfclcd", vid: 0x0764, pid: 0x0501,
 			want: []string{
 				"SET_REPORT feature 0x16 16 02 00 (UPS.Output.DelayBeforeStartup=120)",
@@ -87,6 +89,7 @@ func TestHIDShutdownCorpus(t *testing.T) {
 			steps: []string{"SET_REPORT feature 0x16 UPS.Output.DelayBeforeStartup=120", "SET_REPORT feature 0x15 UPS.Output.DelayBeforeShutdown=60"},
 		},
 		{
+			off: 60 * time.Second, on: 120 * time.Second,
 			name: "cyberpower-cp1500pfclcd", vid: 0x0764, pid: 0x0501, opt: usbtool.ShutdownOptions{OffDelay: 20 * time.Second, OnDelay: 90 * time.Second},
 			want: []string{
 				"SET_REPORT feature 0x16 16 02 00 (UPS.Output.DelayBeforeStartup=120)",
@@ -95,6 +98,7 @@ func TestHIDShutdownCorpus(t *testing.T) {
 			warning: "whole minutes",
 		},
 		{
+			off: 20 * time.Second, on: 30 * time.Second,
 			name: "eaton-3s-700", vid: 0x0463, pid: 0xffff,
 			want: []string{
 				"SET_REPORT feature 0x0a 0a 1e 00 00 00 (UPS.PowerSummary.DelayBeforeStartup=30)",
@@ -102,6 +106,7 @@ func TestHIDShutdownCorpus(t *testing.T) {
 			},
 		},
 		{
+			off: 45 * time.Second, on: 300 * time.Second,
 			name: "powerwalker-vi-1200-shl", vid: 0x06da, pid: 0xffff, opt: usbtool.ShutdownOptions{OffDelay: 45 * time.Second, OnDelay: 300 * time.Second},
 			want: []string{
 				"SET_REPORT feature 0x0a 0a 2c 01 00 00 (UPS.PowerSummary.DelayBeforeStartup=300)",
@@ -109,6 +114,7 @@ func TestHIDShutdownCorpus(t *testing.T) {
 			},
 		},
 		{
+			off: 20 * time.Second, on: 30 * time.Second,
 			name: "tripplite-09ae-3016", vid: 0x09ae, pid: 0x3016,
 			want: []string{
 				"SET_REPORT feature 0x61 61 1e 00 (UPS.OutletSystem.Outlet.DelayBeforeStartup=30)",
@@ -117,17 +123,20 @@ func TestHIDShutdownCorpus(t *testing.T) {
 		},
 		{
 			// One 16-bit write: 0 minutes, 20 seconds, 0x40 restart on AC.
+			off: 20 * time.Second, on: 0 * time.Second,
 			name: "powercom-0d9f-0004", vid: 0x0d9f, pid: 0x0004,
 			want:    []string{"SET_REPORT feature 0x0f 0f 54 00 (UPS.PowerSummary.DelayBeforeShutdown=84)"},
 			steps:   []string{"SET_REPORT feature 0x0f UPS.PowerSummary.DelayBeforeShutdown=84 (0x0054: 0 min 20 s, restart on AC)"},
 			warning: "no ondelay",
 		},
 		{
+			off: 90 * time.Second, on: 0 * time.Second,
 			name: "powercom-0d9f-0004", vid: 0x0d9f, pid: 0x0004, opt: usbtool.ShutdownOptions{OffDelay: 90 * time.Second, OnDelay: 120 * time.Second},
 			want: []string{"SET_REPORT feature 0x0f 0f 5e 01 (UPS.PowerSummary.DelayBeforeShutdown=350)"},
 		},
 		{
 			// Only APCGeneralCollection.APCDelayBeforeReboot (0..1).
+			off: 0 * time.Second, on: 0 * time.Second,
 			name: "apc-back-ups-500", vid: 0x051d, pid: 0x0002,
 			want:    []string{"SET_REPORT feature 0x40 40 01 (UPS.ff860005.ff86007c=1)"},
 			steps:   []string{"SET_REPORT feature 0x40 UPS.APCGeneralCollection.APCDelayBeforeReboot=1"},
@@ -137,16 +146,19 @@ func TestHIDShutdownCorpus(t *testing.T) {
 			// DelayBeforeShutdown but no DelayBeforeStartup: shutdown.return
 			// cannot be done, shutdown.reboot can.
 			// Report 0x40 is 24 bytes long there; the recorded one is short.
+			off: 0 * time.Second, on: 0 * time.Second,
 			name: "apc-back-ups-bk650m2-ch", vid: 0x051d, pid: 0x0002,
 			want:    []string{"SET_REPORT feature 0x40 40 01" + strings.Repeat(" 00", 22) + " (UPS.ff860005.ff86007c=1)"},
 			warning: "UPS.PowerSummary.DelayBeforeStartup",
 		},
 		{
+			off: 0 * time.Second, on: 0 * time.Second,
 			name: "apc-smart-ups-x-750", vid: 0x051d, pid: 0x0003,
 			want: []string{"SET_REPORT feature 0x13 13 0a 00 00 (UPS.PowerSummary.DelayBeforeReboot=10)"},
 		},
 		{
 			// belkin-hid's Liebert: no BELKINControls delays at all.
+			off: 0 * time.Second, on: 0 * time.Second,
 			name: "liebert-gxt4", vid: 0x10af, pid: 0x0000,
 			err: usbtool.ErrNoShutdownCommand,
 		},
@@ -184,6 +196,9 @@ func TestHIDShutdownCorpus(t *testing.T) {
 			}
 			if tt.warning != "" && !strings.Contains(strings.Join(res.Warnings, "\n"), tt.warning) {
 				t.Errorf("warnings %q lack %q", res.Warnings, tt.warning)
+			}
+			if res.OffDelay != tt.off || res.OnDelay != tt.on {
+				t.Errorf("delays %s, %s, want %s, %s", res.OffDelay, res.OnDelay, tt.off, tt.on)
 			}
 			if res.Protocol != usbtool.ProtocolHID {
 				t.Errorf("Protocol = %q", res.Protocol)
