@@ -35,6 +35,9 @@ type hidShutdownRule struct {
 	startup, shutdown []hidPath
 	reboot            []hidPath
 	rebootValue       float64
+	// autoRestart is the ups.start.auto field NUT sets to yes (1) before
+	// shutdown.return's delays, when the device has it.
+	autoRestart []hidPath
 }
 
 var (
@@ -62,34 +65,42 @@ var (
 
 	// Tripp Lite: the outlet's delays, and TLDelayBeforeStartup 0xffff0056
 	// (minutes) and TLWatchdog 0xffff0092 (tripplite-hid.c).
-	tlStartup     = path("UPS.OutletSystem.Outlet.DelayBeforeStartup")
-	tlTLStartup   = hidPath{find: "UPS.OutletSystem.Outlet.ffff0056", name: "UPS.OutletSystem.Outlet.TLDelayBeforeStartup", minutes: true}
-	tlShutdown    = path("UPS.OutletSystem.Outlet.DelayBeforeShutdown")
-	tlReboot      = path("UPS.OutletSystem.Outlet.DelayBeforeReboot")
-	tlWatchdog    = hidPath{find: "UPS.OutletSystem.Outlet.ffff0092", name: "UPS.OutletSystem.Outlet.TLWatchdog"}
-	powercomPaths = []hidPath{psShutdown, {find: "UPS.PowerSummary.[87]", name: "UPS.PowerSummary.PCMDelayBeforeShutdown"}}
+	tlStartup   = path("UPS.OutletSystem.Outlet.DelayBeforeStartup")
+	tlTLStartup = hidPath{find: "UPS.OutletSystem.Outlet.ffff0056", name: "UPS.OutletSystem.Outlet.TLDelayBeforeStartup", minutes: true}
+	tlShutdown  = path("UPS.OutletSystem.Outlet.DelayBeforeShutdown")
+	tlReboot    = path("UPS.OutletSystem.Outlet.DelayBeforeReboot")
+	tlWatchdog  = hidPath{find: "UPS.OutletSystem.Outlet.ffff0092", name: "UPS.OutletSystem.Outlet.TLWatchdog"}
+	// mge-hid's ups.start.auto: AutomaticRestart is 0xffff0043 there.
+	mgeAutoRestart = hidPath{find: "UPS.PowerConverter.Input.[1].ffff0043", name: "UPS.PowerConverter.Input.[1].AutomaticRestart"}
+	powercomPaths  = []hidPath{psShutdown, {find: "UPS.PowerSummary.[87]", name: "UPS.PowerSummary.PCMDelayBeforeShutdown"}}
 )
 
 // hidShutdownRules returns the rule of the NUT subdriver that claims vid.
 func hidShutdownRules(vid uint16) hidShutdownRule {
 	switch {
 	case vid == vidAPC:
-		return hidShutdownRule{"apc-hid",
-			[]hidPath{psStartup, outStartup, apcStartup}, []hidPath{psShutdown, outShut, apcShutdown},
-			[]hidPath{psReboot, outReboot, apcReboot}, 10}
+		return hidShutdownRule{subdriver: "apc-hid",
+			startup:  []hidPath{psStartup, outStartup, apcStartup},
+			shutdown: []hidPath{psShutdown, outShut, apcShutdown},
+			reboot:   []hidPath{psReboot, outReboot, apcReboot}, rebootValue: 10}
 	case vid == vidCyberPower:
-		return hidShutdownRule{"cps-hid", []hidPath{outStartup}, []hidPath{outShut}, []hidPath{outReboot}, 10}
+		return hidShutdownRule{subdriver: "cps-hid", startup: []hidPath{outStartup}, shutdown: []hidPath{outShut},
+			reboot: []hidPath{outReboot}, rebootValue: 10}
 	case vid == vidTrippLite:
-		return hidShutdownRule{"tripplite-hid", []hidPath{tlStartup, tlTLStartup}, []hidPath{tlShutdown}, []hidPath{tlReboot, tlWatchdog}, 10}
+		return hidShutdownRule{subdriver: "tripplite-hid", startup: []hidPath{tlStartup, tlTLStartup}, shutdown: []hidPath{tlShutdown},
+			reboot: []hidPath{tlReboot, tlWatchdog}, rebootValue: 10}
 	case belkinVendors[vid]:
-		return hidShutdownRule{"belkin-hid", []hidPath{belkinStartup}, []hidPath{belkinShutdown}, []hidPath{belkinReboot}, 10}
+		return hidShutdownRule{subdriver: "belkin-hid", startup: []hidPath{belkinStartup}, shutdown: []hidPath{belkinShutdown},
+			reboot: []hidPath{belkinReboot}, rebootValue: 10}
 	case mgeVendors[vid]:
-		return hidShutdownRule{"mge-hid", []hidPath{psStartup}, []hidPath{psShutdown}, []hidPath{psReboot}, 10}
+		return hidShutdownRule{subdriver: "mge-hid", startup: []hidPath{psStartup}, shutdown: []hidPath{psShutdown},
+			reboot: []hidPath{psReboot}, rebootValue: 10, autoRestart: []hidPath{mgeAutoRestart}}
 	case vid == 0x06da:
 		// Phoenixtec: NUT's liebert-hid, which has no shutdown.reboot.
-		return hidShutdownRule{"liebert-hid", []hidPath{psStartup}, []hidPath{psShutdown}, nil, 0}
+		return hidShutdownRule{subdriver: "liebert-hid", startup: []hidPath{psStartup}, shutdown: []hidPath{psShutdown}}
 	}
-	return hidShutdownRule{"generic", []hidPath{psStartup, outStartup}, []hidPath{psShutdown, outShut}, []hidPath{psReboot, outReboot}, 10}
+	return hidShutdownRule{subdriver: "generic", startup: []hidPath{psStartup, outStartup}, shutdown: []hidPath{psShutdown, outShut},
+		reboot: []hidPath{psReboot, outReboot}, rebootValue: 10}
 }
 
 // hidWrite is one planned SET_REPORT: value, in the unit Field.Value
@@ -127,8 +138,9 @@ func powercomDelay(off time.Duration) uint16 {
 }
 
 // planHIDShutdown chooses the writes for NUT's shutdown chain on this
-// device: shutdown.return (the subdriver's own entry, else
-// DelayBeforeStartup ← on then DelayBeforeShutdown ← off), else
+// device: shutdown.return (the subdriver's own entry, else ups.start.auto
+// ← yes where mapped, DelayBeforeStartup ← on, DelayBeforeShutdown ←
+// off), else
 // shutdown.reboot, else load.off.delay alone.
 func planHIDShutdown(d *Descriptor, vid uint16, off, on time.Duration, res *ShutdownResult) ([]hidWrite, error) {
 	if vid == vidPowerCOM {
@@ -158,7 +170,12 @@ func planHIDShutdown(d *Descriptor, vid uint16, off, on time.Duration, res *Shut
 				res.warnf("CyberPower firmware counts these delays in whole minutes and rounds down (NUT: offdelay=60 and ondelay=120 are the suggested minimums)")
 			}
 		}
-		return []hidWrite{{f: fs, path: ps, value: delayValue(on, ps), want: on, what: "ondelay"}, {f: fo, path: po, value: delayValue(off, po), want: off, what: "offdelay"}}, nil
+		var ws []hidWrite
+		if fa, pa := writable(d, rule.autoRestart); fa != nil {
+			ws = append(ws, hidWrite{f: fa, path: pa, value: 1})
+		}
+		return append(ws, hidWrite{f: fs, path: ps, value: delayValue(on, ps), want: on, what: "ondelay"},
+			hidWrite{f: fo, path: po, value: delayValue(off, po), want: off, what: "offdelay"}), nil
 	}
 	if fr, pr := writable(d, rule.reboot); fr != nil {
 		v := rule.rebootValue

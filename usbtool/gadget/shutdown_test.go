@@ -349,3 +349,44 @@ func TestKraulerShutdown(t *testing.T) {
 		}
 	}
 }
+
+// TestMGEAutoRestart: mge-hid sets ups.start.auto (AutomaticRestart) to
+// yes before the delays, where the device has it. No captured unit has
+// it, so the descriptor is hand-made: UPS.PowerSummary.DelayBeforeStartup
+// (0x01) and DelayBeforeShutdown (0x02), and
+// UPS.PowerConverter.Input.[1].AutomaticRestart (0x03, Eaton page).
+func TestMGEAutoRestart(t *testing.T) {
+	desc := []byte{
+		0x05, 0x84, 0x09, 0x04, 0xa1, 0x01, // UPS
+		0x09, 0x24, 0xa1, 0x00, // PowerSummary
+		0x75, 0x20, 0x95, 0x01, 0x15, 0xff, 0x27, 0xff, 0xff, 0xff, 0x7f, 0x66, 0x01, 0x10,
+		0x85, 0x01, 0x09, 0x56, 0xb1, 0x02, // DelayBeforeStartup
+		0x85, 0x02, 0x09, 0x57, 0xb1, 0x02, // DelayBeforeShutdown
+		0xc0,
+		0x09, 0x16, 0xa1, 0x00, 0x09, 0x1a, 0xa1, 0x81, // PowerConverter.Input.[1]
+		0x06, 0xff, 0xff, 0x75, 0x08, 0x15, 0x00, 0x25, 0x01, 0x65, 0x00,
+		0x85, 0x03, 0x09, 0x43, 0xb1, 0x02, // AutomaticRestart
+		0xc0, 0xc0, 0xc0,
+	}
+	var log bytes.Buffer
+	h, err := gadget.NewHID(desc, nil, gadget.NewRecorder(&log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &wire{transport: transport{dev: h, info: usbtool.DeviceInfo{VID: 0x0463, PID: 0xffff}}}
+	res, err := usbtool.ShutdownTransport(context.Background(), tr, usbtool.ShutdownOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"SET_REPORT feature 0x03 UPS.PowerConverter.Input.[1].AutomaticRestart=1",
+		"SET_REPORT feature 0x01 UPS.PowerSummary.DelayBeforeStartup=30",
+		"SET_REPORT feature 0x02 UPS.PowerSummary.DelayBeforeShutdown=20",
+	}
+	if diff := cmp.Diff(want, res.Steps); diff != "" {
+		t.Errorf("Steps (-want +got):\n%s", diff)
+	}
+	if got := commands(&log); len(got) != 3 || !strings.HasPrefix(got[0], "SET_REPORT feature 0x03 03 01") {
+		t.Errorf("recorded %q", got)
+	}
+}
