@@ -140,8 +140,7 @@ func powercomDelay(off time.Duration) uint16 {
 // planHIDShutdown chooses the writes for NUT's shutdown chain on this
 // device: shutdown.return (the subdriver's own entry, else ups.start.auto
 // ← yes where mapped, DelayBeforeStartup ← on, DelayBeforeShutdown ←
-// off), else
-// shutdown.reboot, else load.off.delay alone.
+// off), else shutdown.reboot, else load.off.delay alone.
 func planHIDShutdown(d *Descriptor, vid uint16, off, on time.Duration, res *ShutdownResult) ([]hidWrite, error) {
 	if vid == vidPowerCOM {
 		f, p := writable(d, powercomPaths)
@@ -166,9 +165,17 @@ func planHIDShutdown(d *Descriptor, vid uint16, off, on time.Duration, res *Shut
 	switch {
 	case fs != nil && fo != nil:
 		if vid == vidCyberPower {
-			if on%time.Minute != 0 || off%time.Minute != 0 {
-				res.warnf("CyberPower firmware counts these delays in whole minutes and rounds down (NUT: offdelay=60 and ondelay=120 are the suggested minimums)")
+			// NUT: "CPS devices tend to round delays by 60 sec down";
+			// rounded up here first, so the cut never comes sooner.
+			offM, onM := ceilMinute(off), ceilMinute(on)
+			if onM <= offM {
+				onM = offM + time.Minute // still longer than the offdelay
 			}
+			if offM != off || onM != on {
+				res.warnf("CyberPower firmware counts these delays in whole minutes and rounds down: offdelay %s and ondelay %s are sent as %s and %s",
+					seconds(off), seconds(on), seconds(offM), seconds(onM))
+			}
+			off, on = offM, onM
 		}
 		var ws []hidWrite
 		if fa, pa := writable(d, rule.autoRestart); fa != nil {
@@ -200,6 +207,11 @@ func planHIDShutdown(d *Descriptor, vid uint16, off, on time.Duration, res *Shut
 	}
 	return nil, fmt.Errorf("%w: its report descriptor declares none of the writable fields NUT's %s writes to cut the load (%s)",
 		ErrNoShutdownCommand, rule.subdriver, pathNames(all))
+}
+
+// ceilMinute rounds d up to whole minutes.
+func ceilMinute(d time.Duration) time.Duration {
+	return (d + time.Minute - 1) / time.Minute * time.Minute
 }
 
 // missing names the delay field(s) the rule did not find.
