@@ -269,7 +269,7 @@ func shutdownHID(ctx context.Context, t Transport, d *Descriptor, opt ShutdownOp
 		return res, err
 	}
 	if off >= on {
-		return res, fmt.Errorf("offdelay %s is not shorter than ondelay %s: NUT requires ondelay > offdelay, or the UPS may start counting its restart before it has cut the load; e.g. --offdelay 20s --ondelay 30s",
+		return res, fmt.Errorf("offdelay %s is not shorter than ondelay %s: NUT says the ondelay must be the longer one, or the UPS may start counting its restart before it has cut the load; e.g. offdelay 20s, ondelay 30s",
 			seconds(off), seconds(on))
 	}
 	if vars, err := readParsedHID(ctx, t, d, HIDOptions{}); err == nil {
