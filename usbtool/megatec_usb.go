@@ -113,14 +113,29 @@ func decodeStringDescriptor(b []byte) (string, error) {
 // cypressCommand writes cmd+CR in 8-byte SET_REPORT chunks and reads
 // 8-byte interrupt transfers until a CR arrives (at most 256 bytes).
 func cypressCommand(ctx context.Context, t Transport, cmd string) (string, error) {
+	if err := cypressSend(ctx, t, cmd); err != nil {
+		return "", err
+	}
+	return cypressRead(ctx, t, cmd)
+}
+
+// cypressSend writes cmd+CR in zero-padded 8-byte SET_REPORT(Output)
+// chunks.
+func cypressSend(ctx context.Context, t Transport, cmd string) error {
 	msg := []byte(cmd + "\r")
 	for i := 0; i < len(msg); i += 8 {
 		chunk := make([]byte, 8)
 		copy(chunk, msg[i:])
 		if _, err := t.Control(ctx, typeClassIfaceOut, reqSetReport, 0x0200, 0, chunk); err != nil {
-			return "", fmt.Errorf("cypress %s: send: %w", cmd, err)
+			return fmt.Errorf("cypress %s: send: %w", cmd, err)
 		}
 	}
+	return nil
+}
+
+// cypressRead reads the reply to cmd: 8-byte interrupt transfers until a
+// CR arrives (at most 256 bytes). No reply at all is [ErrTimeout].
+func cypressRead(ctx context.Context, t Transport, cmd string) (string, error) {
 	var reply []byte
 	for len(reply) < 256 {
 		buf := make([]byte, 8)

@@ -3,6 +3,8 @@ package usbtool
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -10,7 +12,9 @@ import (
 // UPS whose USB protocol has no way to tell it to cut its load: the
 // krauler style (0001:0000, the original site's UPS) answers commands as
 // string descriptors and has none for S (NUT's nutdrv_qx: "krauler and
-// snr do not support shutdown"). The error wraps a sentence saying so.
+// snr do not support shutdown"), and a HID Power Device whose report
+// descriptor declares none of the delay fields NUT writes. The error
+// wraps a sentence saying so.
 var ErrNoShutdownCommand = errors.New("this UPS cannot be told over USB to cut its load")
 
 // ShutdownOptions say when the UPS cuts its load and when it restores it,
@@ -40,18 +44,72 @@ type ShutdownResult struct {
 	OnLine bool
 	// Status is the ups.status read just before the command, "" if unread.
 	Status string
+	// OffDelay and OnDelay are the delays the commands carry, after the
+	// defaults and the device's own resolution were applied (a CyberPower
+	// or Megatec unit counts in minutes, for instance). Zero means the
+	// command carries none: PowerCOM and Megatec's S<n> restore the load
+	// as soon as the mains is back, and NUT's fallback commands
+	// (shutdown.reboot, load.off.delay alone) take no ondelay; Warnings
+	// then say what the UPS does instead.
+	OffDelay, OnDelay time.Duration
+	// Warnings say where the UPS does less than asked or differently:
+	// delays rounded to what the device holds, a command that only cuts
+	// the load, a status that could not be read. Log them.
+	Warnings []string
+}
+
+func (r *ShutdownResult) warnf(format string, args ...any) {
+	r.Warnings = append(r.Warnings, fmt.Sprintf(format, args...))
 }
 
 // Shutdown finds the UPS sel selects and tells it to cut its load after
 // OffDelay and restore it when the mains returns (NUT's shutdown.return).
-// A UPS that cannot be told returns [ErrNoShutdownCommand].
+// A UPS that cannot be told returns [ErrNoShutdownCommand], with the
+// result's Status and OnLine filled when the status could be read.
 func Shutdown(ctx context.Context, b Backend, sel Selector, opt ShutdownOptions) (ShutdownResult, error) {
-	return ShutdownResult{}, errors.New("usbtool: Shutdown not implemented yet")
+	info, err := Find(ctx, b, sel)
+	if err != nil {
+		return ShutdownResult{}, err
+	}
+	t, err := b.Open(ctx, info)
+	if err != nil {
+		return ShutdownResult{}, fmt.Errorf("open %s: %w", info.ID(), err)
+	}
+	defer t.Close()
+	res, err := ShutdownTransport(ctx, t, opt)
+	if err != nil {
+		return res, fmt.Errorf("shutdown %s: %w", info.ID(), err)
+	}
+	return res, nil
 }
 
-// ShutdownTransport is [Shutdown] on an opened device.
+// ShutdownTransport is [Shutdown] on an opened device. The protocol is
+// chosen as [ReadTransport] chooses it: a report descriptor with Power
+// Device usages means HID PDC, otherwise a known Megatec VID:PID the
+// Megatec/Q1 style.
 func ShutdownTransport(ctx context.Context, t Transport, opt ShutdownOptions) (ShutdownResult, error) {
-	return ShutdownResult{}, errors.New("usbtool: ShutdownTransport not implemented yet")
+	info := t.Info()
+	raw, derr := ReadReportDescriptor(ctx, t)
+	if derr != nil && isFatal(derr) {
+		return ShutdownResult{}, derr
+	}
+	if derr == nil {
+		d, err := ParseDescriptor(raw)
+		if err == nil && d.IsPowerDevice() {
+			d.Fix(info.VID, info.PID)
+			return shutdownHID(ctx, t, d, opt)
+		}
+	}
+	switch megatecIDs[[2]uint16{info.VID, info.PID}] {
+	case ProtocolKrauler:
+		return shutdownMegatec(ctx, t, Krauler, opt)
+	case ProtocolCypress:
+		return shutdownMegatec(ctx, t, Cypress, opt)
+	}
+	if derr != nil {
+		return ShutdownResult{}, fmt.Errorf("%w: %v", ErrUnsupported, derr)
+	}
+	return ShutdownResult{}, fmt.Errorf("%w: the report descriptor has no Power Device usages and %s is no known Megatec unit", ErrUnsupported, info.ID())
 }
 
 // PlanShutdown is [Shutdown] with DryRun set: it reads the device and
@@ -74,3 +132,34 @@ func DefaultDelays(p Protocol, vid uint16) (off, on time.Duration) {
 	}
 	return 20 * time.Second, 30 * time.Second
 }
+
+// delays applies the defaults to opt and rejects negative delays.
+func delays(p Protocol, vid uint16, opt ShutdownOptions) (off, on time.Duration, err error) {
+	if opt.OffDelay < 0 {
+		return 0, 0, fmt.Errorf("offdelay %s is negative: give the time after which the UPS cuts its load, e.g. 20s", opt.OffDelay)
+	}
+	if opt.OnDelay < 0 {
+		return 0, 0, fmt.Errorf("ondelay %s is negative: give the time after which the UPS restores its load once the mains is back, e.g. 30s", opt.OnDelay)
+	}
+	off, on = DefaultDelays(p, vid)
+	if opt.OffDelay != 0 {
+		off = opt.OffDelay
+	}
+	if opt.OnDelay != 0 {
+		on = opt.OnDelay
+	}
+	return off, on, nil
+}
+
+// onLine reports whether a ups.status holds the OL token.
+func onLine(status string) bool {
+	for _, tok := range strings.Fields(status) {
+		if tok == "OL" {
+			return true
+		}
+	}
+	return false
+}
+
+// seconds formats d as whole seconds, e.g. "20s".
+func seconds(d time.Duration) string { return fmt.Sprintf("%ds", int64(d/time.Second)) }

@@ -75,12 +75,13 @@ func onUsageError(_ *cli.Context, err error, _ bool) error {
 func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:      "upsusb",
-		Usage:     "list, dump and read USB UPSes directly (HID Power Device Class or Megatec/Q1)",
+		Usage:     "list, dump, read and shut down USB UPSes directly (HID Power Device Class or Megatec/Q1)",
 		Version:   buildVersion(),
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Description: "upsusb talks to a USB UPS without NUT: it lists UPS-like devices, dumps a HID report descriptor, " +
-			"and reads the UPS once, printing NUT variable names as upsc does. It needs access to /dev/bus/usb " +
+			"reads the UPS once, printing NUT variable names as upsc does, and tells it to cut its load and restore it " +
+			"when the mains returns (shutdown). It needs access to /dev/bus/usb " +
 			"(root, or a udev rule) and the device must be free: while NUT's driver holds it, ask upsd instead " +
 			"(SOURCE=nut://ups@localhost in upsflags.conf).\n\n" +
 			"Exit status: 0 success, 1 runtime failure, 2 usage error, 4 permission denied.",
@@ -112,11 +113,12 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				},
 				Action: cmdRead,
 			},
+			shutdownCommand(),
 			command.ManCommand(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return &usageError{msg: fmt.Sprintf("unknown command %q", c.Args().First()), hint: "commands are list, dump and read"}
+				return &usageError{msg: fmt.Sprintf("unknown command %q", c.Args().First()), hint: "commands are list, dump, read and shutdown"}
 			}
 			return cli.ShowAppHelp(c)
 		},
@@ -147,6 +149,8 @@ func report(stderr io.Writer, err error) int {
 		hint = "check the cable and 'upsusb list'; select the UPS with --device VID:PID"
 	case errors.Is(err, usbtool.ErrNoBackend):
 		hint = "rebuild upsusb with CGO_ENABLED=1 and libusb-1.0-0-dev installed"
+	case errors.Is(err, usbtool.ErrNoShutdownCommand):
+		hint = "the UPS will run until its battery is empty; shut this machine down early enough, and make sure its BIOS powers it on when the mains returns"
 	case errors.Is(err, usbtool.ErrUnsupported):
 		hint = "'upsusb dump' shows what the device declares"
 	}

@@ -1,0 +1,137 @@
+package usbtool_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nutslave/nutslave/usbtool"
+	"github.com/nutslave/nutslave/usbtool/usbtest"
+)
+
+func TestMegatecShutdownCommand(t *testing.T) {
+	s := time.Second
+	tests := []struct {
+		off, on         time.Duration
+		cmd             string
+		effOff, effOn   time.Duration
+		wantErrContains string
+	}{
+		{20 * s, 60 * s, "S.3R0001", 18 * s, 60 * s, ""},
+		{30 * s, 180 * s, "S.5R0003", 30 * s, 180 * s, ""},
+		{12 * s, 60 * s, "S.2R0001", 12 * s, 60 * s, ""},
+		{59 * s, 60 * s, "S.9R0001", 54 * s, 60 * s, ""},
+		{60 * s, 120 * s, "S01R0002", 60 * s, 120 * s, ""},
+		{119 * s, 119 * s, "S01R0001", 60 * s, 60 * s, ""},
+		{600 * s, 599940 * s, "S10R9999", 600 * s, 599940 * s, ""},
+		{30 * s, 59 * s, "S.5", 30 * s, 0, ""},
+		{30 * s, 0, "S.5", 30 * s, 0, ""},
+		{11 * s, 60 * s, "", 0, 0, "12s to 600s"},
+		{601 * s, 60 * s, "", 0, 0, "12s to 600s"},
+		{30 * s, 599941 * s, "", 0, 0, "9999 minutes"},
+		{30 * s, -s, "", 0, 0, "9999 minutes"},
+	}
+	for _, tt := range tests {
+		cmd, off, on, err := usbtool.MegatecShutdownCommand(tt.off, tt.on)
+		if tt.wantErrContains != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErrContains) {
+				t.Errorf("(%s, %s): err = %v, want one saying %q", tt.off, tt.on, err, tt.wantErrContains)
+			}
+			continue
+		}
+		if err != nil || cmd != tt.cmd || off != tt.effOff || on != tt.effOn {
+			t.Errorf("(%s, %s) = %q, %s, %s, %v; want %q, %s, %s", tt.off, tt.on, cmd, off, on, err, tt.cmd, tt.effOff, tt.effOn)
+		}
+	}
+}
+
+// TestDelayEncodeRoundTrip encodes delays into every delay field of the
+// captured descriptors and decodes them back with Field.Value.
+func TestDelayEncodeRoundTrip(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "testdata", "hid", "*.rdesc.hex"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no captured descriptors: %v", err)
+	}
+	n := 0
+	for _, fn := range files {
+		d, err := usbtool.ParseDescriptor(readHexFile(t, fn))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range d.Fields {
+			f := &d.Fields[i]
+			if !strings.Contains(f.Path.String(), "DelayBefore") || f.Type != usbtool.Feature {
+				continue
+			}
+			n++
+			// A physical range that makes one logical unit a minute
+			// (CyberPower) holds multiples of 60 only.
+			step := 1.0
+			if f.HavePhysMin && f.HavePhysMax && f.PhysMax > f.PhysMin {
+				step = math.Round(float64(f.PhysMax-f.PhysMin) / float64(f.LogMax-f.LogMin))
+			}
+			for _, v := range []float64{0, 1, 18, 20, 30, 60, 120, 255, 600, 3600} {
+				v = math.Round(v/step) * step
+				lo := f.Physical(f.LogMin)
+				hi := f.Physical(f.LogMax)
+				if v < lo || v > hi {
+					continue
+				}
+				rep := make([]byte, d.ReportLen(f.ReportID, f.Type))
+				rep[0] = f.ReportID
+				if !f.Encode(rep, v) {
+					t.Fatalf("%s %s: Encode(%g) failed on %d bytes", filepath.Base(fn), f.Path, v, len(rep))
+				}
+				if got, ok := f.Value(rep); !ok || math.Abs(got-v) > 1e-9 {
+					t.Errorf("%s %s: Encode(%g) then Value = %g, %v", filepath.Base(fn), f.Path, v, got, ok)
+				}
+			}
+		}
+	}
+	if n < 10 {
+		t.Errorf("only %d delay fields found in the corpus", n)
+	}
+}
+
+// TestPlanShutdownSendsNothing uses the fake backend: PlanShutdown reads
+// and plans, and the device sees no OUT request.
+func TestPlanShutdownSendsNothing(t *testing.T) {
+	dev := cypress(t)
+	b := &usbtest.Backend{Devices: []*usbtest.Device{dev}}
+	res, err := usbtool.PlanShutdown(context.Background(), b, usbtool.Selector{}, usbtool.ShutdownOptions{OffDelay: 20 * time.Second, OnDelay: 60 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"megatec C", "megatec S.3R0001"}; strings.Join(res.Steps, "|") != strings.Join(want, "|") {
+		t.Errorf("Steps = %q, want %q", res.Steps, want)
+	}
+	if res.Status == "" {
+		t.Error("status not read")
+	}
+	if dev.Open() != 0 {
+		t.Error("transport left open")
+	}
+
+	k := krauler(t)
+	b = &usbtest.Backend{Devices: []*usbtest.Device{k}}
+	res, err = usbtool.Shutdown(context.Background(), b, usbtool.Selector{}, usbtool.ShutdownOptions{})
+	if !errors.Is(err, usbtool.ErrNoShutdownCommand) || res.Status == "" {
+		t.Errorf("krauler: %+v, %v; want ErrNoShutdownCommand with the status", res, err)
+	}
+	if !strings.Contains(err.Error(), "0001:0000") {
+		t.Errorf("error %q does not name the device", err)
+	}
+}
+
+func TestShutdownUnknownDevice(t *testing.T) {
+	dev := &usbtest.Device{Info: usbtool.DeviceInfo{VID: 0x1234, PID: 0x0001, Bus: 1, Address: 9}, ReportDescriptor: []byte{0x06, 0x00, 0xff, 0x09, 0x01, 0xa1, 0x01, 0xc0}}
+	b := &usbtest.Backend{Devices: []*usbtest.Device{dev}}
+	_, err := usbtool.Shutdown(context.Background(), b, usbtool.Selector{VID: 0x1234, PID: 1}, usbtool.ShutdownOptions{})
+	if !errors.Is(err, usbtool.ErrUnsupported) {
+		t.Errorf("err = %v, want ErrUnsupported", err)
+	}
+}
