@@ -179,6 +179,9 @@ func (h *killHook) run(ctx context.Context, action string) error {
 	for _, s := range res.Steps {
 		h.say("sent: %s", s)
 	}
+	for _, w := range res.Warnings {
+		h.say("warning: %s", w)
+	}
 	sent := err == nil
 	switch {
 	case errors.Is(err, usbtool.ErrNoShutdownCommand):
@@ -190,7 +193,10 @@ func (h *killHook) run(ctx context.Context, action string) error {
 	if res.Status != "" {
 		h.say("the UPS reported %q just before", res.Status)
 	}
-	off := h.cfg.OffDelay
+	off := res.OffDelay // what the UPS holds, after its rounding
+	if off == 0 {
+		off = h.cfg.OffDelay
+	}
 	if off == 0 {
 		off, _ = usbtool.DefaultDelays(res.Protocol, sel.VID)
 	}
@@ -257,6 +263,9 @@ func checkUSBKill(ctx context.Context, k *checker, cfg *Config, sel usbtool.Sele
 		k.Warn("cannot plan the UPS's shutdown command over USB (%s): %v; %s", sel, err, usbHint(err))
 	default:
 		k.OK("the master arms the UPS at its shutdown: at the end of the halt %s sends over USB: %s", hook, strings.Join(res.Steps, "; "))
+	}
+	for _, w := range res.Warnings {
+		k.Warn("the UPS's shutdown command: %s", w)
 	}
 	var rec armRecord
 	if found, _ := statefile.Load(armFile(cfg), &rec); found && rec.BootID == poweroff.BootID() {

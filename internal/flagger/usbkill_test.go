@@ -64,7 +64,8 @@ func (r *hookRig) reboots() int {
 // TestKillpowerHook: every path through the shutdown hook: when the UPS
 // is told, and whether the host reboots instead of halting.
 func TestKillpowerHook(t *testing.T) {
-	sent := usbtool.ShutdownResult{Protocol: usbtool.ProtocolCypress, Steps: []string{"megatec C", "megatec S.5R0003"}, Status: "OB DISCHRG"}
+	sent := usbtool.ShutdownResult{Protocol: usbtool.ProtocolCypress, Steps: []string{"megatec C", "megatec S.5R0003"}, Status: "OB DISCHRG",
+		OffDelay: 30 * time.Second, Warnings: []string{"offdelay 35s truncated to 30s"}}
 	sentOL := sent
 	sentOL.Status, sentOL.OnLine = "OL", true
 	noCmd := fmt.Errorf("%w: krauler has no shutdown command", usbtool.ErrNoShutdownCommand)
@@ -84,6 +85,7 @@ func TestKillpowerHook(t *testing.T) {
 		{name: "record of an earlier boot", armed: true, boot: "boot-B", says: "earlier boot"},
 		{name: "KILLPOWER=no", armed: true, set: func(c *Config) { c.Killpower = "no" }, says: "KILLPOWER=no"},
 		{name: "on battery: told, halt", armed: true, res: sent, told: 1, says: "sent: megatec S.5R0003"},
+		{name: "the UPS's warnings are said", armed: true, res: sent, told: 1, says: "warning: offdelay 35s truncated to 30s"},
 		{name: "power race: told, reboot if still up", armed: true, res: sentOL, told: 1,
 			slept: []time.Duration{50 * time.Second}, reboots: 1, says: "ignored it on line power"},
 		{name: "power race, POWEROFF_WAIT=15s", armed: true, res: sentOL, told: 1, set: func(c *Config) { c.PoweroffWait = 15 * time.Second },
