@@ -16,7 +16,7 @@ const NutShutdownHook = "/lib/systemd/system-shutdown/nutshutdown"
 // CheckHaltHook reports whether RunHaltHook can run here.
 func CheckHaltHook() error {
 	if _, err := os.Stat(NutShutdownHook); err != nil {
-		return fmt.Errorf("Debian's nut-server halt hook is not here: %w", err)
+		return fmt.Errorf("the halt hook of Debian's nut-server is not here: %w", err)
 	}
 	if _, err := exec.LookPath("unshare"); err != nil {
 		return fmt.Errorf("unshare (util-linux) runs the hook in a private mount namespace: %w", err)
