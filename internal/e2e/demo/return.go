@@ -110,8 +110,12 @@ func (r *returnPlay) play(ctx context.Context) error {
 	c, n, d := r.c, r.n, r.d
 	m := c.Master.(*e2e.UpsflagsMaster)
 
-	// The master's halt: upsflags armed the UPS before its SHUTDOWNCMD;
-	// at the end of the halt Debian's hook runs upsdrvctl shutdown.
+	// The master's halt: its programs stop (upsmon has exited already).
+	// upsflags armed the UPS before its SHUTDOWNCMD; at the end of the
+	// halt Debian's hook runs upsdrvctl shutdown.
+	if err := m.Stop(); err != nil {
+		return err
+	}
 	killpower := filepath.Join(c.Primary.Dir, "killpower")
 	if b, err := os.ReadFile(killpower); err != nil || !strings.Contains(string(b), "upsmon-shutdown-file") {
 		return fmt.Errorf("%w: the UPS is not armed: POWERDOWNFLAG %s holds %q (%v)", e2e.ErrUnexpected, killpower, b, err)
@@ -148,6 +152,7 @@ func (r *returnPlay) play(ctx context.Context) error {
 	if r.relay, err = startRelay(n.master, c.NUT.Addr, c.NUT.Addr); err != nil {
 		return err
 	}
+	c.NoteAs("master", "boots: upsflags reset (upsflags-reset.service), NUT, then upsflags watch (its timer), in its namespace")
 	out, err := m.Boot(wrap(n.master), func() error {
 		if err := c.NUT.RestartUPSD(); err != nil {
 			return err
@@ -157,7 +162,6 @@ func (r *returnPlay) play(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.NoteAs("master", "booted: upsflags reset, NUT, then upsflags watch (in its namespace)")
 	if s := strings.TrimSpace(out); s != "" {
 		d.logf("upsflags reset: %s", strings.ReplaceAll(s, "\n", "; "))
 	}
