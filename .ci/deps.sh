@@ -6,9 +6,9 @@
 #   .ci/deps.sh demo   only what make demo needs, after saying what that
 #                      changes on this machine
 set -euo pipefail
-demo_pkgs=(nut-server nut-client openssh-server openssh-sftp-server)
+demo_pkgs=(nut-server nut-client openssh-server openssh-sftp-server iproute2)
 check_pkgs=("${demo_pkgs[@]}" openssh-client
-	libusb-1.0-0-dev pkg-config gcc nftables iproute2 util-linux procps
+	libusb-1.0-0-dev pkg-config gcc nftables util-linux procps
 	lintian debootstrap rpm prometheus dropbear-bin
 	qemu-system-x86 busybox-static kmod cpio)
 if [ "${1:-}" = demo ]; then pkgs=("${demo_pkgs[@]}"); else pkgs=("${check_pkgs[@]}"); fi
@@ -37,6 +37,9 @@ if [ "${1:-}" = demo ]; then
 	echo "  - runs NUT, sshd, upsmon, upsflags and upsslave on 127.0.0.1 under"
 	echo "    /run/nutslave-lab and ./demo-logs, and stops them at the end;"
 	echo "    nothing is shut down: every shutdown command is a recorder"
+	echo "  - for the return of the power, creates network namespaces nutslave-demo-<pid>-*"
+	echo "    joined by veth pairs on 198.18.0.0/15 (no route out) for the Wake-on-LAN"
+	echo "    packets, and deletes them at the end"
 fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -351,6 +351,30 @@ func (c *Cluster) ownBySlaveUser(path string, userToo bool) error {
 	return os.Chown(path, uid, gid)
 }
 
+// WriteSlaveConf writes a copy of s's upsslave.conf to path with MASTER
+// (user@host:port of the flag account) and KNOWN_HOSTS replaced: the same
+// slave reaching the master by another address. It is owned like the
+// original.
+func (c *Cluster) WriteSlaveConf(s *Slave, path, masterAddr, knownHosts string) error {
+	b, err := os.ReadFile(s.ConfFile)
+	if err != nil {
+		return err
+	}
+	lines := strings.Split(string(b), "\n")
+	for i, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "MASTER="):
+			lines[i] = "MASTER=" + c.SSH.User + "@" + masterAddr
+		case strings.HasPrefix(l, "KNOWN_HOSTS="):
+			lines[i] = "KNOWN_HOSTS=" + knownHosts
+		}
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o640); err != nil {
+		return err
+	}
+	return c.ownBySlaveUser(path, false)
+}
+
 // SlaveCommand is the command line that runs upsslave for s, with the
 // scenario's wrapper in front.
 func (c *Cluster) SlaveCommand(args ...string) []string {
@@ -402,6 +426,9 @@ func (c *Cluster) Set(vars map[string]string) error {
 // Note adds a line to the timeline (for what the scenario does, such as
 // stopping sshd).
 func (c *Cluster) Note(text string) { c.event("scenario", text) }
+
+// NoteAs adds a line to the timeline in the name of src (a host, "ups").
+func (c *Cluster) NoteAs(src, text string) { c.event(src, text) }
 
 func (c *Cluster) event(src, text string) {
 	c.mu.Lock()

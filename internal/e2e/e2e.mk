@@ -6,9 +6,12 @@
 .PHONY: demo e2e-test
 
 # demo plays one whole outage through real upsmon, upsd, dummy-ups, sshd,
-# upsflags and upsslave, prints its timeline and roster, and leaves the
-# logs in ./demo-logs/<time>. Nothing is shut down: every shutdown command
-# is a recorder. DEMO_FLAGS="--dir DIR" or "--stand-in" change it.
+# upsflags and upsslave, then the return of the power (the UPS armed and
+# cycled through NUT's halt hook, the master's boot, Wake-on-LAN over veth
+# pairs in network namespaces it creates and deletes, the slaves back),
+# prints its timeline and roster, and leaves the logs in
+# ./demo-logs/<time>. Nothing is shut down: every shutdown command, and
+# upsdrvctl, is a recorder. DEMO_FLAGS="--dir DIR" or "--stand-in" change it.
 demo:
 	@./.ci/deps.sh demo
 	$(GO) run ./internal/e2e/demo $(DEMO_FLAGS)

@@ -4,17 +4,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/nutslave/nutslave/internal/e2e"
 	"github.com/nutslave/nutslave/internal/lab"
 )
-
-// nutshutdownHook is Debian's nut-server hook, run by systemd at the very
-// end of every halt.
-const nutshutdownHook = "/lib/systemd/system-shutdown/nutshutdown"
 
 // TestKillpower: after every slave acknowledged, the master arms the UPS
 // as NUT's primary upsmon would: POWERDOWNFLAG holds upsmon's magic line
@@ -23,11 +18,8 @@ const nutshutdownHook = "/lib/systemd/system-shutdown/nutshutdown"
 // it "upsmon -K" is false and the hook does nothing, so an ordinary
 // reboot never cuts the power.
 func TestKillpower(t *testing.T) {
-	if _, err := os.Stat(nutshutdownHook); err != nil {
-		t.Skipf("skipping: Debian's nut-server halt hook is not here: %v", err)
-	}
-	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Skipf("skipping: unshare (util-linux) runs the hook in a private mount namespace: %v", err)
+	if err := e2e.CheckHaltHook(); err != nil {
+		t.Skipf("skipping: %v", err)
 	}
 	c := startCluster(t, e2e.Options{})
 	m, ok := c.Master.(*e2e.UpsflagsMaster)
@@ -77,31 +69,13 @@ func TestKillpower(t *testing.T) {
 	}
 }
 
-// runHaltHook runs Debian's nutshutdown as systemd does at the end of a
-// halt, in a private mount namespace where /sbin/upsdrvctl is a recorder
-// and /etc/nut/nut.conf says MODE=netserver (and no POWEROFF_WAIT, which
-// would make the hook reboot the machine), reading upsmon.conf from
-// confDir. It returns what the recorder saw. If a bind mount fails, the
-// hook does not run.
+// runHaltHook runs Debian's nutshutdown with a recorder for upsdrvctl
+// (e2e.RunHaltHook) and returns what the recorder saw.
 func runHaltHook(t *testing.T, confDir string) string {
 	t.Helper()
-	dir := t.TempDir()
-	log := filepath.Join(dir, "upsdrvctl.calls")
-	rec := filepath.Join(dir, "upsdrvctl")
-	writeTestFile(t, rec, "#!/bin/sh\necho \"upsdrvctl $*\" >> "+log+"\n", 0o755)
-	nutConf := filepath.Join(dir, "nut.conf")
-	writeTestFile(t, nutConf, "MODE=netserver\n", 0o644)
-	script := strings.Join([]string{
-		"set -e",
-		"mount --bind " + rec + " /sbin/upsdrvctl",
-		"mount --bind " + nutConf + " /etc/nut/nut.conf",
-		"exec " + nutshutdownHook,
-	}, "\n")
-	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script)
-	cmd.Env = []string{"NUT_CONFPATH=" + confDir, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("the halt hook in its namespace: %v\n%s", err, out)
+	calls, err := e2e.RunHaltHook(confDir, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
-	b, _ := os.ReadFile(log)
-	return string(b)
+	return calls
 }

@@ -269,6 +269,7 @@ func (m *StandInMaster) waitAcks(ctx context.Context) {
 // UpsflagsMaster runs the real upsflags: "upsflags reset", then
 // "upsflags watch", with UPSFLAGS_CONF pointing at a config it writes.
 type UpsflagsMaster struct {
+	bin      string
 	cfg      masterConfig
 	confFile string
 	p        *proc
@@ -299,7 +300,7 @@ func (m masterConfig) upsflagsConf(trigger string) string {
 }
 
 func startUpsflags(bin string, cfg masterConfig) (*UpsflagsMaster, error) {
-	m := &UpsflagsMaster{cfg: cfg, confFile: filepath.Join(cfg.dir, "upsflags.conf")}
+	m := &UpsflagsMaster{bin: bin, cfg: cfg, confFile: filepath.Join(cfg.dir, "upsflags.conf")}
 	if err := os.MkdirAll(filepath.Join(cfg.dir, "state"), 0o750); err != nil {
 		return nil, fmt.Errorf("upsflags master: %w", err)
 	}
@@ -381,4 +382,40 @@ func (m *UpsflagsMaster) Stop() error {
 		return nil
 	}
 	return m.p.stop()
+}
+
+// Boot is the master's boot after an outage, as its systemd units would
+// run it: the running upsflags is stopped (the halt), "upsflags reset"
+// runs (upsflags-reset.service, before NUT), startNUT (if not nil) starts
+// NUT, then "upsflags watch" starts again with the same configuration.
+// wrap goes before both command lines (such as "ip netns exec NS": the
+// master's network). It returns reset's output.
+func (m *UpsflagsMaster) Boot(wrap []string, startNUT func() error) (string, error) {
+	if err := m.Stop(); err != nil {
+		return "", err
+	}
+	bin := m.bin
+	reset := append(append([]string{}, wrap...), bin, "--config", m.confFile, "reset")
+	out, err := exec.Command(reset[0], reset[1:]...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("upsflags reset: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	if startNUT != nil {
+		if err := startNUT(); err != nil {
+			return string(out), err
+		}
+	}
+	argv := append(append([]string{}, wrap...), bin, "watch")
+	logPath := filepath.Join(m.cfg.dir, "upsflags-watch.out")
+	p, err := startProc("upsflags watch", logPath, []string{"UPSFLAGS_CONF=" + m.confFile}, argv...)
+	if err != nil {
+		return string(out), err
+	}
+	m.p = p
+	time.Sleep(200 * time.Millisecond)
+	if p.exited() {
+		b, _ := os.ReadFile(logPath)
+		return string(out), fmt.Errorf("upsflags watch exited at boot: %s", strings.TrimSpace(string(b)))
+	}
+	return string(out), nil
 }

@@ -111,8 +111,11 @@ func (c *Cluster) readLogEvents(path, src string) []Event {
 
 // PrintTimeline writes the timeline with times relative to the cluster's
 // start, each line cut to width characters (0: no limit).
-func (c *Cluster) PrintTimeline(w io.Writer, width int) {
-	t0 := c.Start
+func (c *Cluster) PrintTimeline(w io.Writer, width int) { c.PrintTimelineFrom(w, c.Start, width) }
+
+// PrintTimelineFrom writes the timeline with times relative to t0 (such as
+// the power failure), each line cut to width characters (0: no limit).
+func (c *Cluster) PrintTimelineFrom(w io.Writer, t0 time.Time, width int) {
 	for _, e := range c.Timeline() {
 		rel := e.Time.Sub(t0)
 		sign := "+"
@@ -127,10 +130,14 @@ func (c *Cluster) PrintTimeline(w io.Writer, width int) {
 	}
 }
 
-// PrintRoster writes who acknowledged and who shut down, and when.
-func (c *Cluster) PrintRoster(w io.Writer) {
+// PrintRoster writes who acknowledged and who shut down, and when
+// (relative to the cluster's start).
+func (c *Cluster) PrintRoster(w io.Writer) { c.PrintRosterFrom(w, c.Start) }
+
+// PrintRosterFrom writes the roster with times relative to t0.
+func (c *Cluster) PrintRosterFrom(w io.Writer, t0 time.Time) {
 	at := func(t time.Time) string {
-		return fmt.Sprintf("%s (+%.2fs)", t.Format("15:04:05.000"), t.Sub(c.Start).Seconds())
+		return fmt.Sprintf("%s (%+.2fs)", t.Format("15:04:05.000"), t.Sub(t0).Seconds())
 	}
 	fmt.Fprintf(w, "%-10s %-28s %-28s %s\n", "host", "acknowledged (sdfok)", "shutdown recorded", "calls")
 	for _, s := range c.Slaves {

@@ -2,11 +2,15 @@
 // prints its timeline: Debian's dummy-ups, upsd and upsmon, OpenSSH's sshd
 // as the master's SFTP-only flag account, upsflags on the master (or a
 // stand-in where upsflags cannot be built) and upsslave on two slaves.
-// Every shutdown command is a recorder; nothing is shut down.
+// Then the return of the power (return.go): the UPS armed at the master's
+// halt and cycled by NUT's own hook, the master's boot, its Wake-on-LAN
+// packets over links in network namespaces (net.go), each slave's boot and
+// heartbeat, and the master's roster showing every slave back. Every
+// shutdown command, and upsdrvctl, is a recorder; nothing is shut down.
 //
 // Run it as root with "make demo" or "go run ./internal/e2e/demo". It
 // leaves its logs in ./demo-logs/<time> (or --dir) and exits 1 if the
-// outage did not go as expected.
+// outage or the return did not go as expected.
 package main
 
 import (
@@ -29,8 +33,8 @@ import (
 
 func main() { os.Exit(run(context.Background(), os.Args, os.Stdout, os.Stderr)) }
 
-// Exit codes: 0 the outage went as expected, 1 it did not (or the demo
-// failed), 2 usage, 6 the lab cannot run here.
+// Exit codes: 0 the outage and the return went as expected, 1 they did
+// not (or the demo failed), 2 usage, 6 the lab cannot run here.
 const (
 	exitOK          = 0
 	exitFailed      = 1
@@ -66,7 +70,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "demo: the logs are in %s\n", abs)
 		return exitFailed
 	}
-	fmt.Fprintf(stdout, "\nThe outage went as expected in %.1fs. The logs are in %s\n", time.Since(d.start).Seconds(), abs)
+	what := "The outage"
+	if d.status != "" {
+		what = "The outage and the return of the power"
+	}
+	fmt.Fprintf(stdout, "\n%s went as expected in %.1fs. The logs are in %s\n", what, time.Since(d.start).Seconds(), abs)
 	return exitOK
 }
 
@@ -74,11 +82,23 @@ type demo struct {
 	out   io.Writer
 	start time.Time
 	c     *e2e.Cluster
+	// failAt is when the power failed: t=0 of the timeline.
+	failAt time.Time
+	// status is "upsflags status" after the return, for the report.
+	status string
+	// ret is the return of the power; nil without it.
+	ret *returnPlay
+	// roster is the outage's roster, kept before the master's boot-time
+	// reset clears the acknowledgements.
+	roster string
 }
 
 func (d *demo) logf(format string, args ...any) {
 	fmt.Fprintf(d.out, "[%6.2fs] %s\n", time.Since(d.start).Seconds(), fmt.Sprintf(format, args...))
 }
+
+// slaves are the demo's slaves' NAMEs.
+var slaves = []string{"slave1", "slave2"}
 
 func (d *demo) play(ctx context.Context, dir string, standIn bool) (err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -95,34 +115,90 @@ func (d *demo) play(ctx context.Context, dir string, standIn bool) (err error) {
 	if bin.UpsflagsNote != "" {
 		d.logf("upsflags %s", bin.UpsflagsNote)
 	}
+	withReturn := bin.Upsflags != "" && !standIn
+	if withReturn {
+		if err := e2e.CheckHaltHook(); err != nil {
+			return err
+		}
+	}
 	// upsmon runs NOTIFYCMD as RUN_AS_USER; Debian's packages use nut.
 	slaveUser := "nut"
 	if _, err := user.Lookup(slaveUser); err != nil {
 		slaveUser = "root"
 	}
+
+	// The network of the return (net.go), made before the cluster and
+	// removed after it.
+	var n *demoNet
+	if withReturn {
+		if stale := removeStale(); len(stale) > 0 {
+			d.logf("removed the namespaces of an earlier demo that was killed: %s", strings.Join(stale, " "))
+		}
+		n = planNet(os.Getpid(), slaves)
+		defer func() {
+			if terr := n.tearDown(); terr != nil && err == nil {
+				err = terr
+			}
+		}()
+		if err := n.setUp(); err != nil {
+			return err
+		}
+		for _, l := range n.links {
+			d.logf("%s's link: %s %s (MAC %s) in namespace %s <-> %s %s in the master's namespace %s",
+				l.name, l.vethS, l.slaveIP, l.mac, l.ns, l.vethM, l.masterIP, n.master)
+		}
+	}
+
 	c, err := e2e.Start(e2e.Options{
 		Dir:       dir,
 		SlaveUser: slaveUser,
 		Bin:       bin,
 		StandIn:   standIn,
-		Slaves:    []string{"slave1", "slave2"},
+		Slaves:    slaves,
 		Logf:      d.logf,
 	})
 	if err != nil {
 		return err
 	}
 	d.c = c
+	var r *returnPlay
 	defer func() {
 		d.report(dir)
 		if serr := c.Stop(); serr != nil && err == nil {
 			err = serr
 		}
+		r.close() // after the cluster: nothing in the namespaces uses them any more
 	}()
-	d.logf("cluster up: upsd %s, sshd %s, master %s, slaves slave1 slave2 (upsslave runs as %s), STDWCHARGE %d",
-		c.NUT.Addr, c.SSHD.Addr, c.Master.Kind(), slaveUser, c.Opts.StdwCharge)
+	d.logf("cluster up: upsd %s, sshd %s, master %s, slaves %s (upsslave runs as %s), STDWCHARGE %d",
+		c.NUT.Addr, c.SSHD.Addr, c.Master.Kind(), strings.Join(slaves, " "), slaveUser, c.Opts.StdwCharge)
+	if withReturn {
+		r = &returnPlay{d: d, c: c, n: n, slaveUser: slaveUser}
+		d.ret = r
+		if err := r.prepare(ctx); err != nil {
+			return err
+		}
+	} else {
+		d.logf("the return of the power needs the real upsflags: this demo ends with the outage")
+	}
 
+	if err := d.outage(ctx); err != nil {
+		return err
+	}
+	if r == nil {
+		return nil
+	}
+	var b strings.Builder
+	c.PrintRosterFrom(&b, d.failAt)
+	d.roster = b.String()
+	return r.play(ctx)
+}
+
+// outage plays the power failure until every upsmon ran its SHUTDOWNCMD.
+func (d *demo) outage(ctx context.Context) error {
+	c := d.c
 	// The outage: power fails, the battery drains one step a second.
 	outageStart := time.Now()
+	d.failAt = outageStart
 	d.logf("power fails: OB DISCHRG, charge 100")
 	if err := c.Set(map[string]string{"ups.status": "OB DISCHRG", "battery.charge": "100"}); err != nil {
 		return err
@@ -190,13 +266,33 @@ func (d *demo) report(dir string) {
 	if c == nil {
 		return
 	}
+	t0 := c.Start
+	if !d.failAt.IsZero() {
+		t0 = d.failAt
+	}
 	write := func(w io.Writer, width int) {
-		fmt.Fprintf(w, "\n=== Timeline (t=0 when the cluster was up; master: %s) ===\n", c.Master.Kind())
-		c.PrintTimeline(w, width)
+		if d.failAt.IsZero() {
+			fmt.Fprintf(w, "\n=== Timeline (t=0 when the cluster was up; master: %s) ===\n", c.Master.Kind())
+			c.PrintTimeline(w, width)
+		} else {
+			fmt.Fprintf(w, "\n=== Timeline (t=0 when the power failed; master: %s) ===\n", c.Master.Kind())
+			c.PrintTimelineFrom(w, d.failAt, width)
+		}
 		fmt.Fprintf(w, "\n=== Roster ===\n")
-		c.PrintRoster(w)
+		if d.roster != "" {
+			io.WriteString(w, d.roster)
+		} else {
+			c.PrintRosterFrom(w, t0)
+		}
 		if n := len(c.PrimaryUpsmonShutdowns()); n > 0 {
 			fmt.Fprintf(w, "(the primary upsmon's own SHUTDOWNCMD, NUT's path after LB, ran %d time(s))\n", n)
+		}
+		if d.ret != nil && len(d.ret.listeners) > 0 {
+			fmt.Fprintf(w, "\n=== The return (Wake-on-LAN) ===\n")
+			d.ret.printReturn(w, t0)
+		}
+		if d.status != "" {
+			fmt.Fprintf(w, "\n=== upsflags status on the master after the return ===\n%s", d.status)
 		}
 	}
 	write(d.out, 160)

@@ -1,0 +1,65 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// NutShutdownHook is Debian's nut-server hook, run by systemd at the very
+// end of every halt: if "upsmon -K" finds POWERDOWNFLAG it runs
+// "upsdrvctl shutdown".
+const NutShutdownHook = "/lib/systemd/system-shutdown/nutshutdown"
+
+// CheckHaltHook reports whether RunHaltHook can run here.
+func CheckHaltHook() error {
+	if _, err := os.Stat(NutShutdownHook); err != nil {
+		return fmt.Errorf("the halt hook of Debian's nut-server is not here: %w", err)
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		return fmt.Errorf("unshare (util-linux) runs the hook in a private mount namespace: %w", err)
+	}
+	return nil
+}
+
+// RunHaltHook runs Debian's nutshutdown as systemd does at the end of a
+// halt, in a private mount namespace where /sbin/upsdrvctl is a recorder
+// and /etc/nut/nut.conf says MODE=netserver (and no POWEROFF_WAIT, which
+// would make the hook reboot the machine), reading upsmon.conf from
+// confDir. The recorder and its log go into dir (created). It returns
+// what the recorder saw: one "upsdrvctl ARGS" line per call. If a bind
+// mount fails, the hook does not run. The real /etc/killpower, nut.conf
+// and upsdrvctl are never touched.
+func RunHaltHook(confDir, dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	log := filepath.Join(dir, "upsdrvctl.calls")
+	os.Remove(log)
+	rec := filepath.Join(dir, "upsdrvctl")
+	if err := os.WriteFile(rec, []byte("#!/bin/sh\necho \"upsdrvctl $*\" >> "+log+"\n"), 0o755); err != nil {
+		return "", err
+	}
+	nutConf := filepath.Join(dir, "nut.conf")
+	if err := os.WriteFile(nutConf, []byte("MODE=netserver\n"), 0o644); err != nil {
+		return "", err
+	}
+	script := strings.Join([]string{
+		"set -e",
+		"mount --bind " + rec + " /sbin/upsdrvctl",
+		"mount --bind " + nutConf + " /etc/nut/nut.conf",
+		"exec " + NutShutdownHook,
+	}, "\n")
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script)
+	cmd.Env = []string{"NUT_CONFPATH=" + confDir, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("the halt hook in its namespace: %w: %s", err, out)
+	}
+	b, err := os.ReadFile(log)
+	if os.IsNotExist(err) {
+		return "", nil
+	}
+	return string(b), err
+}
