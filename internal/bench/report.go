@@ -202,7 +202,10 @@ func p50max(ds []time.Duration) string {
 // ReturnSummary condenses a ReturnResult: per slave durations, for those
 // that got that far.
 type ReturnSummary struct {
-	Acked, Back, HeartbeatFailed int
+	Acked, Back int
+	// HeartbeatFailed counts failed heartbeat runs (each retried after
+	// Retry); HeartbeatNever the slaves with no successful one.
+	HeartbeatFailed, HeartbeatNever int
 	// FirstPacket: power back → the first magic packet at the slave;
 	// Waking: → the first one not lost; Boot: the waking packet →
 	// seen.<name> written (simulated boot and the heartbeat); Heartbeat:
@@ -224,11 +227,14 @@ func (r *ReturnResult) Summary() ReturnSummary {
 			s.Back++
 			s.Total = append(s.Total, x.SeenByMaster.Sub(r.PowerBack))
 		}
+		s.HeartbeatFailed += x.HeartbeatFailed
 		if !x.HeartbeatStart.IsZero() {
-			if x.HeartbeatExit != 0 && x.Seen.IsZero() {
+			if x.HeartbeatExit != 0 {
 				s.HeartbeatFailed++
+				s.HeartbeatNever++
+			} else {
+				s.Heartbeat = append(s.Heartbeat, x.HeartbeatEnd.Sub(x.HeartbeatStart))
 			}
-			s.Heartbeat = append(s.Heartbeat, x.HeartbeatEnd.Sub(x.HeartbeatStart))
 		}
 		if !x.FirstPacket.IsZero() {
 			s.FirstPacket = append(s.FirstPacket, x.FirstPacket.Sub(r.PowerBack))
@@ -254,13 +260,13 @@ func (r *ReturnResult) Summary() ReturnSummary {
 
 // WriteReturn prints the tables of the return benchmark.
 func WriteReturn(w io.Writer, rs ...*ReturnResult) {
-	fmt.Fprintln(w, "| N | boot (s) | first packets lost | acknowledged | seen again | master runs | power back → first packet at the slave, p50 / max (s) | power back → waking packet | waking packet → heartbeat written (boot + heartbeat) | heartbeat command alone | heartbeat written → the master's run that saw it | **power back → seen by the master** | packets sent per slave, min / max (total) | packets at the slaves | heartbeats failed |")
+	fmt.Fprintln(w, "| N | boot (s) | first packets lost | acknowledged | seen again | master runs | power back → first packet at the slave, p50 / max (s) | power back → waking packet | waking packet → heartbeat written (boot + heartbeat runs) | successful heartbeat command alone | heartbeat written → the master's run that saw it | **power back → seen by the master** | packets sent per slave, min / max (total) | packets at the slaves | heartbeat runs failed (slaves never through) |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rs {
 		s := r.Summary()
-		fmt.Fprintf(w, "| %d | %.0f | %d | %d | %d | %d | %s | %s | %s | %s | %s | **%s** | %d / %d (%d) | %d | %d |\n",
+		fmt.Fprintf(w, "| %d | %.0f | %d | %d | %d | %d | %s | %s | %s | %s | %s | **%s** | %d / %d (%d) | %d | %d (%d) |\n",
 			r.N, r.Boot.Seconds(), r.Lost, s.Acked, s.Back, r.Runs,
 			p50max(s.FirstPacket), p50max(s.Waking), p50max(s.Boot), p50max(s.Heartbeat), p50max(s.Notice), p50max(s.Total),
-			s.TriesMin, s.TriesMax, s.TriesSum, s.Received, s.HeartbeatFailed)
+			s.TriesMin, s.TriesMax, s.TriesSum, s.Received, s.HeartbeatFailed, s.HeartbeatNever)
 	}
 }

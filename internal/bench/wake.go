@@ -59,6 +59,9 @@ type ReturnOptions struct {
 	Every time.Duration
 	// Lost magic packets are lost first, for every slave.
 	Lost int
+	// Retry: a slave whose heartbeat fails runs it again this long after
+	// (upsslave-heartbeat.timer: every minute); 0 never.
+	Retry time.Duration
 	// Timeout bounds power back → every slave seen.
 	Timeout time.Duration
 	// Tag names the namespaces (short, unique).
@@ -78,10 +81,12 @@ type SlaveReturn struct {
 	// FirstPacket is the first magic packet at the slave; Waking the
 	// first one not lost.
 	FirstPacket, Waking time.Time
-	// HeartbeatStart, HeartbeatEnd: "upsslave heartbeat" after the boot;
-	// HeartbeatExit its exit status.
+	// HeartbeatStart, HeartbeatEnd: the last "upsslave heartbeat" after
+	// the boot; HeartbeatExit its exit status; HeartbeatFailed counts the
+	// runs before it that failed.
 	HeartbeatStart, HeartbeatEnd time.Time
 	HeartbeatExit                int
+	HeartbeatFailed              int
 	// Seen is seen.<name>'s modification time in ACKDIR after the outage.
 	Seen time.Time
 	// SeenByMaster is the end of the master's run that first recorded the
@@ -309,7 +314,7 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 	events := make([]string, o.N)
 	for i, s := range lan.Slaves {
 		events[i] = filepath.Join(filepath.Dir(confs[i]), "wol.events")
-		argv := []string{e.WolSlave, "-mac", s.MAC, "-boot", o.Boot.String(), "-ignore", strconv.Itoa(o.Lost),
+		argv := []string{e.WolSlave, "-mac", s.MAC, "-boot", o.Boot.String(), "-ignore", strconv.Itoa(o.Lost), "-retry", o.Retry.String(),
 			"-out", events[i], "-cmdout", filepath.Join(filepath.Dir(confs[i]), "out.heartbeat"),
 			"-max", (o.Timeout + time.Minute).String(), e.Upsslave, "--config", confs[i], "heartbeat"}
 		p, err := startCmd(exec.Command("ip", append(Wrap(s.NS)[1:], argv...)...), filepath.Join(filepath.Dir(confs[i]), "out.wolslave"))
@@ -400,6 +405,9 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 				r.Others++
 			case "heartbeat":
 				if len(f) >= 4 {
+					if !sr.HeartbeatStart.IsZero() && sr.HeartbeatExit != 0 {
+						sr.HeartbeatFailed++
+					}
 					sr.HeartbeatStart, sr.HeartbeatEnd = t, unixNano(f[2])
 					sr.HeartbeatExit, _ = strconv.Atoi(strings.TrimPrefix(f[3], "exit="))
 				}

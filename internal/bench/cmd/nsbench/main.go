@@ -30,7 +30,7 @@ func main() {
 
 const usage = `usage: nsbench [-repo DIR] [-keep] [-optional] slave [-runs N] [-logonly N] [-window D] [-windows N] [-seed DIR]
        nsbench [-repo DIR] [-keep] [-optional] fleet [-sizes 50,100,200] [-silent D] [-timeout D]
-       nsbench [-repo DIR] [-keep] [-optional] return [-sizes 1,5,20] [-lost-sizes 1] [-boot D] [-every D] [-timeout D]`
+       nsbench [-repo DIR] [-keep] [-optional] return [-sizes 1,5,20] [-lost-sizes 1] [-boot D] [-every D] [-retry D] [-timeout D]`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)

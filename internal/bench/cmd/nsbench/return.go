@@ -22,6 +22,7 @@ func returnCmd(ctx context.Context, repo string, keep bool, args []string, stdou
 	lostFlag := fs.String("lost-sizes", "1", "sizes run once more with every slave's first magic packet lost (\"\" for none)")
 	boot := fs.Duration("boot", 3*time.Second, "simulated boot: magic packet → \"upsslave heartbeat\"")
 	every := fs.Duration("every", 5*time.Second, "pause between the master's runs (upsflags.timer: 5s)")
+	retry := fs.Duration("retry", time.Minute, "a failed heartbeat runs again this long after (upsslave-heartbeat.timer: 1min; 0: never)")
 	timeout := fs.Duration("timeout", 3*time.Minute, "bound on power back → every slave seen, per run")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -43,6 +44,7 @@ func returnCmd(ctx context.Context, repo string, keep bool, args []string, stdou
 	}
 	*boot = min(max(*boot, 0), 10*time.Minute)
 	*every = min(max(*every, 100*time.Millisecond), time.Minute)
+	*retry = min(max(*retry, 0), 10*time.Minute)
 	*timeout = min(max(*timeout, 10*time.Second), 15*time.Minute)
 	ctx, cancel := context.WithTimeout(ctx, 45*time.Minute)
 	defer cancel()
@@ -75,7 +77,7 @@ func returnCmd(ctx context.Context, repo string, keep bool, args []string, stdou
 	for i, x := range runs {
 		fmt.Fprintf(stderr, "nsbench: return of %d slaves, %d first packet(s) lost\n", x.n, x.lost)
 		r, err := env.Return(ctx, bench.ReturnOptions{
-			N: x.n, Boot: *boot, Every: *every, Lost: x.lost, Timeout: *timeout,
+			N: x.n, Boot: *boot, Every: *every, Lost: x.lost, Retry: *retry, Timeout: *timeout,
 			Tag: fmt.Sprintf("%d%c", os.Getpid()%100000, 'a'+i),
 		})
 		if err != nil {
@@ -85,7 +87,7 @@ func returnCmd(ctx context.Context, repo string, keep bool, args []string, stdou
 	}
 
 	fmt.Fprintf(stdout, "## make bench-return\n\n%s\n", bench.Machine())
-	fmt.Fprintf(stdout, "The master in a network namespace with a bridge, each slave in its own namespace on it (veth, 198.18.0.0/24, no route out); the master's OpenSSH sshd on `%s:%s` in its namespace (the lab's SFTP-only account). Each outage is real: every slave's upsslave waits from ONBATT, the master's `upsflags run` at low battery writes sdf, waits for the acknowledgements, records the outage and runs its (recorded) shutdown command. Then the master reboots (`upsflags reset`, the UPS on line at 60 %%) and runs `upsflags run` every %v (upsflags.timer) until every slave is back; power back is the start of its first run. Each halted slave is wolslave: on its magic packet it waits %v (the simulated boot) and runs the real `upsslave heartbeat` once. upsflags and upsslave at their defaults (RESTORE_MINCHARGE 30, WAKE_FOR 1h, the first packet's back-off 30 s).\n\n", bench.LANMasterIP, bench.LANSSHPort, *every, *boot)
+	fmt.Fprintf(stdout, "The master in a network namespace with a bridge, each slave in its own namespace on it (veth, 198.18.0.0/24, no route out); the master's OpenSSH sshd on `%s:%s` in its namespace (the lab's SFTP-only account). Each outage is real: every slave's upsslave waits from ONBATT, the master's `upsflags run` at low battery writes sdf, waits for the acknowledgements, records the outage and runs its (recorded) shutdown command. Then the master reboots (`upsflags reset`, the UPS on line at 60 %%) and runs `upsflags run` every %v (upsflags.timer) until every slave is back; power back is the start of its first run. Each halted slave is wolslave: on its magic packet it waits %v (the simulated boot) and runs the real `upsslave heartbeat`, again %v later while it fails (the heartbeat timer's period). upsflags and upsslave at their defaults (RESTORE_MINCHARGE 30, WAKE_FOR 1h, the first packet's back-off 30 s).\n\n", bench.LANMasterIP, bench.LANSSHPort, *every, *boot, *retry)
 	if note != "" {
 		fmt.Fprintf(stdout, "Note: %s.\n\n", note)
 	}

@@ -13,7 +13,9 @@
 //	                        ended at T1 with exit status C
 //
 // A machine that is up ignores further magic packets; they are still
-// written. It runs the command once, and ends on SIGTERM or after -max.
+// written. It runs the command once, again every -retry while it fails (as
+// upsslave-heartbeat.timer would, OnUnitActiveSec=1min), and ends on
+// SIGTERM or after -max.
 package main
 
 import (
@@ -41,6 +43,7 @@ func run() int {
 	out := flag.String("out", "", "file the events are appended to")
 	hbOut := flag.String("cmdout", "", "file the command's output goes to")
 	maxLife := flag.Duration("max", 10*time.Minute, "end after this long in any case")
+	retry := flag.Duration("retry", 0, "run the command again after this long while it fails (0: once)")
 	flag.Parse()
 	hw, err := net.ParseMAC(*mac)
 	if err != nil || *out == "" || flag.NArg() == 0 {
@@ -105,29 +108,45 @@ func run() int {
 			case <-time.After(*boot):
 			}
 			note("booted %d", time.Now().UnixNano())
-			cmd := exec.CommandContext(ctx, flag.Arg(0), flag.Args()[1:]...)
-			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-			if *hbOut != "" {
-				if o, err := os.OpenFile(*hbOut, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err == nil {
-					defer o.Close()
-					cmd.Stdout, cmd.Stderr = o, o
+			for ctx.Err() == nil {
+				if runCommand(ctx, *hbOut, note) == 0 || *retry <= 0 {
+					return
+				}
+				select {
+				case <-ctx.Done():
+				case <-time.After(*retry):
 				}
 			}
-			t0 := time.Now()
-			err := cmd.Run()
-			t1 := time.Now()
-			code := 0
-			if err != nil {
-				code = -1
-				if cmd.ProcessState != nil {
-					code = cmd.ProcessState.ExitCode()
-				}
-			}
-			note("heartbeat %d %d exit=%d", t0.UnixNano(), t1.UnixNano(), code)
 		}()
 	}
 	booting.Wait()
 	return 0
+}
+
+// runCommand runs the command after the flags once, its output appended
+// to outPath, and notes it; it returns its exit status (-1: not started or
+// killed).
+func runCommand(ctx context.Context, outPath string, note func(string, ...any)) int {
+	cmd := exec.CommandContext(ctx, flag.Arg(0), flag.Args()[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if outPath != "" {
+		if o, err := os.OpenFile(outPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err == nil {
+			defer o.Close()
+			cmd.Stdout, cmd.Stderr = o, o
+		}
+	}
+	t0 := time.Now()
+	err := cmd.Run()
+	t1 := time.Now()
+	code := 0
+	if err != nil {
+		code = -1
+		if cmd.ProcessState != nil {
+			code = cmd.ProcessState.ExitCode()
+		}
+	}
+	note("heartbeat %d %d exit=%d", t0.UnixNano(), t1.UnixNano(), code)
+	return code
 }
 
 // magic is Wake-on-LAN's payload for mac: six 0xff bytes, then the MAC
