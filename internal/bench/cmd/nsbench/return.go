@@ -65,6 +65,7 @@ func returnCmd(ctx context.Context, repo string, keep bool, args []string, stdou
 		fmt.Fprintf(stderr, "nsbench: %s\n", note)
 	}
 
+	machine := bench.Machine() // the date and load average at the start
 	type run struct{ n, lost int }
 	var runs []run
 	for _, n := range sizes {
@@ -86,7 +87,7 @@ func returnCmd(ctx context.Context, repo string, keep bool, args []string, stdou
 		rs = append(rs, r)
 	}
 
-	fmt.Fprintf(stdout, "## make bench-return\n\n%s\n", bench.Machine())
+	fmt.Fprintf(stdout, "## make bench-return\n\n%s\n", machine)
 	fmt.Fprintf(stdout, "The master in a network namespace with a bridge, each slave in its own namespace on it (veth, 198.18.0.0/24, no route out); the master's OpenSSH sshd on `%s:%s` in its namespace (the lab's SFTP-only account). Each outage is real: every slave's upsslave waits from ONBATT, the master's `upsflags run` at low battery writes sdf, waits for the acknowledgements, records the outage and runs its (recorded) shutdown command. Then the master reboots (`upsflags reset`, the UPS on line at 60 %%) and runs `upsflags run` every %v (upsflags.timer) until every slave is back; power back is the start of its first run. Each halted slave is wolslave: on its magic packet it waits %v (the simulated boot) and runs the real `upsslave heartbeat`, again %v later while it fails (the heartbeat timer's period). upsflags and upsslave at their defaults (RESTORE_MINCHARGE 30, WAKE_FOR 1h, the first packet's back-off 30 s).\n\n", bench.LANMasterIP, bench.LANSSHPort, *every, *boot, *retry)
 	if note != "" {
 		fmt.Fprintf(stdout, "Note: %s.\n\n", note)
