@@ -72,8 +72,11 @@ skips-report:
 	@if [ -s $(SKIPS) ]; then sort -u -o $(SKIPS) $(SKIPS); echo "skipped tests in this make check ($$(wc -l < $(SKIPS))):"; cat $(SKIPS); \
 	else echo "skipped tests in this make check: none"; fi
 
+# bench: the Go benchmarks, then make bench-return's figures (skipped,
+# saying why, when not root or without sshd; internal/bench/bench.mk).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(NSBENCH) -optional $(BENCH_RETURN)
 
 clean:
 	rm -rf $(DIST)

@@ -41,6 +41,9 @@ type Env struct {
 	// original script without line numbers ("" when the seed is absent).
 	Upsslave, Recorder string
 	SeedScript         string
+	// Upsflags and WolSlave are built for the return benchmark only
+	// (BuildReturn).
+	Upsflags, WolSlave string
 }
 
 // Build compiles cmd/upsslave (CGO_ENABLED=0, with the tags and flags of

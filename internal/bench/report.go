@@ -189,3 +189,84 @@ func WriteFleet(w io.Writer, rs ...*FleetResult) {
 			r.VerdictWindow.Seconds(), Pct(r.VerdictSlaves, r.VerdictWindow), Pct(r.VerdictSSHD, r.VerdictWindow))
 	}
 }
+
+// p50max formats the median and maximum of ds in seconds ("-" when empty).
+func p50max(ds []time.Duration) string {
+	s := Summarize(Millis(ds))
+	if s.N == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f / %.2f", s.P50/1000, s.Max/1000)
+}
+
+// ReturnSummary condenses a ReturnResult: per slave durations, for those
+// that got that far.
+type ReturnSummary struct {
+	Acked, Back int
+	// HeartbeatFailed counts failed heartbeat runs (each retried after
+	// Retry); HeartbeatNever the slaves with no successful one.
+	HeartbeatFailed, HeartbeatNever int
+	// FirstPacket: power back → the first magic packet at the slave;
+	// Waking: → the first one not lost; Boot: the waking packet →
+	// seen.<name> written (simulated boot and the heartbeat); Heartbeat:
+	// the heartbeat command alone; Notice: seen.<name> written → the end
+	// of the master's run that recorded it; Total: power back → that end.
+	FirstPacket, Waking, Boot, Heartbeat, Notice, Total []time.Duration
+	TriesMin, TriesMax, TriesSum, Received              int
+}
+
+// Summary condenses r.
+func (r *ReturnResult) Summary() ReturnSummary {
+	var s ReturnSummary
+	s.TriesMin = -1
+	for _, x := range r.Slaves {
+		if x.Acked {
+			s.Acked++
+		}
+		if !x.SeenByMaster.IsZero() {
+			s.Back++
+			s.Total = append(s.Total, x.SeenByMaster.Sub(r.PowerBack))
+		}
+		s.HeartbeatFailed += x.HeartbeatFailed
+		if !x.HeartbeatStart.IsZero() {
+			if x.HeartbeatExit != 0 {
+				s.HeartbeatFailed++
+				s.HeartbeatNever++
+			} else {
+				s.Heartbeat = append(s.Heartbeat, x.HeartbeatEnd.Sub(x.HeartbeatStart))
+			}
+		}
+		if !x.FirstPacket.IsZero() {
+			s.FirstPacket = append(s.FirstPacket, x.FirstPacket.Sub(r.PowerBack))
+		}
+		if !x.Waking.IsZero() {
+			s.Waking = append(s.Waking, x.Waking.Sub(r.PowerBack))
+			if !x.Seen.IsZero() {
+				s.Boot = append(s.Boot, x.Seen.Sub(x.Waking))
+			}
+		}
+		if !x.Seen.IsZero() && !x.SeenByMaster.IsZero() {
+			s.Notice = append(s.Notice, x.SeenByMaster.Sub(x.Seen))
+		}
+		if s.TriesMin < 0 || x.Tries < s.TriesMin {
+			s.TriesMin = x.Tries
+		}
+		s.TriesMax = max(s.TriesMax, x.Tries)
+		s.TriesSum += x.Tries
+		s.Received += x.Received
+	}
+	return s
+}
+
+// WriteReturn prints the tables of the return benchmark.
+func WriteReturn(w io.Writer, rs ...*ReturnResult) {
+	fmt.Fprintln(w, "| N | boot (s) | first packets lost | acknowledged | seen again | master runs | power back → first packet at the slave, p50 / max (s) | power back → waking packet | waking packet → heartbeat written (boot + heartbeat runs) | successful heartbeat command alone | heartbeat written → the master's run that saw it | **power back → seen by the master** | packets sent per slave, min / max (total) | packets at the slaves | heartbeat runs failed (slaves never through) |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, r := range rs {
+		s := r.Summary()
+		fmt.Fprintf(w, "| %d | %.0f | %d | %d | %d | %d | %s | %s | %s | %s | %s | **%s** | %d / %d (%d) | %d | %d (%d) |\n",
+			r.N, r.Boot.Seconds(), r.Lost, s.Acked, s.Back, r.Runs,
+			p50max(s.FirstPacket), p50max(s.Waking), p50max(s.Boot), p50max(s.Heartbeat), p50max(s.Notice), p50max(s.Total),
+			s.TriesMin, s.TriesMax, s.TriesSum, s.Received, s.HeartbeatFailed, s.HeartbeatNever)
+	}
+}

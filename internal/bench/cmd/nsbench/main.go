@@ -1,7 +1,9 @@
 // Command nsbench prints nutslave's performance figures (make bench-slave,
-// make bench-fleet) as Markdown: upsslave, and the original bash upsslave
-// from the seed page, against a real OpenSSH sshd on loopback. It needs
-// root. Every load is bounded in count and time.
+// make bench-fleet, make bench-return) as Markdown: upsslave, and the
+// original bash upsslave from the seed page, against a real OpenSSH sshd on
+// loopback; and the return after an outage (upsflags waking halted slaves)
+// in network namespaces. It needs root. Every load is bounded in count and
+// time.
 package main
 
 import (
@@ -26,8 +28,9 @@ func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `usage: nsbench [-repo DIR] [-keep] slave [-runs N] [-logonly N] [-window D] [-windows N] [-seed DIR]
-       nsbench [-repo DIR] [-keep] fleet [-sizes 50,100,200] [-silent D] [-timeout D]`
+const usage = `usage: nsbench [-repo DIR] [-keep] [-optional] slave [-runs N] [-logonly N] [-window D] [-windows N] [-seed DIR]
+       nsbench [-repo DIR] [-keep] [-optional] fleet [-sizes 50,100,200] [-silent D] [-timeout D]
+       nsbench [-repo DIR] [-keep] [-optional] return [-sizes 1,5,20] [-lost-sizes 1] [-boot D] [-every D] [-retry D] [-timeout D]`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
@@ -36,12 +39,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	top.SetOutput(stderr)
 	repo := top.String("repo", ".", "the nutslave module to build")
 	keep := top.Bool("keep", false, "keep the work directory (logs, configs)")
+	optional := top.Bool("optional", false, "when this machine cannot run the benchmark (not root, no sshd, no network namespaces), say why and exit 0")
 	if err := top.Parse(args); err != nil || top.NArg() == 0 {
 		fmt.Fprintln(stderr, usage)
 		return 2
 	}
-	if err := lab.CheckSSHD(); err != nil {
-		fmt.Fprintf(stderr, "nsbench: %v\n", err)
+	unable := lab.CheckSSHD()
+	if unable == nil && top.Arg(0) == "return" {
+		unable = bench.CheckNetns()
+	}
+	if unable != nil {
+		if *optional {
+			fmt.Fprintf(stdout, "nsbench %s: skipped: %v\n", top.Arg(0), unable)
+			return 0
+		}
+		fmt.Fprintf(stderr, "nsbench: %v\n", unable)
 		return 1
 	}
 	var err error
@@ -50,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = slaveCmd(ctx, *repo, *keep, rest, stdout, stderr)
 	case "fleet":
 		err = fleetCmd(ctx, *repo, *keep, rest, stdout, stderr)
+	case "return":
+		err = returnCmd(ctx, *repo, *keep, rest, stdout, stderr)
 	default:
 		fmt.Fprintln(stderr, usage)
 		return 2

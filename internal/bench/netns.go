@@ -1,0 +1,149 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+)
+
+// The return benchmark's LAN: a bridge in the master's network namespace,
+// and one veth pair per slave from the bridge into the slave's namespace,
+// all on a /24 of 198.18.0.0/15 (benchmarking space) that exists only
+// inside the namespaces. No namespace has a default route, and nothing is
+// ever sent from the root namespace to these addresses.
+const (
+	// LANMasterIP is the master's address on its bridge.
+	LANMasterIP = "198.18.0.1"
+	// LANSSHPort is the master's sshd in its namespace.
+	LANSSHPort = "2222"
+	lanPrefix  = "/24"
+	// maxLANSlaves bounds the slaves on the /24 (198.18.0.10 up).
+	maxLANSlaves = 200
+)
+
+// LAN is a master namespace with a bridge and one namespace per slave.
+type LAN struct {
+	Master string // the master's namespace
+	Bridge string // the bridge in it
+	Slaves []LANSlave
+	// made are the namespaces created, deleted by Remove.
+	made []string
+}
+
+// LANSlave is one slave's namespace and its end of the link.
+type LANSlave struct {
+	NS, Iface, IP, MAC string
+}
+
+// CheckNetns says why network namespaces cannot be made here, or nil.
+func CheckNetns() error {
+	if os.Geteuid() != 0 {
+		return errors.New("needs root (network namespaces)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		return fmt.Errorf("ip (iproute2) needed for network namespaces: %w", err)
+	}
+	return nil
+}
+
+// Wrap is the command prefix that runs a program in namespace ns.
+func Wrap(ns string) []string { return []string{"ip", "netns", "exec", ns} }
+
+func ipCmd(args ...string) error {
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// NewLAN makes the namespaces for n slaves, named after tag (keep it
+// short and unique: the pid and a counter). On error, whatever was made
+// is removed.
+func NewLAN(tag string, n int) (l *LAN, err error) {
+	if n < 1 || n > maxLANSlaves {
+		return nil, fmt.Errorf("LAN: %d slaves, want 1 to %d", n, maxLANSlaves)
+	}
+	l = &LAN{Master: "nsb" + tag + "m", Bridge: "br0"}
+	defer func() {
+		if err != nil {
+			l.Remove()
+		}
+	}()
+	if err := ipCmd("netns", "add", l.Master); err != nil {
+		return nil, err
+	}
+	l.made = append(l.made, l.Master)
+	m := func(args ...string) error { return ipCmd(append([]string{"-n", l.Master}, args...)...) }
+	for _, args := range [][]string{
+		{"link", "set", "lo", "up"},
+		{"link", "add", l.Bridge, "type", "bridge"},
+		{"addr", "add", LANMasterIP + lanPrefix, "dev", l.Bridge},
+		{"link", "set", l.Bridge, "up"},
+	} {
+		if err := m(args...); err != nil {
+			return nil, err
+		}
+	}
+	for i := range n {
+		s := LANSlave{NS: fmt.Sprintf("nsb%ss%d", tag, i), Iface: "eth0", IP: fmt.Sprintf("198.18.0.%d", 10+i)}
+		if err := ipCmd("netns", "add", s.NS); err != nil {
+			return nil, err
+		}
+		l.made = append(l.made, s.NS)
+		port := fmt.Sprintf("p%d", i)
+		// Both ends are created inside the namespaces: nothing touches
+		// the root namespace.
+		for _, args := range [][]string{
+			{"-n", l.Master, "link", "add", port, "type", "veth", "peer", "name", s.Iface, "netns", s.NS},
+			{"-n", l.Master, "link", "set", port, "master", l.Bridge},
+			{"-n", l.Master, "link", "set", port, "up"},
+			{"-n", s.NS, "link", "set", "lo", "up"},
+			{"-n", s.NS, "addr", "add", s.IP + lanPrefix, "dev", s.Iface},
+			{"-n", s.NS, "link", "set", s.Iface, "up"},
+		} {
+			if err := ipCmd(args...); err != nil {
+				return nil, err
+			}
+		}
+		if s.MAC, err = linkMAC(s.NS, s.Iface); err != nil {
+			return nil, err
+		}
+		l.Slaves = append(l.Slaves, s)
+	}
+	for _, ns := range l.made {
+		out, err := exec.Command("ip", "-n", ns, "route", "show", "default").CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "" {
+			return nil, fmt.Errorf("namespace %s has a default route or cannot tell (%v): %s", ns, err, out)
+		}
+	}
+	return l, nil
+}
+
+var macRE = regexp.MustCompile(`link/ether ([0-9a-f:]{17})`)
+
+// linkMAC is the hardware address of iface in namespace ns.
+func linkMAC(ns, iface string) (string, error) {
+	out, err := exec.Command("ip", "-n", ns, "-o", "link", "show", iface).Output()
+	if err != nil {
+		return "", fmt.Errorf("ip -n %s link show %s: %w", ns, iface, err)
+	}
+	m := macRE.FindStringSubmatch(string(out))
+	if m == nil {
+		return "", fmt.Errorf("no MAC for %s in %s: %s", iface, ns, out)
+	}
+	return m[1], nil
+}
+
+// Remove deletes every namespace made (their links go with them). The
+// processes in them must be stopped first.
+func (l *LAN) Remove() error {
+	var errs []error
+	for i := len(l.made) - 1; i >= 0; i-- {
+		errs = append(errs, ipCmd("netns", "delete", l.made[i]))
+	}
+	l.made = nil
+	return errors.Join(errs...)
+}
