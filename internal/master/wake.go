@@ -115,7 +115,7 @@ func Wake(o Outage, hbs []Heartbeat, r Reading, now time.Time, c WakeConfig) (Ou
 			notes = append(notes, fmt.Sprintf("slave %s: no MAC address known (its heartbeat names none); cannot wake it", n))
 			continue
 		}
-		if !rt.WokenAt.IsZero() && now.Sub(rt.WokenAt) < backoff(c.Backoff, rt.Tries) {
+		if !rt.WokenAt.IsZero() && now.Sub(rt.WokenAt) < backoff(c.Backoff, rt.Tries)-wakeSlack {
 			continue
 		}
 		if rt.FirstWake.IsZero() {
@@ -131,6 +131,11 @@ func Wake(o Outage, hbs []Heartbeat, r Reading, now time.Time, c WakeConfig) (Ou
 	}
 	return o, due, notes
 }
+
+// wakeSlack lets a run a moment before the end of a pause send the next
+// packet: runs come on a timer, and one a few milliseconds early would
+// otherwise put the packet off by a whole period.
+const wakeSlack = time.Second
 
 // backoff is the pause after the tries-th packet: base, doubling, at most
 // 16 times base.

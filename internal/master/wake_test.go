@@ -45,6 +45,11 @@ func TestWake(t *testing.T) {
 			{at: time.Hour + 92*time.Second, reading: ol(80), hbs: []Heartbeat{hb("web1", before, true)}, wake: "web1"},
 			{at: time.Hour + 2*time.Minute, reading: ol(80), hbs: []Heartbeat{hb("web1", t0.Add(time.Hour+100*time.Second), true)}, wake: ""},
 		}, true},
+		{"a run a moment before the pause ends sends", []run{
+			{at: time.Hour, reading: ol(80), hbs: []Heartbeat{hb("web1", before, true)}, wake: "web1"},
+			{at: time.Hour + 28*time.Second, reading: ol(80), hbs: []Heartbeat{hb("web1", before, true)}, wake: ""},
+			{at: time.Hour + 29*time.Second + 995*time.Millisecond, reading: ol(80), hbs: []Heartbeat{hb("web1", before, true)}, wake: "web1"},
+		}, false},
 		{"back before any wake-up: no packet", []run{
 			{at: time.Hour, reading: ol(80), hbs: []Heartbeat{hb("web1", t0.Add(50*time.Minute), true)}, wake: ""},
 		}, true},
