@@ -157,6 +157,39 @@ func ApplyConfig(path string, keys map[string]conf.Setter) (lines map[string]int
 	return lines, nil
 }
 
+// Common points at the settings upsflags.conf and upsslave.conf share.
+type Common struct {
+	FlagDir, AckDir   *string // FLAGDIR; ACKDIR, FLAGDIR/acks by default
+	LogFile, StateDir *string // LOGFILE ("" logs to syslog only); STATEDIR
+	DryRun            *bool   // DRYRUN
+	Next              *Chain  // NOTIFYCMD_NEXT, NOTIFYCMD_NEXT_TIMEOUT
+	// Lines gets the line of each key in the file, for validate's errors.
+	Lines *map[string]int
+}
+
+// LoadConfig applies the configuration file at path with keys and the
+// keys of common, sets ACKDIR to FLAGDIR/acks when the file does not, and
+// then checks the whole with validate.
+func LoadConfig(path string, keys map[string]conf.Setter, common Common, validate func() error) error {
+	ackSet := false
+	keys["FLAGDIR"] = conf.AbsPath(common.FlagDir)
+	keys["ACKDIR"] = func(v string) error { ackSet = true; return conf.AbsPath(common.AckDir)(v) }
+	keys["LOGFILE"] = conf.OptionalPath(common.LogFile)
+	keys["STATEDIR"] = conf.AbsPath(common.StateDir)
+	keys["DRYRUN"] = conf.Bool(common.DryRun)
+	keys["NOTIFYCMD_NEXT"] = conf.Command(&common.Next.Argv)
+	keys["NOTIFYCMD_NEXT_TIMEOUT"] = conf.Duration(&common.Next.Timeout)
+	lines, err := ApplyConfig(path, keys)
+	if err != nil {
+		return err
+	}
+	*common.Lines = lines
+	if !ackSet {
+		*common.AckDir = *common.FlagDir + "/acks"
+	}
+	return validate()
+}
+
 // readConfig parses the configuration file at path; a missing file is
 // [ErrNotConfigured].
 func readConfig(path string) ([]conf.Entry, error) {

@@ -38,6 +38,22 @@ func UTC(t time.Time) time.Time {
 	return t.UTC()
 }
 
+// StatusHeader opens the status of both programs: the layout, the program
+// and its version, the host, when, and the configuration file.
+type StatusHeader struct {
+	Schema  string    `json:"schema"`
+	Program string    `json:"program"`
+	Version string    `json:"version"`
+	Host    string    `json:"host"`
+	Time    time.Time `json:"time"`
+	Config  string    `json:"config"`
+}
+
+// NewStatusHeader is the header of program's status at now (shown in UTC).
+func NewStatusHeader(program, version, host string, now time.Time, config string) StatusHeader {
+	return StatusHeader{Schema: StatusSchema, Program: program, Version: version, Host: host, Time: now.UTC(), Config: config}
+}
+
 // FlagFile is one flag file and its modification time (the master's
 // clock), in both programs' status.
 type FlagFile struct {

@@ -141,13 +141,7 @@ func TestDropbearOutage(t *testing.T) {
 	if c.Dropbear == nil || c.SSHD != nil {
 		t.Fatalf("the cluster's SSH server is %q, not Dropbear alone", c.SSH.Kind)
 	}
-	onBattery(t, c, "90")
-	for _, ch := range []string{"75", "60", "52"} {
-		set(t, c, "battery.charge", ch)
-		time.Sleep(700 * time.Millisecond)
-	}
-	calm(t, c, time.Second)
-	set(t, c, "battery.charge", "45")
+	discharge(t, c)
 	var sdfAt time.Time
 	waitFor(t, 30*time.Second, "the master's sdf", func() bool {
 		var ok bool

@@ -218,6 +218,20 @@ func onBattery(t *testing.T, c *e2e.Cluster, charge string) {
 	}))
 }
 
+// discharge puts the UPS on battery at 90 %, lets the charge fall to 52 %
+// with nobody acknowledging or shutting down, then to 45 %, below the
+// master's STDWCHARGE.
+func discharge(t *testing.T, c *e2e.Cluster) {
+	t.Helper()
+	onBattery(t, c, "90")
+	for _, ch := range []string{"75", "60", "52"} {
+		set(t, c, "battery.charge", ch)
+		time.Sleep(700 * time.Millisecond)
+	}
+	calm(t, c, time.Second)
+	set(t, c, "battery.charge", "45")
+}
+
 // calm asserts that for d nobody shuts down or acknowledges.
 func calm(t *testing.T, c *e2e.Cluster, d time.Duration) {
 	t.Helper()
@@ -248,13 +262,7 @@ func TestNormalOutage(t *testing.T) {
 		t.Skipf("skipping: no nut account (Debian's nut-client creates it): %v", err)
 	}
 	c := startCluster(t, e2e.Options{SlaveUser: "nut"})
-	onBattery(t, c, "90")
-	for _, ch := range []string{"75", "60", "52"} {
-		set(t, c, "battery.charge", ch)
-		time.Sleep(700 * time.Millisecond)
-	}
-	calm(t, c, time.Second)
-	set(t, c, "battery.charge", "45")
+	discharge(t, c)
 	waitFor(t, 30*time.Second, "the master's shutdown", func() bool { return len(c.MasterShutdowns()) > 0 })
 	check(t, c, e2e.Want{Shutdown: names(c), Master: true})
 

@@ -119,9 +119,8 @@ func (c *Config) decision() master.Config {
 func (c *Config) roster() []string { return master.RosterNames(c.Slaves, c.Stages) }
 
 // LoadConfig reads and validates the configuration file at path.
-func LoadConfig(path string) (_ *Config, err error) {
+func LoadConfig(path string) (*Config, error) {
 	c := defaultConfig(path)
-	ackSet := false
 	abs, dur := conf.AbsPath, conf.Duration
 	keys := map[string]conf.Setter{
 		"SOURCE": func(v string) error {
@@ -140,8 +139,6 @@ func LoadConfig(path string) (_ *Config, err error) {
 			c.UPS = v
 			return nil
 		},
-		"FLAGDIR":     abs(&c.FlagDir),
-		"ACKDIR":      func(v string) error { ackSet = true; return abs(&c.AckDir)(v) },
 		"SSHUSER":     func(v string) error { c.SSHUser = v; return validUser(v) },
 		"FLAGOWNER":   conf.UID(&c.FlagOwner),
 		"SLAVES":      func(v string) (err error) { c.Slaves, err = master.ParseSlaves(v); return err },
@@ -158,33 +155,24 @@ func LoadConfig(path string) (_ *Config, err error) {
 			c.Debounce = n
 			return nil
 		},
-		"HOSTSYNC":               dur(&c.HostSync),
-		"DEADTIME":               dur(&c.DeadTime),
-		"POLL":                   dur(&c.Poll),
-		"SHUTDOWNCMD":            requiredCommand(&c.ShutdownCmd),
-		"LOGFILE":                conf.OptionalPath(&c.LogFile),
-		"STATEDIR":               abs(&c.StateDir),
-		"TRIGGER":                abs(&c.Trigger),
-		"DRYRUN":                 conf.Bool(&c.DryRun),
-		"NOTIFYCMD_NEXT":         conf.Command(&c.Next.Argv),
-		"NOTIFYCMD_NEXT_TIMEOUT": dur(&c.Next.Timeout),
-		"METRICS":                conf.OptionalPath(&c.Metrics),
-		"RESTORE_MINCHARGE":      percent(&c.RestoreMinCharge),
-		"WAKE_FOR":               conf.OptionalDuration(&c.WakeFor),
-		"KILLPOWER":              func(v string) error { c.Killpower = v; return validKillpower(v) },
-		"UPSMON_CONF":            abs(&c.UpsmonConf),
-		"OFFDELAY":               upsDelay(&c.OffDelay),
-		"ONDELAY":                upsDelay(&c.OnDelay),
-		"POWEROFF_WAIT":          poweroffWait(&c.PoweroffWait),
-		"REBOOTCMD":              requiredCommand(&c.RebootCmd),
+		"HOSTSYNC":          dur(&c.HostSync),
+		"DEADTIME":          dur(&c.DeadTime),
+		"POLL":              dur(&c.Poll),
+		"SHUTDOWNCMD":       requiredCommand(&c.ShutdownCmd),
+		"TRIGGER":           abs(&c.Trigger),
+		"METRICS":           conf.OptionalPath(&c.Metrics),
+		"RESTORE_MINCHARGE": percent(&c.RestoreMinCharge),
+		"WAKE_FOR":          conf.OptionalDuration(&c.WakeFor),
+		"KILLPOWER":         func(v string) error { c.Killpower = v; return validKillpower(v) },
+		"UPSMON_CONF":       abs(&c.UpsmonConf),
+		"OFFDELAY":          upsDelay(&c.OffDelay),
+		"ONDELAY":           upsDelay(&c.OnDelay),
+		"POWEROFF_WAIT":     poweroffWait(&c.PoweroffWait),
+		"REBOOTCMD":         requiredCommand(&c.RebootCmd),
 	}
-	if c.lines, err = command.ApplyConfig(path, keys); err != nil {
-		return nil, err
-	}
-	if !ackSet {
-		c.AckDir = c.FlagDir + "/acks"
-	}
-	if err := c.Validate(); err != nil {
+	common := command.Common{FlagDir: &c.FlagDir, AckDir: &c.AckDir, LogFile: &c.LogFile, StateDir: &c.StateDir,
+		DryRun: &c.DryRun, Next: &c.Next, Lines: &c.lines}
+	if err := command.LoadConfig(path, keys, common, c.Validate); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -23,12 +23,7 @@ type Seconds = command.Seconds
 // `upsflags metrics` exports. CollectStatus builds it; nothing in it is
 // computed again by a printer.
 type MasterStatus struct {
-	Schema  string        `json:"schema"`
-	Program string        `json:"program"`
-	Version string        `json:"version"`
-	Host    string        `json:"host"`
-	Time    time.Time     `json:"time"`
-	Config  string        `json:"config"`
+	command.StatusHeader
 	Source  string        `json:"source"`
 	Reading ReadingStatus `json:"reading"`
 	State   StateStatus   `json:"state"`
@@ -251,16 +246,11 @@ func CollectStatus(ctx context.Context, cfg *Config) (*MasterStatus, error) {
 func (f *Flagger) collect(ctx context.Context, r master.Reading, took time.Duration, now time.Time) (*MasterStatus, error) {
 	cfg := f.cfg
 	s := &MasterStatus{
-		Schema:  StatusSchema,
-		Program: "upsflags",
-		Version: cfg.Version,
-		Host:    f.host,
-		Time:    now.UTC(),
-		Config:  cfg.Path,
-		Source:  f.src.String(),
-		Reading: readingStatus(r, took),
-		FlagDir: cfg.FlagDir,
-		Flags:   []FlagFile{},
+		StatusHeader: command.NewStatusHeader("upsflags", cfg.Version, f.host, now, cfg.Path),
+		Source:       f.src.String(),
+		Reading:      readingStatus(r, took),
+		FlagDir:      cfg.FlagDir,
+		Flags:        []FlagFile{},
 	}
 	st, err := loadState(cfg, f.boot)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,10 +14,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/nutslave/nutslave/internal/eventlog"
+	"github.com/nutslave/nutslave/internal/golden"
 	"github.com/nutslave/nutslave/internal/master"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/status/")
 
 // statusNow is the fixed "now" of the status scenarios.
 var statusNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -169,27 +167,6 @@ func collectScenario(t *testing.T, sc scenario) (*MasterStatus, string) {
 	return s, dir
 }
 
-// golden compares got, with dir replaced by $DIR, with
-// testdata/status/<name>; -update rewrites the file.
-func golden(t *testing.T, name, dir string, got []byte) {
-	t.Helper()
-	got = bytes.ReplaceAll(got, []byte(dir), []byte("$DIR"))
-	path := filepath.Join("testdata", "status", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -run %s -update to create it)", err, t.Name())
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s differs (-want +got; go test -update rewrites it):\n%s", path, diff)
-	}
-}
-
 // TestStatusGolden: the JSON, the text and the metrics of each scenario
 // are the golden files: a changed field name, type, unit or roster rule
 // shows up as a diff.
@@ -208,9 +185,9 @@ func TestStatusGolden(t *testing.T) {
 			if err := s.Metrics().Encode(&prom); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, sc.name+".json", dir, js.Bytes())
-			golden(t, sc.name+".txt", dir, text.Bytes())
-			golden(t, sc.name+".prom", dir, prom.Bytes())
+			golden.Check(t, "testdata/status/"+sc.name+".json", dir, js.Bytes())
+			golden.Check(t, "testdata/status/"+sc.name+".txt", dir, text.Bytes())
+			golden.Check(t, "testdata/status/"+sc.name+".prom", dir, prom.Bytes())
 		})
 	}
 }

@@ -8,13 +8,11 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/knownhosts"
 )
 
 // Paths of Debian's dropbear-bin (not the dropbear package, which adds a
@@ -118,12 +116,9 @@ func StartDropbear(dir string, opts DropbearOptions) (*Dropbear, error) {
 	if len(opts.HostKeyTypes) == 0 {
 		opts.HostKeyTypes = []string{"ed25519"}
 	}
-	abs, err := filepath.Abs(dir)
+	abs, err := absDir(dir)
 	if err != nil {
 		return nil, err
-	}
-	if err := os.MkdirAll(abs, 0o755); err != nil {
-		return nil, fmt.Errorf("lab: %w", err)
 	}
 	// The mount point for every instance's home.
 	if err := os.MkdirAll(dropbearHome, 0o755); err != nil {
@@ -144,22 +139,15 @@ func StartDropbear(dir string, opts DropbearOptions) (*Dropbear, error) {
 	if err := d.makeBase(); err != nil {
 		return nil, err
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			d.Stop()
-		}
-	}()
-	if err := d.layout(acct); err != nil {
+	if err := d.setUp(
+		func() error { return d.layout(acct) },
+		func() error { return d.writeKeys(opts) },
+		func() error {
+			return d.listen(opts.Port, func(addr string) error { d.Addr = addr; return d.start(opts) })
+		},
+	); err != nil {
 		return nil, err
 	}
-	if err := d.writeKeys(opts); err != nil {
-		return nil, err
-	}
-	if err := d.listen(opts.Port, func(addr string) error { d.Addr = addr; return d.start(opts) }); err != nil {
-		return nil, err
-	}
-	ok = true
 	return d, nil
 }
 
@@ -168,46 +156,18 @@ func StartDropbear(dir string, opts DropbearOptions) (*Dropbear, error) {
 // dropbearHome, a shell listed in /etc/shells, a password field that is
 // not a lock ("!": "User account is locked").
 func ensureDropbearUser(name string) (sftpUser, error) {
-	userMu.Lock()
-	defer userMu.Unlock()
-	if _, err := user.Lookup(name); err != nil {
-		// Another test process may be adding it at the same time.
-		var out []byte
-		for i := 0; i < 10; i++ {
-			out, err = exec.Command("useradd", "--system", "--user-group", "--no-create-home",
-				"--home-dir", dropbearHome, "--shell", "/bin/sh", "--password", "*",
-				"--comment", "nutslave lab Dropbear SFTP flags", name).CombinedOutput()
-			if _, lerr := user.Lookup(name); lerr == nil {
-				break
-			}
-			time.Sleep(200 * time.Millisecond)
+	return ensureAccount(name, []string{"--home-dir", dropbearHome, "--shell", "/bin/sh", "--password", "*",
+		"--comment", "nutslave lab Dropbear SFTP flags"}, func(u *user.User) error {
+		if u.HomeDir != dropbearHome {
+			return fmt.Errorf("lab: account %s has home %s, want %s (the lab mounts each Dropbear's own over it)", name, u.HomeDir, dropbearHome)
 		}
-		if _, lerr := user.Lookup(name); lerr != nil {
-			return sftpUser{}, fmt.Errorf("lab: useradd %s: %v: %s", name, err, strings.TrimSpace(string(out)))
+		if sh, err := loginShell(name); err != nil {
+			return err
+		} else if !validShell(sh) {
+			return fmt.Errorf("lab: account %s has shell %q, which is not in /etc/shells: Dropbear refuses it", name, sh)
 		}
-	}
-	u, err := user.Lookup(name)
-	if err != nil {
-		return sftpUser{}, fmt.Errorf("lab: %w", err)
-	}
-	if u.HomeDir != dropbearHome {
-		return sftpUser{}, fmt.Errorf("lab: account %s has home %s, want %s (the lab mounts each Dropbear's own over it)", name, u.HomeDir, dropbearHome)
-	}
-	if sh, err := loginShell(name); err != nil {
-		return sftpUser{}, err
-	} else if !validShell(sh) {
-		return sftpUser{}, fmt.Errorf("lab: account %s has shell %q, which is not in /etc/shells: Dropbear refuses it", name, sh)
-	}
-	if locked, err := passwordLocked(name); err != nil {
-		return sftpUser{}, err
-	} else if locked {
-		if out, err := exec.Command("usermod", "--password", "*", name).CombinedOutput(); err != nil {
-			return sftpUser{}, fmt.Errorf("lab: usermod --password '*' %s: %v: %s", name, err, strings.TrimSpace(string(out)))
-		}
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return sftpUser{uid: uid, gid: gid}, nil
+		return nil
+	})
 }
 
 // loginShell returns name's shell from /etc/passwd.
@@ -266,28 +226,12 @@ func (d *Dropbear) layout(acct sftpUser) error {
 	d.AckDir = filepath.Join(d.FlagDir, "acks")
 	d.SFTPFlagDir, d.SFTPAckDir = d.FlagDir, d.AckDir
 	d.AuthorizedKeysFile = filepath.Join(d.base, "home", ".ssh", "authorized_keys")
-	dirs := []struct {
-		path     string
-		uid, gid int
-		mode     os.FileMode
-	}{
-		{filepath.Join(d.base, "home"), 0, 0, 0o755},
-		{filepath.Join(d.base, "home", ".ssh"), 0, 0, 0o755},
-		{d.FlagDir, 0, 0, 0o755},
-		{d.AckDir, 0, acct.gid, 0o770 | os.ModeSticky},
-	}
-	for _, dd := range dirs {
-		if err := os.MkdirAll(dd.path, 0o755); err != nil {
-			return fmt.Errorf("lab: %w", err)
-		}
-		if err := os.Chown(dd.path, dd.uid, dd.gid); err != nil {
-			return fmt.Errorf("lab: %w", err)
-		}
-		if err := os.Chmod(dd.path, dd.mode); err != nil {
-			return fmt.Errorf("lab: %w", err)
-		}
-	}
-	return nil
+	return makeDirs(
+		ownedDir{filepath.Join(d.base, "home"), 0, 0, 0o755},
+		ownedDir{filepath.Join(d.base, "home", ".ssh"), 0, 0, 0o755},
+		ownedDir{d.FlagDir, 0, 0, 0o755},
+		ownedDir{d.AckDir, 0, acct.gid, 0o770 | os.ModeSticky},
+	)
 }
 
 // writeKeys makes the host keys with dropbearkey, the client key and the
@@ -373,21 +317,12 @@ func keyFileType(t string) string {
 // start writes known_hosts for d.Addr, starts Dropbear with the instance's
 // home mounted over dropbearHome and waits for its banner.
 func (d *Dropbear) start(opts DropbearOptions) error {
-	var lines strings.Builder
-	for _, k := range d.HostKeys {
-		lines.WriteString(knownhosts.Line([]string{knownhosts.Normalize(d.Addr)}, k) + "\n")
-	}
-	if err := os.WriteFile(d.KnownHostsFile, []byte(lines.String()), 0o644); err != nil {
-		return fmt.Errorf("lab: %w", err)
+	if err := writeKnownHosts(d.KnownHostsFile, d.Addr, d.HostKeys...); err != nil {
+		return err
 	}
 	argv := append([]string{"/bin/sh", "-c", `mount --bind "$0" ` + dropbearHome + ` && exec "$@"`,
 		filepath.Join(d.base, "home")}, d.argv()...)
-	p, err := startProc("dropbear", d.LogFile, nil, &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}, argv...)
-	if err != nil {
-		return fmt.Errorf("lab: %w", err)
-	}
-	d.p = p
-	return d.waitBanner(d.Addr, d.LogFile, opts.StartTimeout)
+	return d.run(d.Addr, d.LogFile, &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}, opts.StartTimeout, argv...)
 }
 
 // HostKeyAlgorithms lists the algorithms of Dropbear's host keys, ed25519

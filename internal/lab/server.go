@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -22,6 +25,91 @@ type server struct {
 	base       string // holds the account's files (chroot, home, flags)
 	removeBase bool   // base was made under safeBase and goes on Stop
 	p          *proc
+}
+
+// absDir makes dir (and its parents) and returns its absolute path.
+func absDir(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return "", fmt.Errorf("lab: %w", err)
+	}
+	return abs, nil
+}
+
+// sftpUser is what the lab needs to know about a server's account.
+type sftpUser struct{ uid, gid int }
+
+var userMu sync.Mutex
+
+// ensureAccount creates the system account name with useradd (--system
+// --user-group --no-create-home, then args) if missing, lets check refuse
+// it, and makes sure its password field is not a locked "!" (sshd without
+// PAM and Dropbear refuse those).
+func ensureAccount(name string, args []string, check func(*user.User) error) (sftpUser, error) {
+	userMu.Lock()
+	defer userMu.Unlock()
+	if _, err := user.Lookup(name); err != nil {
+		// Another test process may be adding it at the same time; useradd
+		// then fails on the lock or on the existing name. Retry and look again.
+		argv := append([]string{"--system", "--user-group", "--no-create-home"}, args...)
+		argv = append(argv, name)
+		var out []byte
+		for i := 0; i < 10; i++ {
+			out, err = exec.Command("useradd", argv...).CombinedOutput()
+			if _, lerr := user.Lookup(name); lerr == nil {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if _, lerr := user.Lookup(name); lerr != nil {
+			return sftpUser{}, fmt.Errorf("lab: useradd %s: %v: %s", name, err, strings.TrimSpace(string(out)))
+		}
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		return sftpUser{}, fmt.Errorf("lab: %w", err)
+	}
+	if check != nil {
+		if err := check(u); err != nil {
+			return sftpUser{}, err
+		}
+	}
+	if locked, err := passwordLocked(name); err != nil {
+		return sftpUser{}, err
+	} else if locked {
+		if out, err := exec.Command("usermod", "--password", "*", name).CombinedOutput(); err != nil {
+			return sftpUser{}, fmt.Errorf("lab: usermod --password '*' %s: %v: %s", name, err, strings.TrimSpace(string(out)))
+		}
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return sftpUser{uid: uid, gid: gid}, nil
+}
+
+// ownedDir is a directory of a server's layout: its owner and mode.
+type ownedDir struct {
+	path     string
+	uid, gid int
+	mode     os.FileMode
+}
+
+// makeDirs makes dirs, in order, with their owners and modes.
+func makeDirs(dirs ...ownedDir) error {
+	for _, d := range dirs {
+		if err := os.MkdirAll(d.path, 0o755); err != nil {
+			return fmt.Errorf("lab: %w", err)
+		}
+		if err := os.Chown(d.path, d.uid, d.gid); err != nil {
+			return fmt.Errorf("lab: %w", err)
+		}
+		if err := os.Chmod(d.path, d.mode); err != nil {
+			return fmt.Errorf("lab: %w", err)
+		}
+	}
+	return nil
 }
 
 // makeBase picks base: dir itself when it is root-owned all the way down
@@ -49,6 +137,19 @@ func (s *server) makeBase(dir, prefix string) error {
 	return nil
 }
 
+// setUp runs the steps of a start (layout, keys, listen) once base is
+// made; when one fails, it stops the server and removes what it made, so
+// that nothing is left running.
+func (s *server) setUp(steps ...func() error) error {
+	for _, step := range steps {
+		if err := step(); err != nil {
+			s.Stop()
+			return err
+		}
+	}
+	return nil
+}
+
 // listen starts the server with start on 127.0.0.1:port, or on a free
 // port when port is 0: then up to three ports are tried, in case another
 // process took one between the choice and the start.
@@ -66,6 +167,29 @@ func (s *server) listen(port int, start func(addr string) error) error {
 			return err
 		}
 	}
+}
+
+// writeKnownHosts pins keys for addr in file.
+func writeKnownHosts(file, addr string, keys ...ssh.PublicKey) error {
+	var lines strings.Builder
+	for _, k := range keys {
+		lines.WriteString(knownhosts.Line([]string{knownhosts.Normalize(addr)}, k) + "\n")
+	}
+	if err := os.WriteFile(file, []byte(lines.String()), 0o644); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	return nil
+}
+
+// run starts argv (with attr) as the server's process, its output in
+// logFile, and waits up to timeout for its banner on addr.
+func (s *server) run(addr, logFile string, attr *syscall.SysProcAttr, timeout time.Duration, argv ...string) error {
+	p, err := startProc(s.name, logFile, nil, attr, argv...)
+	if err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	s.p = p
+	return s.waitBanner(addr, logFile, timeout)
 }
 
 // waitBanner waits up to timeout (default 10 s) for the SSH banner on

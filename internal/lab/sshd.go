@@ -8,17 +8,12 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/knownhosts"
 )
 
 // DefaultSSHUser is the SFTP-only account the packages ship (DESIGN §2).
@@ -97,12 +92,9 @@ func StartSSHD(dir string, opts SSHDOptions) (*SSHD, error) {
 	if opts.LogLevel == "" {
 		opts.LogLevel = "INFO"
 	}
-	abs, err := filepath.Abs(dir)
+	abs, err := absDir(dir)
 	if err != nil {
 		return nil, err
-	}
-	if err := os.MkdirAll(abs, 0o755); err != nil {
-		return nil, fmt.Errorf("lab: %w", err)
 	}
 	// sshd needs its privilege separation directory.
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
@@ -126,66 +118,23 @@ func StartSSHD(dir string, opts SSHDOptions) (*SSHD, error) {
 	if err := s.makeBase(s.Dir, ""); err != nil {
 		return nil, err
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			s.Stop()
-		}
-	}()
-	if err := s.layout(acct); err != nil {
+	if err := s.setUp(
+		func() error { return s.layout(acct) },
+		func() error { return s.writeKeys(opts, acct) },
+		func() error {
+			return s.listen(opts.Port, func(addr string) error { s.Addr = addr; return s.start(opts) })
+		},
+	); err != nil {
 		return nil, err
 	}
-	if err := s.writeKeys(opts, acct); err != nil {
-		return nil, err
-	}
-	if err := s.listen(opts.Port, func(addr string) error { s.Addr = addr; return s.start(opts) }); err != nil {
-		return nil, err
-	}
-	ok = true
 	return s, nil
 }
-
-// sftpUser is what the lab needs to know about the account.
-type sftpUser struct{ uid, gid int }
-
-var userMu sync.Mutex
 
 // ensureSFTPUser creates the system account if missing and makes sure its
 // password field is not a locked "!" (sshd refuses those without PAM).
 func ensureSFTPUser(name string) (sftpUser, error) {
-	userMu.Lock()
-	defer userMu.Unlock()
-	if _, err := user.Lookup(name); err != nil {
-		// Another test process may be adding it at the same time; useradd
-		// then fails on the lock or on the existing name. Retry and look again.
-		var out []byte
-		for i := 0; i < 10; i++ {
-			out, err = exec.Command("useradd", "--system", "--user-group", "--no-create-home",
-				"--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
-				"--comment", "nutslave SFTP flags", name).CombinedOutput()
-			if _, lerr := user.Lookup(name); lerr == nil {
-				break
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-		if _, lerr := user.Lookup(name); lerr != nil {
-			return sftpUser{}, fmt.Errorf("lab: useradd %s: %v: %s", name, err, strings.TrimSpace(string(out)))
-		}
-	}
-	if locked, err := passwordLocked(name); err != nil {
-		return sftpUser{}, err
-	} else if locked {
-		if out, err := exec.Command("usermod", "--password", "*", name).CombinedOutput(); err != nil {
-			return sftpUser{}, fmt.Errorf("lab: usermod --password '*' %s: %v: %s", name, err, strings.TrimSpace(string(out)))
-		}
-	}
-	u, err := user.Lookup(name)
-	if err != nil {
-		return sftpUser{}, fmt.Errorf("lab: %w", err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return sftpUser{uid: uid, gid: gid}, nil
+	return ensureAccount(name, []string{"--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
+		"--comment", "nutslave SFTP flags"}, nil)
 }
 
 // passwordLocked reports whether name's /etc/shadow password field is a
@@ -210,10 +159,6 @@ func passwordLocked(name string) (bool, error) {
 	return false, sc.Err()
 }
 
-// makeBase picks the directory for the chroot and the authorized keys: Dir
-// itself when every component of its path is root-owned and not writable
-// by group or others, else a fresh directory under safeBase, linked from
-// Dir/chroot.
 // rootOwnedPath reports whether every directory from / to dir is owned by
 // root and not writable by group or others, as sshd demands of a chroot.
 func rootOwnedPath(dir string) bool {
@@ -238,26 +183,13 @@ func (s *SSHD) layout(acct sftpUser) error {
 	s.ChrootDir = filepath.Join(s.base, "chroot")
 	s.FlagDir = filepath.Join(s.ChrootDir, "flags")
 	s.AckDir = filepath.Join(s.FlagDir, "acks")
-	dirs := []struct {
-		path     string
-		uid, gid int
-		mode     os.FileMode
-	}{
-		{s.ChrootDir, 0, 0, 0o755},
-		{s.FlagDir, 0, 0, 0o755},
-		{s.AckDir, 0, acct.gid, 0o770 | os.ModeSticky},
-		{filepath.Join(s.base, "authorized_keys"), 0, 0, 0o755},
-	}
-	for _, d := range dirs {
-		if err := os.MkdirAll(d.path, 0o755); err != nil {
-			return fmt.Errorf("lab: %w", err)
-		}
-		if err := os.Chown(d.path, d.uid, d.gid); err != nil {
-			return fmt.Errorf("lab: %w", err)
-		}
-		if err := os.Chmod(d.path, d.mode); err != nil {
-			return fmt.Errorf("lab: %w", err)
-		}
+	if err := makeDirs(
+		ownedDir{s.ChrootDir, 0, 0, 0o755},
+		ownedDir{s.FlagDir, 0, 0, 0o755},
+		ownedDir{s.AckDir, 0, acct.gid, 0o770 | os.ModeSticky},
+		ownedDir{filepath.Join(s.base, "authorized_keys"), 0, 0, 0o755},
+	); err != nil {
+		return err
 	}
 	if s.removeBase {
 		link := filepath.Join(s.Dir, "chroot")
@@ -345,19 +277,13 @@ func (s *SSHD) config(opts SSHDOptions) string {
 // start writes known_hosts and sshd_config for s.Addr, starts sshd and waits
 // for its banner.
 func (s *SSHD) start(opts SSHDOptions) error {
-	line := knownhosts.Line([]string{knownhosts.Normalize(s.Addr)}, s.HostKey) + "\n"
-	if err := os.WriteFile(s.KnownHostsFile, []byte(line), 0o644); err != nil {
-		return fmt.Errorf("lab: %w", err)
+	if err := writeKnownHosts(s.KnownHostsFile, s.Addr, s.HostKey); err != nil {
+		return err
 	}
 	if err := writeFile(s.ConfigFile, []byte(s.config(opts)), 0o600); err != nil {
 		return fmt.Errorf("lab: %w", err)
 	}
-	p, err := startProc("sshd", s.LogFile, nil, nil, SSHDPath, "-D", "-e", "-f", s.ConfigFile)
-	if err != nil {
-		return fmt.Errorf("lab: %w", err)
-	}
-	s.p = p
-	return s.waitBanner(s.Addr, s.LogFile, opts.StartTimeout)
+	return s.run(s.Addr, s.LogFile, nil, opts.StartTimeout, SSHDPath, "-D", "-e", "-f", s.ConfigFile)
 }
 
 // banner reports whether an SSH server answers on addr.

@@ -78,30 +78,22 @@ func defaultConfig(path string) *Config {
 }
 
 // LoadConfig reads and validates the configuration file at path.
-func LoadConfig(path string) (_ *Config, err error) {
+func LoadConfig(path string) (*Config, error) {
 	c := defaultConfig(path)
-	ackSet := false
 	abs, dur := conf.AbsPath, conf.Duration
 	keys := map[string]conf.Setter{
-		"MASTER":                 c.setMaster,
-		"MASTERS":                c.setMasters,
-		"UPSMON_CONF":            abs(&c.UpsmonConf),
-		"IDENTITY":               abs(&c.Identity),
-		"KNOWN_HOSTS":            abs(&c.KnownHosts),
-		"FLAGDIR":                abs(&c.FlagDir),
-		"ACKDIR":                 func(v string) error { ackSet = true; return abs(&c.AckDir)(v) },
-		"FLAGOWNER":              conf.UID(&c.FlagOwner),
-		"NAME":                   func(v string) error { c.Name = v; return flags.ValidSlaveName(v) },
-		"POLL":                   dur(&c.Poll),
-		"SDFWAIT":                dur(&c.SDFWait),
-		"DEADTIME":               dur(&c.DeadTime),
-		"CONNECT_TIMEOUT":        dur(&c.ConnectTimeout),
-		"SHUTDOWNCMD":            conf.Command(&c.ShutdownCmd),
-		"LOGFILE":                conf.OptionalPath(&c.LogFile),
-		"STATEDIR":               abs(&c.StateDir),
-		"DRYRUN":                 func(v string) (err error) { c.DryRun, err = conf.ParseBool(v); return err },
-		"NOTIFYCMD_NEXT":         conf.Command(&c.Next.Argv),
-		"NOTIFYCMD_NEXT_TIMEOUT": dur(&c.Next.Timeout),
+		"MASTER":          c.setMaster,
+		"MASTERS":         c.setMasters,
+		"UPSMON_CONF":     abs(&c.UpsmonConf),
+		"IDENTITY":        abs(&c.Identity),
+		"KNOWN_HOSTS":     abs(&c.KnownHosts),
+		"FLAGOWNER":       conf.UID(&c.FlagOwner),
+		"NAME":            func(v string) error { c.Name = v; return flags.ValidSlaveName(v) },
+		"POLL":            dur(&c.Poll),
+		"SDFWAIT":         dur(&c.SDFWait),
+		"DEADTIME":        dur(&c.DeadTime),
+		"CONNECT_TIMEOUT": dur(&c.ConnectTimeout),
+		"SHUTDOWNCMD":     conf.Command(&c.ShutdownCmd),
 		"ON_NOPARENT": func(v string) error {
 			if v != "shutdown" && v != "log" {
 				return fmt.Errorf("%q: want shutdown or log", v)
@@ -110,13 +102,9 @@ func LoadConfig(path string) (_ *Config, err error) {
 			return nil
 		},
 	}
-	if c.lines, err = command.ApplyConfig(path, keys); err != nil {
-		return nil, err
-	}
-	if !ackSet {
-		c.AckDir = c.FlagDir + "/acks"
-	}
-	if err := c.Validate(); err != nil {
+	common := command.Common{FlagDir: &c.FlagDir, AckDir: &c.AckDir, LogFile: &c.LogFile, StateDir: &c.StateDir,
+		DryRun: &c.DryRun, Next: &c.Next, Lines: &c.lines}
+	if err := command.LoadConfig(path, keys, common, c.Validate); err != nil {
 		return nil, err
 	}
 	return c, nil

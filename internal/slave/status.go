@@ -19,12 +19,7 @@ import (
 // StatusReport is what `upsslave status` shows, as text or as JSON (schema
 // [command.StatusSchema], docs/status-json.md). CollectStatus builds it.
 type StatusReport struct {
-	Schema  string    `json:"schema"`
-	Program string    `json:"program"`
-	Version string    `json:"version"`
-	Host    string    `json:"host"`
-	Time    time.Time `json:"time"`
-	Config  string    `json:"config"`
+	command.StatusHeader
 	// Name is this slave's NAME; Master the master's account, user@host:port.
 	Name   string `json:"name"`
 	Master string `json:"master"`
@@ -84,9 +79,9 @@ func CollectStatus(ctx context.Context, cfg *Config, remote bool) (*StatusReport
 	host, _ := os.Hostname()
 	host, _, _ = strings.Cut(host, ".")
 	r := &StatusReport{
-		Schema: command.StatusSchema, Program: "upsslave", Version: cfg.Version, Host: host,
-		Time: time.Now().UTC(), Config: cfg.Path, Name: cfg.Name,
-		Master: cfg.MasterUser + "@" + cfg.MasterAddr, UPS: []UPSStatus{},
+		StatusHeader: command.NewStatusHeader("upsslave", cfg.Version, host, time.Now(), cfg.Path),
+		Name:         cfg.Name,
+		Master:       cfg.MasterUser + "@" + cfg.MasterAddr, UPS: []UPSStatus{},
 	}
 	for _, u := range store.Known() {
 		st, err := store.Load(u)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,11 +11,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/nutslave/nutslave/internal/golden"
 	"github.com/nutslave/nutslave/internal/poweroff"
 	"github.com/nutslave/nutslave/notify"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/status/")
 
 // TestStatusGolden: `upsslave status --local` as JSON and as text, for a
 // slave that watched one UPS, acknowledged and started its shutdown, and
@@ -73,8 +71,8 @@ func TestStatusGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.WriteText(&text)
-	golden(t, "local.json", dir, js.Bytes())
-	golden(t, "local.txt", dir, text.Bytes())
+	golden.Check(t, "testdata/status/local.json", dir, js.Bytes())
+	golden.Check(t, "testdata/status/local.txt", dir, text.Bytes())
 
 	var back StatusReport
 	dec := json.NewDecoder(&js)
@@ -84,26 +82,5 @@ func TestStatusGolden(t *testing.T) {
 	}
 	if diff := cmp.Diff(r, &back); diff != "" {
 		t.Errorf("the JSON does not decode to the report (-report +decoded):\n%s", diff)
-	}
-}
-
-// golden compares got, with dir replaced by $DIR, with
-// testdata/status/<name>; -update rewrites the file.
-func golden(t *testing.T, name, dir string, got []byte) {
-	t.Helper()
-	got = bytes.ReplaceAll(got, []byte(dir), []byte("$DIR"))
-	path := filepath.Join("testdata", "status", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -run %s -update to create it)", err, t.Name())
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s differs (-want +got; go test -update rewrites it):\n%s", path, diff)
 	}
 }

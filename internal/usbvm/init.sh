@@ -78,15 +78,25 @@ section lsusb cat /sys/bus/usb/devices/1-1/idVendor /sys/bus/usb/devices/1-1/idP
 # NUT as in production: driver through upsdrvctl, upsd, upsc; as root in
 # this VM (no nut user).
 mkdir -p /etc/nut /run/nut
-cat > /etc/nut/ups.conf <<EOF
+# ups_conf [LINE...]: writes ups.conf for the device; each LINE ("offdelay
+# = 20") goes in its section, before the device's DRIVER_OPTIONS.
+# shellcheck disable=SC2120 # outage.sh, sourced below, passes LINEs
+ups_conf() {
+	{
+		cat <<EOF
 user = root
 [ups]
 	driver = $DRIVER
 	port = auto
 	vendorid = $VID
 	productid = $PID
-$DRIVER_OPTIONS
 EOF
+		for line in "$@"; do printf '\t%s\n' "$line"; done
+		echo "$DRIVER_OPTIONS"
+	} > /etc/nut/ups.conf
+}
+# shellcheck disable=SC2119
+ups_conf
 printf 'LISTEN 127.0.0.1 3493\n' > /etc/nut/upsd.conf
 printf '[admin]\n\tpassword = usbvm\n\tactions = SET FSD\n\tinstcmds = all\n' > /etc/nut/upsd.users
 chmod 0600 /etc/nut/upsd.users

@@ -85,16 +85,6 @@ section reboot cat /run/shutdown.txt
 
 # NUT's killpower path against the emulated UPS: the driver opens the
 # device itself and sends its shutdown commands (a recorder inside).
-cat > /etc/nut/ups.conf <<EOF
-user = root
-[ups]
-	driver = $DRIVER
-	port = auto
-	vendorid = $VID
-	productid = $PID
-	offdelay = 20
-	ondelay = 60
-$DRIVER_OPTIONS
-EOF
+ups_conf "offdelay = 20" "ondelay = 60"
 echo "@@MARK killpower@@" >> /run/commands.txt
 section killpower upsdrvctl -u root shutdown

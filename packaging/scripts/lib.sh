@@ -27,6 +27,30 @@ need_root() {
 	[ "$(id -u)" -eq 0 ] || die "$1 needs root (debootstrap, chroot, mount)"
 }
 
+# ---- checks, for the test scripts -------------------------------------------
+
+# PASS and FAIL count the checks; the scripts report them at the end.
+PASS=0
+FAIL=0
+pass() {
+	PASS=$((PASS + 1))
+	printf 'ok   %s\n' "$*"
+}
+fail() {
+	FAIL=$((FAIL + 1))
+	printf 'FAIL %s\n' "$*"
+}
+# t DESCRIPTION CMD...: one check.
+t() {
+	local d=$1
+	shift
+	if "$@"; then pass "$d"; else fail "$d"; fi
+}
+# is DESCRIPTION GOT WANT
+is() {
+	if [ "$2" = "$3" ]; then pass "$1"; else fail "$1: got \"$2\", want \"$3\""; fi
+}
+
 # ---- mounts, always undone -------------------------------------------------
 
 MOUNTED=()

@@ -30,26 +30,6 @@ DIST=${DIST:-dist}
 [ -s "$DIST/packages.txt" ] || die "no $DIST/packages.txt: run make package first"
 VERSION=${VERSION:?}
 
-PASS=0
-FAIL=0
-pass() {
-	PASS=$((PASS + 1))
-	printf 'ok   %s\n' "$*"
-}
-fail() {
-	FAIL=$((FAIL + 1))
-	printf 'FAIL %s\n' "$*"
-}
-# t DESCRIPTION CMD...: one check.
-t() {
-	local d=$1
-	shift
-	if "$@"; then pass "$d"; else fail "$d"; fi
-}
-# is DESCRIPTION GOT WANT
-is() {
-	if [ "$2" = "$3" ]; then pass "$1"; else fail "$1: got \"$2\", want \"$3\""; fi
-}
 section() { printf '\n== %s\n' "$*"; }
 
 pkgfile() { grep -E "/$1" "$DIST/packages.txt"; }

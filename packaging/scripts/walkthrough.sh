@@ -57,24 +57,6 @@ DEB_M=$(grep -E '/nutslave-master_[^/]*\.deb$' "$DIST/packages.txt")
 [ -f "$DEB_S" ] && [ -f "$DEB_M" ] || die "missing $DEB_S or $DEB_M"
 
 START=$(date +%s)
-PASS=0
-FAIL=0
-pass() {
-	PASS=$((PASS + 1))
-	printf 'ok   %s\n' "$*"
-}
-fail() {
-	FAIL=$((FAIL + 1))
-	printf 'FAIL %s\n' "$*"
-}
-t() {
-	local d=$1
-	shift
-	if "$@"; then pass "$d"; else fail "$d"; fi
-}
-is() {
-	if [ "$2" = "$3" ]; then pass "$1"; else fail "$1: got \"$2\", want \"$3\""; fi
-}
 section() { printf '\n== %s (at %ds)\n' "$*" "$(($(date +%s) - START))"; }
 # note: a place where the README, followed literally, does not work and
 # the test does the closest correct thing (listed again at the end).

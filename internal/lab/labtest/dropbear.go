@@ -1,7 +1,6 @@
 package labtest
 
 import (
-	"path/filepath"
 	"testing"
 
 	"github.com/nutslave/nutslave/internal/lab"
@@ -11,18 +10,7 @@ import (
 // root, or OpenSSH's sftp-server) is missing.
 func Dropbear(t testing.TB, opts lab.DropbearOptions) *lab.Dropbear {
 	t.Helper()
-	if err := lab.CheckDropbear(); err != nil {
-		t.Skipf("skipping: Dropbear needed (apt-get install dropbear-bin, as root): %v", err)
-	}
-	d, err := lab.StartDropbear(filepath.Join(t.TempDir(), "dropbear"), opts)
-	if err != nil {
-		t.Fatalf("StartDropbear: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := d.Stop(); err != nil {
-			t.Errorf("Dropbear.Stop: %v", err)
-		}
-		dumpLogs(t, d.Dir, "dropbear.log")
-	})
-	return d
+	return start(t, "Dropbear", "Dropbear needed (apt-get install dropbear-bin, as root)", lab.CheckDropbear,
+		func(dir string) (*lab.Dropbear, error) { return lab.StartDropbear(dir, opts) },
+		func(d *lab.Dropbear) string { return d.Dir }, "dropbear.log")
 }

@@ -18,59 +18,48 @@ import (
 // NUT starts dummy-ups and upsd for the test, or skips it.
 func NUT(t testing.TB, opts lab.NUTOptions) *lab.NUT {
 	t.Helper()
-	if err := lab.CheckNUT(); err != nil {
-		t.Skipf("skipping: real NUT needed: %v", err)
-	}
-	dir := t.TempDir()
-	n, err := lab.StartNUT(filepath.Join(dir, "nut"), opts)
-	if err != nil {
-		t.Fatalf("StartNUT: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := n.Stop(); err != nil {
-			t.Errorf("NUT.Stop: %v", err)
-		}
-		dumpLogs(t, n.Dir, "upsd.log", "dummy-ups.log")
-	})
-	return n
+	return start(t, "NUT", "real NUT needed", lab.CheckNUT,
+		func(dir string) (*lab.NUT, error) { return lab.StartNUT(dir, opts) },
+		func(n *lab.NUT) string { return n.Dir }, "upsd.log", "dummy-ups.log")
 }
 
 // Upsmon starts upsmon against n for the test, or skips it.
 func Upsmon(t testing.TB, n *lab.NUT, opts lab.UpsmonOptions) *lab.Upsmon {
 	t.Helper()
-	if err := lab.CheckUpsmon(); err != nil {
-		t.Skipf("skipping: upsmon needs: %v", err)
-	}
-	u, err := n.StartUpsmon(filepath.Join(t.TempDir(), "upsmon"), opts)
-	if err != nil {
-		t.Fatalf("StartUpsmon: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := u.Stop(); err != nil {
-			t.Errorf("Upsmon.Stop: %v", err)
-		}
-		dumpLogs(t, u.Dir, "upsmon.log")
-	})
-	return u
+	return start(t, "Upsmon", "upsmon needs", lab.CheckUpsmon,
+		func(dir string) (*lab.Upsmon, error) { return n.StartUpsmon(dir, opts) },
+		func(u *lab.Upsmon) string { return u.Dir }, "upsmon.log")
 }
 
 // SSHD starts sshd for the test, or skips it.
 func SSHD(t testing.TB, opts lab.SSHDOptions) *lab.SSHD {
 	t.Helper()
-	if err := lab.CheckSSHD(); err != nil {
-		t.Skipf("skipping: real OpenSSH sshd needed: %v", err)
+	return start(t, "SSHD", "real OpenSSH sshd needed", lab.CheckSSHD,
+		func(dir string) (*lab.SSHD, error) { return lab.StartSSHD(dir, opts) },
+		func(s *lab.SSHD) string { return s.Dir }, "sshd.log")
+}
+
+// start starts what a test needs of the lab, or skips the test ("skipping:
+// need: why") when check fails: with startFn in the directory strings.
+// ToLower(name) under t.TempDir(), stopped in t.Cleanup, which then shows
+// the logs under its dir when the test failed.
+func start[I interface{ Stop() error }](t testing.TB, name, need string, check func() error,
+	startFn func(dir string) (I, error), dir func(I) string, logs ...string) I {
+	t.Helper()
+	if err := check(); err != nil {
+		t.Skipf("skipping: %s: %v", need, err)
 	}
-	s, err := lab.StartSSHD(filepath.Join(t.TempDir(), "sshd"), opts)
+	inst, err := startFn(filepath.Join(t.TempDir(), strings.ToLower(name)))
 	if err != nil {
-		t.Fatalf("StartSSHD: %v", err)
+		t.Fatalf("Start%s: %v", name, err)
 	}
 	t.Cleanup(func() {
-		if err := s.Stop(); err != nil {
-			t.Errorf("SSHD.Stop: %v", err)
+		if err := inst.Stop(); err != nil {
+			t.Errorf("%s.Stop: %v", name, err)
 		}
-		dumpLogs(t, s.Dir, "sshd.log")
+		dumpLogs(t, dir(inst), logs...)
 	})
-	return s
+	return inst
 }
 
 // dumpLogs logs the named files of dir when t failed.
