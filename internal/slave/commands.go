@@ -28,18 +28,21 @@ type checker struct {
 	// hostKey: KNOWN_HOSTS is missing or unreadable; noKey: IDENTITY is
 	// missing. Each adds its fix to the summary's hints.
 	hostKey, noKey bool
+	// dial reaches the master; nil is one attempt (sftpstore.Dial). The
+	// heartbeat's tries again while the master is busy.
+	dial func(ctx context.Context, sc sftpstore.Config) (*sftpstore.Conn, error)
 }
 
 // Check verifies everything an outage will need, so a broken slave is
 // found before the power fails.
 func Check(ctx context.Context, cfg *Config, w io.Writer) error {
-	_, err := check(ctx, cfg, w)
+	_, err := check(ctx, cfg, w, nil)
 	return err
 }
 
 // check is Check, also returning its findings.
-func check(ctx context.Context, cfg *Config, w io.Writer) (*checker, error) {
-	k := &checker{Checker: command.Checker{W: w}}
+func check(ctx context.Context, cfg *Config, w io.Writer, dial func(context.Context, sftpstore.Config) (*sftpstore.Conn, error)) (*checker, error) {
+	k := &checker{Checker: command.Checker{W: w}, dial: dial}
 	k.OK("configuration %s parsed (MASTER=%s@%s NAME=%s)", cfg.Path, cfg.MasterUser, cfg.MasterAddr, cfg.Name)
 	if fi, err := os.Stat(cfg.Path); err == nil && fi.Mode().Perm()&0o004 != 0 {
 		k.Warn("%s is world-readable (mode %04o); use root:nut 0640", cfg.Path, fi.Mode().Perm())
@@ -106,9 +109,17 @@ func checkShutdownCmd(k *checker, cfg *Config) {
 }
 
 func checkMaster(ctx context.Context, k *checker, cfg *Config, signer ssh.Signer) {
+	dial := k.dial
+	if dial == nil {
+		dial = func(ctx context.Context, sc sftpstore.Config) (*sftpstore.Conn, error) {
+			ctx, cancel := context.WithTimeout(ctx, 3*sc.DialTimeout)
+			defer cancel()
+			return sftpstore.Dial(ctx, sc)
+		}
+	}
+	conn, err := dial(ctx, sshConfig(cfg, signer))
 	cctx, cancel := context.WithTimeout(ctx, 3*cfg.ConnectTimeout)
 	defer cancel()
-	conn, err := sftpstore.Dial(cctx, sshConfig(cfg, signer))
 	if err != nil {
 		if errors.Is(err, sftpstore.ErrHostKey) {
 			k.Config, k.hostKey = true, true

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"strings"
@@ -20,7 +21,8 @@ import (
 // seen.<NAME> in ACKDIR, so a broken slave is found before the power
 // fails. It also answers a drill the master may have asked for.
 func Heartbeat(ctx context.Context, cfg *Config, log *eventlog.Logger, w io.Writer) error {
-	k, checkErr := check(ctx, cfg, w)
+	busy := func(ctx context.Context, sc sftpstore.Config) (*sftpstore.Conn, error) { return dialBusy(ctx, sc, log) }
+	k, checkErr := check(ctx, cfg, w, busy)
 	problems := k.Findings
 	result := "ok"
 	if checkErr != nil {
@@ -32,14 +34,14 @@ func Heartbeat(ctx context.Context, cfg *Config, log *eventlog.Logger, w io.Writ
 		log.Error("heartbeat: cannot load the ssh identity", "err", err)
 		return errors.Join(checkErr, err)
 	}
-	cctx, cancel := context.WithTimeout(ctx, 3*cfg.ConnectTimeout)
-	defer cancel()
-	conn, err := sftpstore.Dial(cctx, sshConfig(cfg, signer))
+	conn, err := dialBusy(ctx, sshConfig(cfg, signer), log)
 	if err != nil {
 		log.Error("heartbeat: master unreachable", "err", err)
 		return errors.Join(checkErr, err)
 	}
 	defer conn.Close()
+	cctx, cancel := context.WithTimeout(ctx, 3*cfg.ConnectTimeout)
+	defer cancel()
 	fields := []flags.Field{
 		{Key: "version", Value: cfg.Version},
 		{Key: "result", Value: result},
@@ -62,6 +64,34 @@ func Heartbeat(ctx context.Context, cfg *Config, log *eventlog.Logger, w io.Writ
 		AnswerDrill(cctx, log, cfg.Options(), conn.SFTP, in)
 	}
 	return checkErr
+}
+
+// heartbeatBusyFor is how long a heartbeat keeps trying a master whose
+// sshd is busy (connections closed before the banner: past MaxStartups,
+// as when every slave boots at once after an outage). Without it such a
+// slave would be seen again only at its timer's next run.
+const heartbeatBusyFor = 30 * time.Second
+
+// dialBusy dials the master, trying again after a pause of 1 to 2 s while
+// it is busy, for heartbeatBusyFor at most. Any other failure ends it.
+func dialBusy(ctx context.Context, sc sftpstore.Config, log *eventlog.Logger) (*sftpstore.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, heartbeatBusyFor+3*sc.DialTimeout)
+	defer cancel()
+	deadline := time.Now().Add(heartbeatBusyFor)
+	for try := 1; ; try++ {
+		cctx, ccancel := context.WithTimeout(ctx, 3*sc.DialTimeout)
+		conn, err := sftpstore.Dial(cctx, sc)
+		ccancel()
+		if err == nil || !errors.Is(err, sftpstore.ErrBusy) || time.Now().After(deadline) {
+			return conn, err
+		}
+		log.Info("heartbeat: the master is busy; trying again", "try", try, "err", err)
+		select {
+		case <-time.After(time.Second + rand.N(time.Second)):
+		case <-ctx.Done():
+			return nil, err
+		}
+	}
 }
 
 func truncate(s string, n int) string {
