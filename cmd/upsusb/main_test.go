@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,20 +18,7 @@ const usbtoolTestdata = "../../usbtool/testdata"
 
 func syntheticUPS(t *testing.T) *usbtest.Device {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(usbtoolTestdata, "synthetic-ups.rdesc.hex"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	desc, err := usbtest.ParseHex(string(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(filepath.Join(usbtoolTestdata, "synthetic-ups-online.reports.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	reps, err := usbtest.ParseReports(f)
+	desc, reps, err := usbtest.LoadFiles(filepath.Join(usbtoolTestdata, "synthetic-ups.rdesc.hex"), filepath.Join(usbtoolTestdata, "synthetic-ups-online.reports.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,20 +14,7 @@ import (
 func cyberpower(t *testing.T) *usbtest.Device {
 	t.Helper()
 	dir := filepath.Join("..", "..", "testdata", "hid")
-	b, err := os.ReadFile(filepath.Join(dir, "cyberpower-cp1500pfclcd.rdesc.hex"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	desc, err := usbtest.ParseHex(string(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(filepath.Join(dir, "cyberpower-cp1500pfclcd.reports.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	reps, err := usbtest.ParseReports(f)
+	desc, reps, err := usbtest.LoadFiles(filepath.Join(dir, "cyberpower-cp1500pfclcd.rdesc.hex"), filepath.Join(dir, "cyberpower-cp1500pfclcd.reports.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}

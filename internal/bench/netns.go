@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"regexp"
 	"strings"
+
+	"github.com/nutslave/nutslave/internal/lab"
 )
 
 // The return benchmark's LAN: a bridge in the master's network namespace,
@@ -52,13 +53,6 @@ func CheckNetns() error {
 // Wrap is the command prefix that runs a program in namespace ns.
 func Wrap(ns string) []string { return []string{"ip", "netns", "exec", ns} }
 
-func ipCmd(args ...string) error {
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-	}
-	return nil
-}
-
 // NewLAN makes the namespaces for n slaves, named after tag (keep it
 // short and unique: the pid and a counter). On error, whatever was made
 // is removed.
@@ -72,11 +66,11 @@ func NewLAN(tag string, n int) (l *LAN, err error) {
 			l.Remove()
 		}
 	}()
-	if err := ipCmd("netns", "add", l.Master); err != nil {
+	if err := lab.IP("netns", "add", l.Master); err != nil {
 		return nil, err
 	}
 	l.made = append(l.made, l.Master)
-	m := func(args ...string) error { return ipCmd(append([]string{"-n", l.Master}, args...)...) }
+	m := func(args ...string) error { return lab.IP(append([]string{"-n", l.Master}, args...)...) }
 	for _, args := range [][]string{
 		{"link", "set", "lo", "up"},
 		{"link", "add", l.Bridge, "type", "bridge"},
@@ -89,7 +83,7 @@ func NewLAN(tag string, n int) (l *LAN, err error) {
 	}
 	for i := range n {
 		s := LANSlave{NS: fmt.Sprintf("nsb%ss%d", tag, i), Iface: "eth0", IP: fmt.Sprintf("198.18.0.%d", 10+i)}
-		if err := ipCmd("netns", "add", s.NS); err != nil {
+		if err := lab.IP("netns", "add", s.NS); err != nil {
 			return nil, err
 		}
 		l.made = append(l.made, s.NS)
@@ -104,11 +98,11 @@ func NewLAN(tag string, n int) (l *LAN, err error) {
 			{"-n", s.NS, "addr", "add", s.IP + lanPrefix, "dev", s.Iface},
 			{"-n", s.NS, "link", "set", s.Iface, "up"},
 		} {
-			if err := ipCmd(args...); err != nil {
+			if err := lab.IP(args...); err != nil {
 				return nil, err
 			}
 		}
-		if s.MAC, err = linkMAC(s.NS, s.Iface); err != nil {
+		if s.MAC, err = lab.LinkMAC(s.NS, s.Iface); err != nil {
 			return nil, err
 		}
 		l.Slaves = append(l.Slaves, s)
@@ -122,28 +116,10 @@ func NewLAN(tag string, n int) (l *LAN, err error) {
 	return l, nil
 }
 
-var macRE = regexp.MustCompile(`link/ether ([0-9a-f:]{17})`)
-
-// linkMAC is the hardware address of iface in namespace ns.
-func linkMAC(ns, iface string) (string, error) {
-	out, err := exec.Command("ip", "-n", ns, "-o", "link", "show", iface).Output()
-	if err != nil {
-		return "", fmt.Errorf("ip -n %s link show %s: %w", ns, iface, err)
-	}
-	m := macRE.FindStringSubmatch(string(out))
-	if m == nil {
-		return "", fmt.Errorf("no MAC for %s in %s: %s", iface, ns, out)
-	}
-	return m[1], nil
-}
-
 // Remove deletes every namespace made (their links go with them). The
 // processes in them must be stopped first.
 func (l *LAN) Remove() error {
-	var errs []error
-	for i := len(l.made) - 1; i >= 0; i-- {
-		errs = append(errs, ipCmd("netns", "delete", l.made[i]))
-	}
+	err := lab.DeleteNamespaces(l.made)
 	l.made = nil
-	return errors.Join(errs...)
+	return err
 }

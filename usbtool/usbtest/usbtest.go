@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -267,4 +268,26 @@ func ParseReports(r io.Reader) (map[usbtool.ReportRef][]byte, error) {
 // ParseHex decodes a descriptor file: hex digits, whitespace ignored.
 func ParseHex(s string) ([]byte, error) {
 	return hex.DecodeString(strings.Join(strings.Fields(s), ""))
+}
+
+// LoadFiles reads a captured device: its report descriptor (hex, as in
+// the corpus' .rdesc.hex files) and its recorded reports (a .reports.txt
+// file, see [ParseReports]).
+func LoadFiles(rdesc, reports string) (desc []byte, reps map[usbtool.ReportRef][]byte, err error) {
+	b, err := os.ReadFile(rdesc)
+	if err != nil {
+		return nil, nil, err
+	}
+	if desc, err = ParseHex(string(b)); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", rdesc, err)
+	}
+	f, err := os.Open(reports)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	if reps, err = ParseReports(f); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", reports, err)
+	}
+	return desc, reps, nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +14,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nutslave/nutslave/internal/lab"
 )
 
 // The demo's network for the return of the power. Wake-on-LAN needs a
@@ -115,13 +116,6 @@ func removeStale() []string {
 	return stale
 }
 
-func ipCmd(args ...string) error {
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-	}
-	return nil
-}
-
 // setUp creates the namespaces and links. On error, what was made is
 // left for tearDown.
 func (n *demoNet) setUp() error {
@@ -129,11 +123,11 @@ func (n *demoNet) setUp() error {
 		return fmt.Errorf("ip (Debian: iproute2) makes the network namespaces for the wake-ups: %w", err)
 	}
 	add := func(ns string) error {
-		if err := ipCmd("netns", "add", ns); err != nil {
+		if err := lab.IP("netns", "add", ns); err != nil {
 			return err
 		}
 		n.made = append(n.made, ns)
-		return ipCmd("-n", ns, "link", "set", "lo", "up")
+		return lab.IP("-n", ns, "link", "set", "lo", "up")
 	}
 	if err := add(n.master); err != nil {
 		return err
@@ -152,11 +146,11 @@ func (n *demoNet) setUp() error {
 			{"-n", l.ns, "link", "set", l.vethS, "up"},
 		}
 		for _, s := range steps {
-			if err := ipCmd(s...); err != nil {
+			if err := lab.IP(s...); err != nil {
 				return err
 			}
 		}
-		mac, err := linkMAC(l.ns, l.vethS)
+		mac, err := lab.LinkMAC(l.ns, l.vethS)
 		if err != nil {
 			return err
 		}
@@ -174,27 +168,9 @@ func (n *demoNet) setUp() error {
 // tearDown deletes the namespaces (and with them the veth pairs). Every
 // process inside must have been stopped first.
 func (n *demoNet) tearDown() error {
-	var errs []error
-	for i := len(n.made) - 1; i >= 0; i-- {
-		errs = append(errs, ipCmd("netns", "delete", n.made[i]))
-	}
+	err := lab.DeleteNamespaces(n.made)
 	n.made = nil
-	return errors.Join(errs...)
-}
-
-var macRE = regexp.MustCompile(`link/ether ([0-9a-f:]{17})`)
-
-// linkMAC is the hardware address of iface in namespace ns.
-func linkMAC(ns, iface string) (string, error) {
-	out, err := exec.Command("ip", "-n", ns, "-o", "link", "show", iface).Output()
-	if err != nil {
-		return "", fmt.Errorf("ip -n %s link show %s: %w", ns, iface, err)
-	}
-	m := macRE.FindStringSubmatch(string(out))
-	if m == nil {
-		return "", fmt.Errorf("no MAC for %s in %s: %s", iface, ns, out)
-	}
-	return m[1], nil
+	return err
 }
 
 // wrap is the command prefix that runs a program in namespace ns.

@@ -1,0 +1,46 @@
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"os/exec"
+	"regexp"
+	"strings"
+)
+
+// Network namespaces for the labs that need links of their own (the
+// demo's and the benchmark's Wake-on-LAN links): thin wrappers around
+// iproute2's ip.
+
+// IP runs "ip ARGS..." and returns its output in the error when it fails.
+func IP(args ...string) error {
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+var macRE = regexp.MustCompile(`link/ether ([0-9a-f:]{17})`)
+
+// LinkMAC is the hardware address of iface in network namespace ns.
+func LinkMAC(ns, iface string) (string, error) {
+	out, err := exec.Command("ip", "-n", ns, "-o", "link", "show", iface).Output()
+	if err != nil {
+		return "", fmt.Errorf("ip -n %s link show %s: %w", ns, iface, err)
+	}
+	m := macRE.FindStringSubmatch(string(out))
+	if m == nil {
+		return "", fmt.Errorf("no MAC for %s in %s: %s", iface, ns, out)
+	}
+	return m[1], nil
+}
+
+// DeleteNamespaces deletes the namespaces, the last made first (their
+// links go with them). The processes in them must be stopped first.
+func DeleteNamespaces(made []string) error {
+	var errs []error
+	for i := len(made) - 1; i >= 0; i-- {
+		errs = append(errs, IP("netns", "delete", made[i]))
+	}
+	return errors.Join(errs...)
+}
