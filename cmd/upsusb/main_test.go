@@ -102,23 +102,30 @@ func TestRun(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, out, errs := runWith(t, &usbtest.Backend{Devices: tt.devs}, tt.args...)
-			if code != tt.code {
-				t.Errorf("exit code = %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, out, errs)
-			}
-			for _, s := range tt.stdout {
-				if !strings.Contains(out, s) {
-					t.Errorf("stdout lacks %q:\n%s", s, out)
-				}
-			}
-			for _, s := range tt.stderr {
-				if !strings.Contains(errs, s) {
-					t.Errorf("stderr lacks %q:\n%s", s, errs)
-				}
-			}
+			checkRun(t, code, out, errs, tt.code, tt.stdout, tt.stderr)
 			if tt.noStderr && errs != "" {
 				t.Errorf("stderr = %q, want nothing", errs)
 			}
 		})
+	}
+}
+
+// checkRun checks a run's exit code and that its stdout and stderr hold
+// the wanted texts.
+func checkRun(t *testing.T, code int, out, errs string, wantCode int, stdout, stderr []string) {
+	t.Helper()
+	if code != wantCode {
+		t.Errorf("exit code = %d, want %d\nstdout:\n%s\nstderr:\n%s", code, wantCode, out, errs)
+	}
+	for _, s := range stdout {
+		if !strings.Contains(out, s) {
+			t.Errorf("stdout lacks %q:\n%s", s, out)
+		}
+	}
+	for _, s := range stderr {
+		if !strings.Contains(errs, s) {
+			t.Errorf("stderr lacks %q:\n%s", s, errs)
+		}
 	}
 }
 

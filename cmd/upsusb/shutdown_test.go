@@ -2,7 +2,6 @@ package main
 
 import (
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/nutslave/nutslave/usbtool"
@@ -66,19 +65,7 @@ func TestShutdown(t *testing.T) {
 				b.Devices = []*usbtest.Device{tt.dev}
 			}
 			code, out, errs := runWith(t, b, tt.args...)
-			if code != tt.code {
-				t.Errorf("exit code = %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, out, errs)
-			}
-			for _, s := range tt.stdout {
-				if !strings.Contains(out, s) {
-					t.Errorf("stdout lacks %q:\n%s", s, out)
-				}
-			}
-			for _, s := range tt.stderr {
-				if !strings.Contains(errs, s) {
-					t.Errorf("stderr lacks %q:\n%s", s, errs)
-				}
-			}
+			checkRun(t, code, out, errs, tt.code, tt.stdout, tt.stderr)
 			if tt.dev != nil && (tt.dev.Transfers() != 0) != tt.sent {
 				t.Errorf("%d transfers, want some: %v", tt.dev.Transfers(), tt.sent)
 			}

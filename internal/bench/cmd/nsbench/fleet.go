@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/nutslave/nutslave/internal/bench"
@@ -32,14 +31,11 @@ func fleetCmd(ctx context.Context, repo string, keep bool, args []string, stdout
 	defer cancel()
 
 	// One sshd for every size, with sshd's default MaxStartups.
-	env, stopSSHD, err := setup(ctx, repo, lab.SSHDOptions{LogLevel: "VERBOSE"}, stderr)
+	env, stopSSHD, err := setup(ctx, repo, keep, lab.SSHDOptions{LogLevel: "VERBOSE"}, stderr)
 	if err != nil {
 		return err
 	}
 	defer stopSSHD()
-	if !keep {
-		defer os.RemoveAll(env.Dir)
-	}
 	fmt.Fprintf(stdout, "## make bench-fleet\n\n%s\n", bench.Machine())
 	fmt.Fprintf(stdout, "One sshd (`%s`, MaxStartups default 10:30:100, LogLevel VERBOSE); N upsslave processes, each with its own NAME, STATEDIR and config, every setting at its default (POLL 250ms, DEADTIME 60s), all started with ONBATT at once (slaves under nice -n %d); the master stays silent %v after the last ONBATT, then writes battsdf and sdf. Slaves and sshd share this machine's CPUs.\n\n", env.SSHD.Addr, *nice, *silent)
 	var rs []*bench.FleetResult

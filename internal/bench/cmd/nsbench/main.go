@@ -75,8 +75,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// setup builds the binaries and starts sshd in a fresh work directory.
-func setup(ctx context.Context, repo string, opts lab.SSHDOptions, stderr io.Writer) (*bench.Env, func(), error) {
+// setup builds the programs and starts sshd in a new work directory. The
+// function it returns stops sshd and, unless keep, removes the directory.
+func setup(ctx context.Context, repo string, keep bool, opts lab.SSHDOptions, stderr io.Writer) (*bench.Env, func(), error) {
 	dir, err := os.MkdirTemp("", "nsbench-")
 	if err != nil {
 		return nil, nil, err
@@ -93,7 +94,12 @@ func setup(ctx context.Context, repo string, opts lab.SSHDOptions, stderr io.Wri
 		return nil, nil, err
 	}
 	env := &bench.Env{Dir: dir, SSHD: sshd, Upsslave: upsslave, Recorder: recorder}
-	return env, func() { sshd.Stop() }, nil
+	return env, func() {
+		sshd.Stop()
+		if !keep {
+			os.RemoveAll(dir)
+		}
+	}, nil
 }
 
 func slaveCmd(ctx context.Context, repo string, keep bool, args []string, stdout, stderr io.Writer) error {
@@ -113,14 +119,11 @@ func slaveCmd(ctx context.Context, repo string, keep bool, args []string, stdout
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
 
-	env, stopSSHD, err := setup(ctx, repo, lab.SSHDOptions{LogLevel: "VERBOSE"}, stderr)
+	env, stopSSHD, err := setup(ctx, repo, keep, lab.SSHDOptions{LogLevel: "VERBOSE"}, stderr)
 	if err != nil {
 		return err
 	}
 	defer stopSSHD()
-	if !keep {
-		defer os.RemoveAll(env.Dir)
-	}
 	kinds := []bench.Kind{bench.Upsslave}
 	seed, seedErr := findSeed(*seedDir)
 	if seedErr != nil {

@@ -49,14 +49,11 @@ func returnCmd(ctx context.Context, repo string, keep bool, args []string, stdou
 	ctx, cancel := context.WithTimeout(ctx, 45*time.Minute)
 	defer cancel()
 
-	env, stopSSHD, err := setup(ctx, repo, lab.SSHDOptions{LogLevel: "VERBOSE"}, stderr)
+	env, stopSSHD, err := setup(ctx, repo, keep, lab.SSHDOptions{LogLevel: "VERBOSE"}, stderr)
 	if err != nil {
 		return err
 	}
 	defer stopSSHD()
-	if !keep {
-		defer os.RemoveAll(env.Dir)
-	}
 	var note string
 	if env.Upsflags, env.WolSlave, note, err = bench.BuildReturn(ctx, repo, env.Dir); err != nil {
 		return err
