@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/nutslave/nutslave/internal/command"
-	"github.com/nutslave/nutslave/internal/statefile"
 	"github.com/nutslave/nutslave/usbtool"
 )
 
@@ -110,6 +109,14 @@ func (f *Flagger) armUPS() {
 		"powerdownflag", u.PowerDownFlag)
 }
 
+// flagSet reports whether path holds upsmon's POWERDOWNFLAG (its first
+// line is sdMagic), as "upsmon -K" checks.
+func flagSet(path string) bool {
+	b, err := os.ReadFile(path)
+	first, _, _ := strings.Cut(string(b), "\n")
+	return err == nil && first == sdMagic
+}
+
 // disarmUPS removes a POWERDOWNFLAG of upsmon's making at boot (reset):
 // left there, the next ordinary halt would cut the UPS's load. It returns
 // what it removed, "" for nothing.
@@ -172,7 +179,7 @@ func checkKillpower(ctx context.Context, k *checker, f *Flagger) {
 		k.Warn("%s monitors no UPS as primary: POWERDOWNFLAG is the primary's, and NUT's shutdown hook may not act on it", u.Path)
 	default:
 		k.OK("the master arms the UPS at its shutdown: POWERDOWNFLAG %s (from %s)", u.PowerDownFlag, u.Path)
-		if b, err := os.ReadFile(u.PowerDownFlag); err == nil && strings.HasPrefix(string(b), sdMagic) {
+		if flagSet(u.PowerDownFlag) {
 			k.Warn("POWERDOWNFLAG %s is set: the next halt cuts the UPS's load (upsflags reset clears it at boot)", u.PowerDownFlag)
 		}
 	}
@@ -193,10 +200,7 @@ func (f *Flagger) killpowerStatus() KillpowerStatus {
 	switch how {
 	case armUSB:
 		k := KillpowerStatus{Via: "usb"}
-		var rec armRecord
-		if found, _ := statefile.Load(armFile(f.cfg), &rec); found && rec.BootID == f.boot {
-			k.Armed = true
-		}
+		_, k.Armed = armedIn(f.cfg, f.boot)
 		if usbtool.GuessProtocol(sel.VID, sel.PID) == usbtool.ProtocolKrauler {
 			k.Note = "this UPS (krauler, " + sel.String() + ") cannot be told over USB to cut its load: see upsflags check"
 		}
@@ -210,8 +214,7 @@ func (f *Flagger) killpowerStatus() KillpowerStatus {
 		case u.PowerDownFlag == "":
 			k.Note = u.Path + " names no POWERDOWNFLAG"
 		default:
-			b, _ := os.ReadFile(u.PowerDownFlag)
-			k.Armed = strings.HasPrefix(string(b), sdMagic)
+			k.Armed = flagSet(u.PowerDownFlag)
 		}
 		return k
 	}

@@ -52,6 +52,13 @@ func (f *Flagger) armUSB(sel usbtool.Selector) {
 		"device", rec.Device, "file", armFile(f.cfg))
 }
 
+// armedIn returns the record when it was written in boot.
+func armedIn(cfg *Config, boot string) (armRecord, bool) {
+	var rec armRecord
+	found, _ := statefile.Load(armFile(cfg), &rec)
+	return rec, found && rec.BootID == boot
+}
+
 // disarmUSB removes the record at boot (reset); it returns what it
 // removed, "" for nothing.
 func disarmUSB(cfg *Config) (string, error) {
@@ -67,12 +74,12 @@ func disarmUSB(cfg *Config) (string, error) {
 
 // killHook is "upsflags killpower" with what tests replace.
 type killHook struct {
-	cfg  *Config
-	out  io.Writer
-	kmsg string // where say also writes: the kernel log device, "" for none
-	// kmsgAct is kmsg once the hook acts; an ordinary halt only prints.
-	kmsgAct string
-	boot    string
+	cfg *Config
+	out io.Writer
+	// kmsg is where say also writes, the kernel log device ("" for
+	// none); note, for an ordinary halt, only prints.
+	kmsg string
+	boot string
 	// shutdown tells the UPS (usbtool.Shutdown on the libusb backend).
 	shutdown func(ctx context.Context, sel usbtool.Selector, opt usbtool.ShutdownOptions) (usbtool.ShutdownResult, error)
 	sleep    func(ctx context.Context, d time.Duration) error
@@ -88,7 +95,7 @@ func Killpower(ctx context.Context, cfg *Config, action string, out io.Writer) e
 	h := &killHook{
 		cfg:      cfg,
 		out:      out,
-		kmsgAct:  "/dev/kmsg",
+		kmsg:     "/dev/kmsg",
 		boot:     poweroff.BootID(),
 		shutdown: tellUSB,
 		sleep:    sleepCtx,
@@ -134,10 +141,17 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// say writes one line to the console and the kernel log.
-func (h *killHook) say(format string, args ...any) {
+// note writes one line to the console: what an ordinary halt says.
+func (h *killHook) note(format string, args ...any) string {
 	msg := "upsflags killpower: " + fmt.Sprintf(format, args...)
 	fmt.Fprintln(h.out, msg)
+	return msg
+}
+
+// say writes one line to the console and the kernel log: what the hook
+// does once it acts.
+func (h *killHook) say(format string, args ...any) {
+	msg := h.note(format, args...)
 	if h.kmsg == "" {
 		return
 	}
@@ -149,7 +163,7 @@ func (h *killHook) say(format string, args ...any) {
 
 func (h *killHook) run(ctx context.Context, action string) error {
 	if h.cfg.Killpower == "no" {
-		h.say("KILLPOWER=no: the UPS is not told anything")
+		h.note("KILLPOWER=no: the UPS is not told anything")
 		return nil
 	}
 	var rec armRecord
@@ -159,13 +173,12 @@ func (h *killHook) run(ctx context.Context, action string) error {
 		h.say("cannot read %s: %v; the UPS is not told anything", armFile(h.cfg), err)
 		return err
 	case !found:
-		h.say("no sdf in this boot: an ordinary %s, the UPS is not told anything", action)
+		h.note("no sdf in this boot: an ordinary %s, the UPS is not told anything", action)
 		return nil
 	case rec.BootID != h.boot:
-		h.say("%s is from an earlier boot (upsflags reset did not run): an ordinary %s, the UPS is not told anything", armFile(h.cfg), action)
+		h.note("%s is from an earlier boot (upsflags reset did not run): an ordinary %s, the UPS is not told anything", armFile(h.cfg), action)
 		return nil
 	}
-	h.kmsg = h.kmsgAct // from here on it matters: the kernel log keeps it
 	sel, err := usbtool.ParseSelector(rec.Device)
 	if err != nil {
 		h.say("%s: %v; the UPS is not told anything", armFile(h.cfg), err)
@@ -267,8 +280,7 @@ func checkUSBKill(ctx context.Context, k *checker, cfg *Config, sel usbtool.Sele
 	for _, w := range res.Warnings {
 		k.Warn("the UPS's shutdown command: %s", w)
 	}
-	var rec armRecord
-	if found, _ := statefile.Load(armFile(cfg), &rec); found && rec.BootID == poweroff.BootID() {
+	if rec, ok := armedIn(cfg, poweroff.BootID()); ok {
 		k.Warn("the UPS is armed (%s, %s): the next halt tells it to cut its load (upsflags reset clears it at boot)", armFile(cfg), rec.Armed.Format(time.RFC3339))
 	}
 }
