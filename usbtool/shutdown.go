@@ -133,7 +133,9 @@ func DefaultDelays(p Protocol, vid uint16) (off, on time.Duration) {
 	return 20 * time.Second, 30 * time.Second
 }
 
-// delays applies the defaults to opt and rejects negative delays.
+// delays applies the defaults to opt, rejects negative delays and rounds
+// them up to whole seconds, so that no device cuts its load sooner than
+// asked.
 func delays(p Protocol, vid uint16, opt ShutdownOptions) (off, on time.Duration, err error) {
 	if opt.OffDelay < 0 {
 		return 0, 0, fmt.Errorf("offdelay %s is negative: give the time after which the UPS cuts its load, e.g. 20s", opt.OffDelay)
@@ -148,7 +150,7 @@ func delays(p Protocol, vid uint16, opt ShutdownOptions) (off, on time.Duration,
 	if opt.OnDelay != 0 {
 		on = opt.OnDelay
 	}
-	return off, on, nil
+	return ceilUnit(off, time.Second), ceilUnit(on, time.Second), nil
 }
 
 // onLine reports whether a ups.status holds the OL token.
@@ -163,3 +165,8 @@ func onLine(status string) bool {
 
 // seconds formats d as whole seconds, e.g. "20s".
 func seconds(d time.Duration) string { return fmt.Sprintf("%ds", int64(d/time.Second)) }
+
+// ceilUnit rounds d up to a whole number of units.
+func ceilUnit(d, unit time.Duration) time.Duration {
+	return (d + unit - 1) / unit * unit
+}

@@ -167,7 +167,7 @@ func planHIDShutdown(d *Descriptor, vid uint16, off, on time.Duration, res *Shut
 		if vid == vidCyberPower {
 			// NUT: "CPS devices tend to round delays by 60 sec down";
 			// rounded up here first, so the cut never comes sooner.
-			offM, onM := ceilMinute(off), ceilMinute(on)
+			offM, onM := ceilUnit(off, time.Minute), ceilUnit(on, time.Minute)
 			if onM <= offM {
 				onM = offM + time.Minute // still longer than the offdelay
 			}
@@ -209,11 +209,6 @@ func planHIDShutdown(d *Descriptor, vid uint16, off, on time.Duration, res *Shut
 		ErrNoShutdownCommand, rule.subdriver, pathNames(all))
 }
 
-// ceilMinute rounds d up to whole minutes.
-func ceilMinute(d time.Duration) time.Duration {
-	return (d + time.Minute - 1) / time.Minute * time.Minute
-}
-
 // missing names the delay field(s) the rule did not find.
 func missing(fs, fo *Field, rule hidShutdownRule) string {
 	switch {
@@ -234,12 +229,13 @@ func pathNames(ps []hidPath) string {
 }
 
 // delayValue is d in the field's unit: seconds, or whole minutes (rounded
-// up, so the UPS never restores its load sooner than asked).
+// up, so the UPS never restores its load sooner than asked). [delays]
+// has already rounded d up to whole seconds.
 func delayValue(d time.Duration, p hidPath) float64 {
 	if p.minutes {
 		return math.Ceil(d.Seconds() / 60)
 	}
-	return math.Floor(d.Seconds())
+	return math.Ceil(d.Seconds())
 }
 
 // fieldRange returns the smallest and largest values f can hold.

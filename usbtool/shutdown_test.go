@@ -135,3 +135,25 @@ func TestShutdownUnknownDevice(t *testing.T) {
 		t.Errorf("err = %v, want ErrUnsupported", err)
 	}
 }
+
+// TestShutdownDelaysRoundUp: a fractional delay is rounded up to whole
+// seconds, never down, so the UPS does not cut its load sooner than asked.
+func TestShutdownDelaysRoundUp(t *testing.T) {
+	dir := filepath.Join("..", "testdata", "hid")
+	desc, reps, err := usbtest.LoadFiles(filepath.Join(dir, "eaton-3s-700.rdesc.hex"), filepath.Join(dir, "eaton-3s-700.reports.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := &usbtest.Device{Info: usbtool.DeviceInfo{VID: 0x0463, PID: 0xffff, Bus: 1, Address: 5}, ReportDescriptor: desc, Reports: reps}
+	b := &usbtest.Backend{Devices: []*usbtest.Device{dev}}
+	res, err := usbtool.PlanShutdown(context.Background(), b, usbtool.Selector{}, usbtool.ShutdownOptions{OffDelay: 20400 * time.Millisecond, OnDelay: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OffDelay != 21*time.Second || res.OnDelay != 30*time.Second {
+		t.Errorf("delays = %s, %s; want 21s, 30s", res.OffDelay, res.OnDelay)
+	}
+	if steps := strings.Join(res.Steps, "\n"); !strings.Contains(steps, "DelayBeforeShutdown=21") {
+		t.Errorf("steps do not write 21 to DelayBeforeShutdown:\n%s", steps)
+	}
+}
