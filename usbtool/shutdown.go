@@ -88,28 +88,14 @@ func Shutdown(ctx context.Context, b Backend, sel Selector, opt ShutdownOptions)
 // Device usages means HID PDC, otherwise a known Megatec VID:PID the
 // Megatec/Q1 style.
 func ShutdownTransport(ctx context.Context, t Transport, opt ShutdownOptions) (ShutdownResult, error) {
-	info := t.Info()
-	raw, derr := ReadReportDescriptor(ctx, t)
-	if derr != nil && isFatal(derr) {
-		return ShutdownResult{}, derr
+	d, style, err := detect(ctx, t)
+	if err != nil {
+		return ShutdownResult{}, err
 	}
-	if derr == nil {
-		d, err := ParseDescriptor(raw)
-		if err == nil && d.IsPowerDevice() {
-			d.Fix(info.VID, info.PID)
-			return shutdownHID(ctx, t, d, opt)
-		}
+	if d != nil {
+		return shutdownHID(ctx, t, d, opt)
 	}
-	switch megatecIDs[[2]uint16{info.VID, info.PID}] {
-	case ProtocolKrauler:
-		return shutdownMegatec(ctx, t, Krauler, opt)
-	case ProtocolCypress:
-		return shutdownMegatec(ctx, t, Cypress, opt)
-	}
-	if derr != nil {
-		return ShutdownResult{}, fmt.Errorf("%w: %v", ErrUnsupported, derr)
-	}
-	return ShutdownResult{}, fmt.Errorf("%w: the report descriptor has no Power Device usages and %s is no known Megatec unit", ErrUnsupported, info.ID())
+	return shutdownMegatec(ctx, t, style, opt)
 }
 
 // PlanShutdown is [Shutdown] with DryRun set: it reads the device and
