@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -140,14 +141,7 @@ func delays(p Protocol, vid uint16, opt ShutdownOptions) (off, on time.Duration,
 }
 
 // onLine reports whether a ups.status holds the OL token.
-func onLine(status string) bool {
-	for _, tok := range strings.Fields(status) {
-		if tok == "OL" {
-			return true
-		}
-	}
-	return false
-}
+func onLine(status string) bool { return slices.Contains(strings.Fields(status), "OL") }
 
 // seconds formats d as whole seconds, e.g. "20s".
 func seconds(d time.Duration) string { return fmt.Sprintf("%ds", int64(d/time.Second)) }
