@@ -179,28 +179,43 @@ func Read(ctx context.Context, b Backend, sel Selector, opt Options) (map[string
 // Power Device usages selects HID PDC; otherwise a known Megatec VID:PID
 // selects the Megatec/Q1 style.
 func ReadTransport(ctx context.Context, t Transport, opt Options) (map[string]string, error) {
+	d, style, err := detect(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	if d != nil {
+		return readParsedHID(ctx, t, d, opt.HID)
+	}
+	return ReadMegatec(ctx, t, style, opt.Megatec)
+}
+
+// detect chooses an opened device's protocol: a report descriptor with
+// Power Device usages means HID PDC, returned parsed and fixed for the
+// device; otherwise a known Megatec VID:PID means that Megatec/Q1 style.
+// Neither is [ErrUnsupported].
+func detect(ctx context.Context, t Transport) (*Descriptor, MegatecStyle, error) {
 	info := t.Info()
 	raw, derr := ReadReportDescriptor(ctx, t)
 	if derr != nil && isFatal(derr) {
-		return nil, derr
+		return nil, 0, derr
 	}
 	if derr == nil {
 		d, err := ParseDescriptor(raw)
 		if err == nil && d.IsPowerDevice() {
 			d.Fix(info.VID, info.PID)
-			return readParsedHID(ctx, t, d, opt.HID)
+			return d, 0, nil
 		}
 	}
 	switch megatecIDs[[2]uint16{info.VID, info.PID}] {
 	case ProtocolKrauler:
-		return ReadMegatec(ctx, t, Krauler, opt.Megatec)
+		return nil, Krauler, nil
 	case ProtocolCypress:
-		return ReadMegatec(ctx, t, Cypress, opt.Megatec)
+		return nil, Cypress, nil
 	}
 	if derr != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnsupported, derr)
+		return nil, 0, fmt.Errorf("%w: %v", ErrUnsupported, derr)
 	}
-	return nil, fmt.Errorf("%w: the report descriptor has no Power Device usages and %s is no known Megatec unit", ErrUnsupported, info.ID())
+	return nil, 0, fmt.Errorf("%w: the report descriptor has no Power Device usages and %s is no known Megatec unit", ErrUnsupported, info.ID())
 }
 
 // ReadVars opens the device, reads it once (HID PDC or Megatec/Q1, chosen

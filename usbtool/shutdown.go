@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -88,28 +89,14 @@ func Shutdown(ctx context.Context, b Backend, sel Selector, opt ShutdownOptions)
 // Device usages means HID PDC, otherwise a known Megatec VID:PID the
 // Megatec/Q1 style.
 func ShutdownTransport(ctx context.Context, t Transport, opt ShutdownOptions) (ShutdownResult, error) {
-	info := t.Info()
-	raw, derr := ReadReportDescriptor(ctx, t)
-	if derr != nil && isFatal(derr) {
-		return ShutdownResult{}, derr
+	d, style, err := detect(ctx, t)
+	if err != nil {
+		return ShutdownResult{}, err
 	}
-	if derr == nil {
-		d, err := ParseDescriptor(raw)
-		if err == nil && d.IsPowerDevice() {
-			d.Fix(info.VID, info.PID)
-			return shutdownHID(ctx, t, d, opt)
-		}
+	if d != nil {
+		return shutdownHID(ctx, t, d, opt)
 	}
-	switch megatecIDs[[2]uint16{info.VID, info.PID}] {
-	case ProtocolKrauler:
-		return shutdownMegatec(ctx, t, Krauler, opt)
-	case ProtocolCypress:
-		return shutdownMegatec(ctx, t, Cypress, opt)
-	}
-	if derr != nil {
-		return ShutdownResult{}, fmt.Errorf("%w: %v", ErrUnsupported, derr)
-	}
-	return ShutdownResult{}, fmt.Errorf("%w: the report descriptor has no Power Device usages and %s is no known Megatec unit", ErrUnsupported, info.ID())
+	return shutdownMegatec(ctx, t, style, opt)
 }
 
 // PlanShutdown is [Shutdown] with DryRun set: it reads the device and
@@ -133,7 +120,9 @@ func DefaultDelays(p Protocol, vid uint16) (off, on time.Duration) {
 	return 20 * time.Second, 30 * time.Second
 }
 
-// delays applies the defaults to opt and rejects negative delays.
+// delays applies the defaults to opt, rejects negative delays and rounds
+// them up to whole seconds, so that no device cuts its load sooner than
+// asked.
 func delays(p Protocol, vid uint16, opt ShutdownOptions) (off, on time.Duration, err error) {
 	if opt.OffDelay < 0 {
 		return 0, 0, fmt.Errorf("offdelay %s is negative: give the time after which the UPS cuts its load, e.g. 20s", opt.OffDelay)
@@ -148,18 +137,16 @@ func delays(p Protocol, vid uint16, opt ShutdownOptions) (off, on time.Duration,
 	if opt.OnDelay != 0 {
 		on = opt.OnDelay
 	}
-	return off, on, nil
+	return ceilUnit(off, time.Second), ceilUnit(on, time.Second), nil
 }
 
 // onLine reports whether a ups.status holds the OL token.
-func onLine(status string) bool {
-	for _, tok := range strings.Fields(status) {
-		if tok == "OL" {
-			return true
-		}
-	}
-	return false
-}
+func onLine(status string) bool { return slices.Contains(strings.Fields(status), "OL") }
 
 // seconds formats d as whole seconds, e.g. "20s".
 func seconds(d time.Duration) string { return fmt.Sprintf("%ds", int64(d/time.Second)) }
+
+// ceilUnit rounds d up to a whole number of units.
+func ceilUnit(d, unit time.Duration) time.Duration {
+	return (d + unit - 1) / unit * unit
+}

@@ -167,7 +167,7 @@ func planHIDShutdown(d *Descriptor, vid uint16, off, on time.Duration, res *Shut
 		if vid == vidCyberPower {
 			// NUT: "CPS devices tend to round delays by 60 sec down";
 			// rounded up here first, so the cut never comes sooner.
-			offM, onM := ceilMinute(off), ceilMinute(on)
+			offM, onM := ceilUnit(off, time.Minute), ceilUnit(on, time.Minute)
 			if onM <= offM {
 				onM = offM + time.Minute // still longer than the offdelay
 			}
@@ -209,11 +209,6 @@ func planHIDShutdown(d *Descriptor, vid uint16, off, on time.Duration, res *Shut
 		ErrNoShutdownCommand, rule.subdriver, pathNames(all))
 }
 
-// ceilMinute rounds d up to whole minutes.
-func ceilMinute(d time.Duration) time.Duration {
-	return (d + time.Minute - 1) / time.Minute * time.Minute
-}
-
 // missing names the delay field(s) the rule did not find.
 func missing(fs, fo *Field, rule hidShutdownRule) string {
 	switch {
@@ -234,12 +229,13 @@ func pathNames(ps []hidPath) string {
 }
 
 // delayValue is d in the field's unit: seconds, or whole minutes (rounded
-// up, so the UPS never restores its load sooner than asked).
+// up, so the UPS never restores its load sooner than asked). [delays]
+// has already rounded d up to whole seconds.
 func delayValue(d time.Duration, p hidPath) float64 {
 	if p.minutes {
 		return math.Ceil(d.Seconds() / 60)
 	}
-	return math.Floor(d.Seconds())
+	return math.Ceil(d.Seconds())
 }
 
 // fieldRange returns the smallest and largest values f can hold.
@@ -272,8 +268,11 @@ func shutdownHID(ctx context.Context, t Transport, d *Descriptor, opt ShutdownOp
 		return res, fmt.Errorf("offdelay %s is not shorter than ondelay %s: NUT says the ondelay must be the longer one, or the UPS may start counting its restart before it has cut the load; e.g. offdelay 20s, ondelay 30s",
 			seconds(off), seconds(on))
 	}
-	if vars, err := readParsedHID(ctx, t, d, HIDOptions{}); err == nil {
-		res.Status = vars["ups.status"]
+	// The reports fetched for the status are also the starting point of
+	// the writes to them: each report is read once.
+	data, err := FetchReports(ctx, t, NeededReports(d, info.VID))
+	if err == nil {
+		res.Status = MapVars(d, data, info, HIDOptions{})["ups.status"]
 		res.OnLine = onLine(res.Status)
 	} else if isFatal(err) {
 		return res, err
@@ -304,7 +303,7 @@ func shutdownHID(ctx context.Context, t Transport, d *Descriptor, opt ShutdownOp
 			case <-time.After(hidWritePause):
 			}
 		}
-		step, sent, err := hidSet(ctx, t, d, w, opt.DryRun, &res)
+		step, sent, err := hidSet(ctx, t, d, data.Reports, w, opt.DryRun, &res)
 		res.Steps = append(res.Steps, step)
 		if err != nil {
 			return res, err
@@ -321,15 +320,24 @@ func shutdownHID(ctx context.Context, t Transport, d *Descriptor, opt ShutdownOp
 
 // hidSet performs one write (without the SET_REPORT when dryRun) and
 // returns its step line and, for a delay, the delay the field now holds.
-func hidSet(ctx context.Context, t Transport, d *Descriptor, w hidWrite, dryRun bool, res *ShutdownResult) (step string, sent time.Duration, err error) {
+// The report is patched from its copy in reports, read with GET_REPORT
+// when absent, and stored back patched, so a later write to another
+// field of the same report keeps this one.
+func hidSet(ctx context.Context, t Transport, d *Descriptor, reports map[ReportRef][]byte, w hidWrite, dryRun bool, res *ShutdownResult) (step string, sent time.Duration, err error) {
 	id := w.f.ReportID
-	rep, err := GetReport(ctx, t, Feature, id)
-	if errors.Is(err, ErrStall) {
-		res.warnf("report 0x%02x could not be read first: its other fields are written as 0", id)
-		rep, err = nil, nil
-	}
-	if err != nil {
-		return "", 0, err
+	ref := ReportRef{id, Feature}
+	rep, ok := reports[ref]
+	if ok {
+		rep = append([]byte(nil), rep...)
+	} else {
+		rep, err = GetReport(ctx, t, Feature, id)
+		if errors.Is(err, ErrStall) {
+			res.warnf("report 0x%02x could not be read first: its other fields are written as 0", id)
+			rep, err = nil, nil
+		}
+		if err != nil {
+			return "", 0, err
+		}
 	}
 	if n := d.ReportLen(id, Feature); len(rep) < n {
 		rep = append(rep, make([]byte, n-len(rep))...)
@@ -365,6 +373,7 @@ func hidSet(ctx context.Context, t Transport, d *Descriptor, w hidWrite, dryRun 
 	} else if sent != w.want {
 		res.warnf("%s holds %s, not the %s asked: the field's resolution", w.path.name, seconds(sent), seconds(w.want))
 	}
+	reports[ref] = rep
 	if dryRun {
 		return step, sent, nil
 	}

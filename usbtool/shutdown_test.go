@@ -1,6 +1,7 @@
 package usbtool_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math"
@@ -133,5 +134,74 @@ func TestShutdownUnknownDevice(t *testing.T) {
 	_, err := usbtool.Shutdown(context.Background(), b, usbtool.Selector{VID: 0x1234, PID: 1}, usbtool.ShutdownOptions{})
 	if !errors.Is(err, usbtool.ErrUnsupported) {
 		t.Errorf("err = %v, want ErrUnsupported", err)
+	}
+}
+
+// countingTransport counts the GET_REPORTs by report and the OUT
+// requests (SET_REPORT) made through it, but for a cypress unit's Q1
+// (the status read).
+type countingTransport struct {
+	usbtool.Transport
+	gets map[uint16]int
+	outs int
+}
+
+func (c *countingTransport) Control(ctx context.Context, rType, req uint8, value, index uint16, data []byte) (int, error) {
+	switch {
+	case rType == 0xa1 && req == 0x01:
+		c.gets[value]++
+	case rType&0x80 == 0 && !bytes.HasPrefix(data, []byte("Q1\r")):
+		c.outs++
+	}
+	return c.Transport.Control(ctx, rType, req, value, index, data)
+}
+
+// TestShutdownDryRunReadsOnce: a dry run sends no OUT request, and a HID
+// device has each of its reports read once, not again before the write.
+func TestShutdownDryRunReadsOnce(t *testing.T) {
+	for _, dev := range []*usbtest.Device{eaton(t), cypress(t)} {
+		ct := &countingTransport{Transport: dev.Transport(), gets: map[uint16]int{}}
+		res, err := usbtool.ShutdownTransport(context.Background(), ct, usbtool.ShutdownOptions{DryRun: true})
+		ct.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", dev.Info.ID(), err)
+		}
+		if len(res.Steps) == 0 {
+			t.Errorf("%s: no steps planned", dev.Info.ID())
+		}
+		if ct.outs != 0 {
+			t.Errorf("%s: dry run sent %d OUT requests", dev.Info.ID(), ct.outs)
+		}
+		for v, n := range ct.gets {
+			if n > 1 {
+				t.Errorf("%s: report 0x%04x read %d times", dev.Info.ID(), v, n)
+			}
+		}
+	}
+}
+
+func eaton(t *testing.T) *usbtest.Device {
+	t.Helper()
+	dir := filepath.Join("..", "testdata", "hid")
+	desc, reps, err := usbtest.LoadFiles(filepath.Join(dir, "eaton-3s-700.rdesc.hex"), filepath.Join(dir, "eaton-3s-700.reports.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &usbtest.Device{Info: usbtool.DeviceInfo{VID: 0x0463, PID: 0xffff, Bus: 1, Address: 5}, ReportDescriptor: desc, Reports: reps}
+}
+
+// TestShutdownDelaysRoundUp: a fractional delay is rounded up to whole
+// seconds, never down, so the UPS does not cut its load sooner than asked.
+func TestShutdownDelaysRoundUp(t *testing.T) {
+	b := &usbtest.Backend{Devices: []*usbtest.Device{eaton(t)}}
+	res, err := usbtool.PlanShutdown(context.Background(), b, usbtool.Selector{}, usbtool.ShutdownOptions{OffDelay: 20400 * time.Millisecond, OnDelay: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OffDelay != 21*time.Second || res.OnDelay != 30*time.Second {
+		t.Errorf("delays = %s, %s; want 21s, 30s", res.OffDelay, res.OnDelay)
+	}
+	if steps := strings.Join(res.Steps, "\n"); !strings.Contains(steps, "DelayBeforeShutdown=21") {
+		t.Errorf("steps do not write 21 to DelayBeforeShutdown:\n%s", steps)
 	}
 }

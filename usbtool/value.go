@@ -25,12 +25,8 @@ func hibit(x uint64) uint {
 // when the field's ID is not 0), without any interpretation. ok is false
 // when the report is too short to hold the field.
 func (f *Field) Raw(report []byte) (v uint64, ok bool) {
-	bit := f.Offset
-	if f.ReportID != 0 {
-		bit += 8
-	}
-	n := min(f.Size, 32)
-	if f.Offset < 0 || n < 0 || (bit+n+7)/8 > len(report) {
+	bit, n, ok := f.bits(report)
+	if !ok {
 		return 0, false
 	}
 	for w := 0; w < n; w, bit = w+1, bit+1 {
@@ -39,6 +35,21 @@ func (f *Field) Raw(report []byte) (v uint64, ok bool) {
 		}
 	}
 	return v, true
+}
+
+// bits returns where the field's bits start in report (report[0] is the
+// report ID when the field's ID is not 0) and how many are used (at most
+// 32); ok is false when report is too short to hold them.
+func (f *Field) bits(report []byte) (bit, n int, ok bool) {
+	bit = f.Offset
+	if f.ReportID != 0 {
+		bit += 8
+	}
+	n = min(f.Size, 32)
+	if f.Offset < 0 || n < 0 || (bit+n+7)/8 > len(report) {
+		return 0, 0, false
+	}
+	return bit, n, true
 }
 
 // Logical returns the field's logical value from report the way NUT's
@@ -73,13 +84,23 @@ func (f *Field) Logical(report []byte) (int64, bool) {
 // has a usable one (both limits present and not both 0), clamping to it;
 // otherwise it returns the logical value.
 func (f *Field) Physical(logical int64) float64 {
-	if !f.HavePhysMin || !f.HavePhysMax || (f.PhysMin == 0 && f.PhysMax == 0) ||
-		f.PhysMax <= f.PhysMin || f.LogMax <= f.LogMin {
+	factor, ok := f.physFactor()
+	if !ok {
 		return float64(logical)
 	}
-	factor := float64(f.PhysMax-f.PhysMin) / float64(f.LogMax-f.LogMin)
 	p := float64(logical-f.LogMin)*factor + float64(f.PhysMin)
 	return min(max(p, float64(f.PhysMin)), float64(f.PhysMax))
+}
+
+// physFactor returns the physical units of one logical unit, when the
+// field has a usable physical range (both limits present, not both 0,
+// and both ranges increasing).
+func (f *Field) physFactor() (float64, bool) {
+	if !f.HavePhysMin || !f.HavePhysMax || (f.PhysMin == 0 && f.PhysMax == 0) ||
+		f.PhysMax <= f.PhysMin || f.LogMax <= f.LogMin {
+		return 0, false
+	}
+	return float64(f.PhysMax-f.PhysMin) / float64(f.LogMax-f.LogMin), true
 }
 
 // Exponent returns the power of ten the physical value is scaled by: the
@@ -110,18 +131,12 @@ func (f *Field) Value(report []byte) (float64, bool) {
 // and is what a device (or an emulator of one) does to build a report.
 // ok is false when report is too short to hold the field.
 func (f *Field) Encode(report []byte, v float64) (ok bool) {
-	bit := f.Offset
-	if f.ReportID != 0 {
-		bit += 8
-	}
-	n := min(f.Size, 32)
-	if f.Offset < 0 || n <= 0 || (bit+n+7)/8 > len(report) {
+	bit, n, ok := f.bits(report)
+	if !ok || n == 0 {
 		return false
 	}
 	p := v / math.Pow10(f.Exponent())
-	if f.HavePhysMin && f.HavePhysMax && !(f.PhysMin == 0 && f.PhysMax == 0) &&
-		f.PhysMax > f.PhysMin && f.LogMax > f.LogMin {
-		factor := float64(f.PhysMax-f.PhysMin) / float64(f.LogMax-f.LogMin)
+	if factor, ok := f.physFactor(); ok {
 		p = (p-float64(f.PhysMin))/factor + float64(f.LogMin)
 	}
 	l := min(max(int64(math.Round(p)), f.LogMin), f.LogMax)

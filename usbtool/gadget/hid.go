@@ -1,9 +1,7 @@
 package gadget
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/nutslave/nutslave/usbtool"
+	"github.com/nutslave/nutslave/usbtool/usbtest"
 )
 
 // Standard and HID class requests a HID device answers.
@@ -296,8 +295,9 @@ type Corpus struct {
 }
 
 // LoadCorpus reads <dir>/<name>.rdesc.hex and, when present,
-// <dir>/<name>.reports.txt (lines "<id> <feature|input> <bytes>  # ...";
-// the last line for each report wins).
+// <dir>/<name>.reports.txt, with the corpus parsers of [usbtest]
+// ([usbtest.ParseHex], [usbtest.ParseReports]: the last line for each
+// report wins).
 func LoadCorpus(dir, name string) (*Corpus, error) {
 	fn := filepath.Join(dir, name+".rdesc.hex")
 	b, err := os.ReadFile(fn)
@@ -305,7 +305,7 @@ func LoadCorpus(dir, name string) (*Corpus, error) {
 		return nil, fmt.Errorf("load corpus device: %w", err)
 	}
 	c := &Corpus{Name: name, Reports: map[usbtool.ReportRef][]byte{}}
-	if c.Descriptor, err = hex.DecodeString(strings.TrimSpace(string(b))); err != nil {
+	if c.Descriptor, err = usbtest.ParseHex(string(b)); err != nil {
 		return nil, fmt.Errorf("load corpus device %s: %w", fn, err)
 	}
 	f, err := os.Open(filepath.Join(dir, name+".reports.txt"))
@@ -316,49 +316,8 @@ func LoadCorpus(dir, name string) (*Corpus, error) {
 		return nil, fmt.Errorf("load corpus device: %w", err)
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		r, rep, err := parseReportLine(sc.Text())
-		if err != nil {
-			return nil, fmt.Errorf("%s.reports.txt:%d: %w", name, n, err)
-		}
-		if rep != nil {
-			c.Reports[r] = rep
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read %s.reports.txt: %w", name, err)
+	if c.Reports, err = usbtest.ParseReports(f); err != nil {
+		return nil, fmt.Errorf("%s.reports.txt: %w", name, err)
 	}
 	return c, nil
-}
-
-// parseReportLine parses one .reports.txt line; blank lines and comments
-// give a nil report.
-func parseReportLine(line string) (usbtool.ReportRef, []byte, error) {
-	data, _, _ := strings.Cut(line, "#")
-	f := strings.Fields(data)
-	if len(f) == 0 {
-		return usbtool.ReportRef{}, nil, nil
-	}
-	if len(f) < 3 {
-		return usbtool.ReportRef{}, nil, fmt.Errorf("want <id> <feature|input> <bytes>, got %q", line)
-	}
-	id, err := strconv.ParseUint(f[0], 0, 8)
-	if err != nil {
-		return usbtool.ReportRef{}, nil, fmt.Errorf("report id %q: %w", f[0], err)
-	}
-	r := usbtool.ReportRef{ID: uint8(id)}
-	switch f[1] {
-	case "feature":
-		r.Type = usbtool.Feature
-	case "input":
-		r.Type = usbtool.Input
-	default:
-		return r, nil, fmt.Errorf("report type %q: want feature or input", f[1])
-	}
-	rep, err := hex.DecodeString(strings.Join(f[2:], ""))
-	if err != nil {
-		return r, nil, fmt.Errorf("report bytes: %w", err)
-	}
-	return r, rep, nil
 }
