@@ -158,7 +158,7 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 	// The master's sshd in its namespace, from the lab's configuration.
 	addr := LANMasterIP + ":" + LANSSHPort
 	sshdLog := filepath.Join(root, "sshd-netns.log")
-	sshd, err := startCmd(exec.Command("ip", append(Wrap(lan.Master)[1:], lab.SSHDPath, "-D", "-e", "-f", e.SSHD.ConfigFile,
+	sshd, err := startCmd(exec.Command("ip", append(lab.NetnsExec(lan.Master)[1:], lab.SSHDPath, "-D", "-e", "-f", e.SSHD.ConfigFile,
 		"-o", "ListenAddress="+addr, "-o", "PidFile=none")...), sshdLog)
 	if err != nil {
 		return nil, err
@@ -232,7 +232,7 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 	upsflags := func(timeout time.Duration, args ...string) (string, error) {
 		cctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
-		argv := append(Wrap(lan.Master), append([]string{e.Upsflags, "--config", mconf}, args...)...)
+		argv := append(lab.NetnsExec(lan.Master), append([]string{e.Upsflags, "--config", mconf}, args...)...)
 		cmd := exec.CommandContext(cctx, argv[0], argv[1:]...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		out, err := cmd.CombinedOutput()
@@ -248,7 +248,7 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 	// Before the outage: one heartbeat from each slave tells the master
 	// its MAC address and link.
 	for i, s := range lan.Slaves {
-		argv := append(Wrap(s.NS), e.Upsslave, "--config", confs[i], "heartbeat")
+		argv := append(lab.NetnsExec(s.NS), e.Upsslave, "--config", confs[i], "heartbeat")
 		out, _ := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput() // its check may find problems; the heartbeat is written all the same
 		b, _ := os.ReadFile(filepath.Join(e.SSHD.AckDir, "seen."+names[i]))
 		if !strings.Contains(string(b), "mac="+s.MAC) {
@@ -265,7 +265,7 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 	}
 	slaves := make([]*Proc, o.N)
 	for i, s := range lan.Slaves {
-		cmd := exec.Command("ip", append(Wrap(s.NS)[1:], e.Upsslave, "UPS ups@master: ONBATT")...)
+		cmd := exec.Command("ip", append(lab.NetnsExec(s.NS)[1:], e.Upsslave, "UPS ups@master: ONBATT")...)
 		cmd.Dir = filepath.Dir(confs[i])
 		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "NOTIFYTYPE=ONBATT", "UPSNAME=ups@master", "UPSSLAVE_CONF=" + confs[i], "LANG=C"}
 		p, err := startCmd(cmd, filepath.Join(filepath.Dir(confs[i]), "out.onbatt"))
@@ -317,7 +317,7 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 		argv := []string{e.WolSlave, "-mac", s.MAC, "-boot", o.Boot.String(), "-ignore", strconv.Itoa(o.Lost), "-retry", o.Retry.String(),
 			"-out", events[i], "-cmdout", filepath.Join(filepath.Dir(confs[i]), "out.heartbeat"),
 			"-max", (o.Timeout + time.Minute).String(), e.Upsslave, "--config", confs[i], "heartbeat"}
-		p, err := startCmd(exec.Command("ip", append(Wrap(s.NS)[1:], argv...)...), filepath.Join(filepath.Dir(confs[i]), "out.wolslave"))
+		p, err := startCmd(exec.Command("ip", append(lab.NetnsExec(s.NS)[1:], argv...)...), filepath.Join(filepath.Dir(confs[i]), "out.wolslave"))
 		if err != nil {
 			return nil, err
 		}
@@ -439,7 +439,7 @@ func readOutage(path string) (master.Outage, error) {
 // from inside namespace ns.
 func bannerFrom(ns, host, port string) bool {
 	script := fmt.Sprintf("exec 3<>/dev/tcp/%s/%s && head -c 8 <&3", host, port)
-	argv := append(Wrap(ns), "timeout", "3", "bash", "-c", script)
+	argv := append(lab.NetnsExec(ns), "timeout", "3", "bash", "-c", script)
 	out, err := exec.Command(argv[0], argv[1:]...).Output()
 	return err == nil && strings.HasPrefix(string(out), "SSH-2.0-")
 }

@@ -44,3 +44,18 @@ func DeleteNamespaces(made []string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// NetnsExec is the command prefix that runs a program in namespace ns.
+func NetnsExec(ns string) []string { return []string{"ip", "netns", "exec", ns} }
+
+// CheckNoDefaultRoute fails unless every namespace is without a default
+// route (a packet meant for the lab's links can go nowhere else).
+func CheckNoDefaultRoute(namespaces []string) error {
+	for _, ns := range namespaces {
+		out, err := exec.Command("ip", "-n", ns, "route", "show", "default").CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "" {
+			return fmt.Errorf("namespace %s has a default route or cannot tell (%v): %s", ns, err, out)
+		}
+	}
+	return nil
+}

@@ -156,13 +156,7 @@ func (n *demoNet) setUp() error {
 		}
 		l.mac = mac
 	}
-	for _, ns := range n.made {
-		out, err := exec.Command("ip", "-n", ns, "route", "show", "default").CombinedOutput()
-		if err != nil || strings.TrimSpace(string(out)) != "" {
-			return fmt.Errorf("namespace %s has a default route or cannot tell (%v): %s", ns, err, out)
-		}
-	}
-	return nil
+	return lab.CheckNoDefaultRoute(n.made)
 }
 
 // tearDown deletes the namespaces (and with them the veth pairs). Every
@@ -172,9 +166,6 @@ func (n *demoNet) tearDown() error {
 	n.made = nil
 	return err
 }
-
-// wrap is the command prefix that runs a program in namespace ns.
-func wrap(ns string) []string { return []string{"ip", "netns", "exec", ns} }
 
 // inNamespace runs fn on an OS thread moved into network namespace ns
 // (/run/netns/ns): the sockets fn makes belong to ns for good. The thread

@@ -47,7 +47,7 @@ func (r *returnPlay) prepare(ctx context.Context) error {
 	for _, l := range n.links {
 		args = append(args, "-o", "ListenAddress="+l.masterIP+":"+strconv.Itoa(lanSSHPort))
 	}
-	if _, err := c.StartSSHDProc("sshd-lan.log", wrap(n.master), args...); err != nil {
+	if _, err := c.StartSSHDProc("sshd-lan.log", lab.NetnsExec(n.master), args...); err != nil {
 		return err
 	}
 	r.lanConf = map[string]string{}
@@ -153,7 +153,7 @@ func (r *returnPlay) play(ctx context.Context) error {
 		return err
 	}
 	c.NoteAs("master", "boots: upsflags reset (upsflags-reset.service), NUT, then upsflags watch (its timer), in its namespace")
-	out, err := m.Boot(wrap(n.master), func() error {
+	out, err := m.Boot(lab.NetnsExec(n.master), func() error {
 		if err := c.NUT.RestartUPSD(); err != nil {
 			return err
 		}
@@ -225,7 +225,7 @@ func (r *returnPlay) play(ctx context.Context) error {
 
 	// The roster, as the administrator sees it.
 	upsflags := func(args ...string) ([]byte, error) {
-		argv := append(wrap(n.master), append([]string{c.Opts.Bin.Upsflags, "--config", m.ConfFile()}, args...)...)
+		argv := append(lab.NetnsExec(n.master), append([]string{c.Opts.Bin.Upsflags, "--config", m.ConfFile()}, args...)...)
 		return exec.CommandContext(ctx, argv[0], argv[1:]...).Output()
 	}
 	text, err := upsflags("status")
