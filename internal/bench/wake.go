@@ -165,7 +165,7 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 	}
 	cleanups = append(cleanups, func() { lab.KillTree(sshd.Pid()); sshd.Kill() })
 	if err := waitUntil(ctx, 10*time.Second, "the master's sshd in its namespace", func() bool {
-		return bannerFrom(lan.Slaves[0].NS, LANMasterIP, LANSSHPort)
+		return lab.BannerIn(lan.Slaves[0].NS, addr)
 	}); err != nil {
 		return nil, fmt.Errorf("%w%s", err, tailOf(sshdLog))
 	}
@@ -433,15 +433,6 @@ func readOutage(path string) (master.Outage, error) {
 		return o, err
 	}
 	return o, json.Unmarshal(b, &o)
-}
-
-// bannerFrom reports whether an SSH server answers on host:port, asked
-// from inside namespace ns.
-func bannerFrom(ns, host, port string) bool {
-	script := fmt.Sprintf("exec 3<>/dev/tcp/%s/%s && head -c 8 <&3", host, port)
-	argv := append(lab.NetnsExec(ns), "timeout", "3", "bash", "-c", script)
-	out, err := exec.Command(argv[0], argv[1:]...).Output()
-	return err == nil && strings.HasPrefix(string(out), "SSH-2.0-")
 }
 
 // waitUntil polls cond every 50 ms for up to timeout.

@@ -54,7 +54,7 @@ func (r *returnPlay) prepare(ctx context.Context) error {
 	for _, l := range n.links {
 		addr := net.JoinHostPort(l.masterIP, strconv.Itoa(lanSSHPort))
 		if err := e2e.WaitFor(ctx, 10*time.Second, "the master's sshd on "+addr+" seen from "+l.name, func() bool {
-			return bannerFrom(l.ns, addr)
+			return lab.BannerIn(l.ns, addr)
 		}); err != nil {
 			return err
 		}
@@ -303,23 +303,6 @@ func upsmonK(confDir string) bool {
 	cmd := exec.Command(lab.UpsmonPath, "-K")
 	cmd.Env = []string{"NUT_CONFPATH=" + confDir, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	return cmd.Run() == nil
-}
-
-// bannerFrom reports whether an SSH server answers on addr, dialled from
-// inside namespace ns.
-func bannerFrom(ns, addr string) bool {
-	var conn net.Conn
-	if err := inNamespace(ns, func() (err error) {
-		conn, err = net.DialTimeout("tcp4", addr, time.Second)
-		return err
-	}); err != nil {
-		return false
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(2 * time.Second))
-	b := make([]byte, 8)
-	_, err := io.ReadFull(conn, b)
-	return err == nil && string(b) == "SSH-2.0-"
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -65,7 +65,7 @@ type wakeListener struct {
 
 func startWakeListener(l *slaveLink, bootTime time.Duration, boot func(context.Context) error, note func(string)) (*wakeListener, error) {
 	w := &wakeListener{link: l, bootTime: bootTime, boot: boot, note: note}
-	err := inNamespace(l.ns, func() (err error) {
+	err := lab.InNamespace(l.ns, func() (err error) {
 		w.pc, err = net.ListenPacket("udp4", ":9")
 		return err
 	})
