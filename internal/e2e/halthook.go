@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 )
 
@@ -42,6 +43,9 @@ func RunHaltHook(confDir, dir string) (string, error) {
 	if err := os.WriteFile(rec, []byte("#!/bin/sh\necho \"upsdrvctl $*\" >> "+log+"\n"), 0o755); err != nil {
 		return "", err
 	}
+	if err := hookCallsOnly(NutShutdownHook, "/sbin/upsdrvctl"); err != nil {
+		return "", err
+	}
 	nutConf := filepath.Join(dir, "nut.conf")
 	if err := os.WriteFile(nutConf, []byte("MODE=netserver\n"), 0o644); err != nil {
 		return "", err
@@ -62,4 +66,23 @@ func RunHaltHook(confDir, dir string) (string, error) {
 		return "", nil
 	}
 	return string(b), err
+}
+
+// upsdrvctlRE finds the hook's calls of upsdrvctl, with their path.
+var upsdrvctlRE = regexp.MustCompile(`[^\s"'$;|&()]*upsdrvctl\b`)
+
+// hookCallsOnly fails unless every upsdrvctl the hook names is path, the
+// one replaced by the recorder: a hook that ran another one would cut the
+// power of the machine's real UPS.
+func hookCallsOnly(hook, path string) error {
+	b, err := os.ReadFile(hook)
+	if err != nil {
+		return err
+	}
+	for _, m := range upsdrvctlRE.FindAllString(string(b), -1) {
+		if m != path {
+			return fmt.Errorf("%s calls %s, not %s (replaced by the recorder): not run", hook, m, path)
+		}
+	}
+	return nil
 }
