@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/nutslave/nutslave/internal/lab"
 )
 
 // NutShutdownHook is Debian's nut-server hook, run by systemd at the very
@@ -23,6 +25,14 @@ func CheckHaltHook() error {
 		return fmt.Errorf("unshare (util-linux) runs the hook in a private mount namespace: %w", err)
 	}
 	return nil
+}
+
+// UpsmonK is "upsmon -K" on the upsmon.conf in confDir: is POWERDOWNFLAG
+// armed? (the hook's own test)
+func UpsmonK(confDir string) bool {
+	cmd := exec.Command(lab.UpsmonPath, "-K")
+	cmd.Env = []string{"NUT_CONFPATH=" + confDir, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	return cmd.Run() == nil
 }
 
 // RunHaltHook runs Debian's nutshutdown as systemd does at the end of a

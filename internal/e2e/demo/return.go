@@ -123,7 +123,7 @@ func (r *returnPlay) play(ctx context.Context) error {
 	if b, _ := os.ReadFile(m.LogFile()); !strings.Contains(string(b), "armed the UPS: wrote POWERDOWNFLAG") {
 		return fmt.Errorf("%w: the master's log does not say it armed the UPS", e2e.ErrUnexpected)
 	}
-	if !upsmonK(c.Primary.Dir) {
+	if !e2e.UpsmonK(c.Primary.Dir) {
 		return fmt.Errorf("%w: upsmon -K is false: NUT's hook would not cut the power", e2e.ErrUnexpected)
 	}
 	d.logf("the master's halt ends: Debian's nutshutdown hook (upsmon -K, then upsdrvctl shutdown, a recorder)")
@@ -295,14 +295,6 @@ func (r *returnPlay) close() {
 		w.close()
 	}
 	r.relay.close()
-}
-
-// upsmonK is "upsmon -K" on the master's upsmon.conf: is POWERDOWNFLAG
-// armed?
-func upsmonK(confDir string) bool {
-	cmd := exec.Command(lab.UpsmonPath, "-K")
-	cmd.Env = []string{"NUT_CONFPATH=" + confDir, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	return cmd.Run() == nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
