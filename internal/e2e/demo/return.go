@@ -77,7 +77,6 @@ func (r *returnPlay) prepare(ctx context.Context) error {
 		d.logf("%s's heartbeat timer ran upsslave heartbeat over its link: the master knows its MAC %s", l.name, l.mac)
 	}
 	for _, l := range n.links {
-		l := l
 		w, err := startWakeListener(l, bootTime, func(ctx context.Context) error { return r.heartbeat(ctx, l) },
 			func(text string) { c.NoteAs(l.name, text) })
 		if err != nil {
@@ -250,14 +249,18 @@ func (r *returnPlay) play(ctx context.Context) error {
 }
 
 // woken reports whether the listener got a magic packet for its MAC.
-func (w *wakeListener) woken() bool {
+func (w *wakeListener) woken() bool { return !w.firstMagic().IsZero() }
+
+// firstMagic is when the listener got its first magic packet for its
+// MAC (zero: not yet).
+func (w *wakeListener) firstMagic() time.Time {
 	p, _, _ := w.state()
 	for _, x := range p {
 		if x.mac == w.link.mac {
-			return true
+			return x.at
 		}
 	}
-	return false
+	return time.Time{}
 }
 
 // printReturn writes one line per slave: its magic packets and when it
@@ -275,14 +278,7 @@ func (r *returnPlay) printReturn(out io.Writer, t0 time.Time) {
 	fmt.Fprintf(out, "%-10s %-19s %-28s %-28s %s\n", "host", "MAC", "magic packet received", "back (heartbeat done)", "packets")
 	for _, w := range r.listeners {
 		p, back, _ := w.state()
-		first := time.Time{}
-		for _, x := range p {
-			if x.mac == w.link.mac {
-				first = x.at
-				break
-			}
-		}
-		fmt.Fprintf(out, "%-10s %-19s %-28s %-28s %d\n", w.link.name, w.link.mac, at(first), at(back), len(p))
+		fmt.Fprintf(out, "%-10s %-19s %-28s %-28s %d\n", w.link.name, w.link.mac, at(w.firstMagic()), at(back), len(p))
 	}
 }
 
