@@ -249,7 +249,10 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 	// its MAC address and link.
 	for i, s := range lan.Slaves {
 		argv := append(lab.NetnsExec(s.NS), e.Upsslave, "--config", confs[i], "heartbeat")
-		out, _ := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput() // its check may find problems; the heartbeat is written all the same
+		// A hung SSH session must not hang the benchmark.
+		hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		out, _ := exec.CommandContext(hctx, argv[0], argv[1:]...).CombinedOutput() // its check may find problems; the heartbeat is written all the same
+		cancel()
 		b, _ := os.ReadFile(filepath.Join(e.SSHD.AckDir, "seen."+names[i]))
 		if !strings.Contains(string(b), "mac="+s.MAC) {
 			return nil, fmt.Errorf("slave %s: its heartbeat does not report mac=%s:\n%s\n%s", names[i], s.MAC, b, out)
@@ -295,7 +298,11 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 		if i == 5 {
 			return nil, errors.New("the master did not shut down in 6 runs at low battery")
 		}
-		time.Sleep(time.Second)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
 	}
 	for _, p := range slaves {
 		p.Wait(30 * time.Second)
