@@ -167,7 +167,7 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 	if err := waitUntil(ctx, 10*time.Second, "the master's sshd in its namespace", func() bool {
 		return lab.BannerIn(lan.Slaves[0].NS, addr)
 	}); err != nil {
-		return nil, fmt.Errorf("%w%s", err, tailOf(sshdLog))
+		return nil, fmt.Errorf("%w%s", err, lab.TailLog(sshdLog))
 	}
 	kh := filepath.Join(root, "known_hosts")
 	if err := os.WriteFile(kh, []byte(knownhosts.Line([]string{knownhosts.Normalize(addr)}, e.SSHD.HostKey)+"\n"), 0o644); err != nil {
@@ -456,16 +456,4 @@ func waitUntil(ctx context.Context, timeout time.Duration, what string, cond fun
 		}
 	}
 	return nil
-}
-
-// tailOf is the end of a log file, for an error message.
-func tailOf(path string) string {
-	b, _ := os.ReadFile(path)
-	if len(b) > 1500 {
-		b = b[len(b)-1500:]
-	}
-	if len(b) == 0 {
-		return ""
-	}
-	return "\n" + string(b)
 }
