@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strings"
 
 	"github.com/nutslave/nutslave/internal/lab"
 )
@@ -49,9 +48,6 @@ func CheckNetns() error {
 	}
 	return nil
 }
-
-// Wrap is the command prefix that runs a program in namespace ns.
-func Wrap(ns string) []string { return []string{"ip", "netns", "exec", ns} }
 
 // NewLAN makes the namespaces for n slaves, named after tag (keep it
 // short and unique: the pid and a counter). On error, whatever was made
@@ -107,11 +103,8 @@ func NewLAN(tag string, n int) (l *LAN, err error) {
 		}
 		l.Slaves = append(l.Slaves, s)
 	}
-	for _, ns := range l.made {
-		out, err := exec.Command("ip", "-n", ns, "route", "show", "default").CombinedOutput()
-		if err != nil || strings.TrimSpace(string(out)) != "" {
-			return nil, fmt.Errorf("namespace %s has a default route or cannot tell (%v): %s", ns, err, out)
-		}
+	if err := lab.CheckNoDefaultRoute(l.made); err != nil {
+		return nil, err
 	}
 	return l, nil
 }

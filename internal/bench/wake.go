@@ -158,16 +158,16 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 	// The master's sshd in its namespace, from the lab's configuration.
 	addr := LANMasterIP + ":" + LANSSHPort
 	sshdLog := filepath.Join(root, "sshd-netns.log")
-	sshd, err := startCmd(exec.Command("ip", append(Wrap(lan.Master)[1:], lab.SSHDPath, "-D", "-e", "-f", e.SSHD.ConfigFile,
+	sshd, err := startCmd(exec.Command("ip", append(lab.NetnsExec(lan.Master)[1:], lab.SSHDPath, "-D", "-e", "-f", e.SSHD.ConfigFile,
 		"-o", "ListenAddress="+addr, "-o", "PidFile=none")...), sshdLog)
 	if err != nil {
 		return nil, err
 	}
 	cleanups = append(cleanups, func() { lab.KillTree(sshd.Pid()); sshd.Kill() })
 	if err := waitUntil(ctx, 10*time.Second, "the master's sshd in its namespace", func() bool {
-		return bannerFrom(lan.Slaves[0].NS, LANMasterIP, LANSSHPort)
+		return lab.BannerIn(lan.Slaves[0].NS, addr)
 	}); err != nil {
-		return nil, fmt.Errorf("%w%s", err, tailOf(sshdLog))
+		return nil, fmt.Errorf("%w%s", err, lab.TailLog(sshdLog))
 	}
 	kh := filepath.Join(root, "known_hosts")
 	if err := os.WriteFile(kh, []byte(knownhosts.Line([]string{knownhosts.Normalize(addr)}, e.SSHD.HostKey)+"\n"), 0o644); err != nil {
@@ -232,7 +232,7 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 	upsflags := func(timeout time.Duration, args ...string) (string, error) {
 		cctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
-		argv := append(Wrap(lan.Master), append([]string{e.Upsflags, "--config", mconf}, args...)...)
+		argv := append(lab.NetnsExec(lan.Master), append([]string{e.Upsflags, "--config", mconf}, args...)...)
 		cmd := exec.CommandContext(cctx, argv[0], argv[1:]...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		out, err := cmd.CombinedOutput()
@@ -248,8 +248,11 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 	// Before the outage: one heartbeat from each slave tells the master
 	// its MAC address and link.
 	for i, s := range lan.Slaves {
-		argv := append(Wrap(s.NS), e.Upsslave, "--config", confs[i], "heartbeat")
-		out, _ := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput() // its check may find problems; the heartbeat is written all the same
+		argv := append(lab.NetnsExec(s.NS), e.Upsslave, "--config", confs[i], "heartbeat")
+		// A hung SSH session must not hang the benchmark.
+		hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		out, _ := exec.CommandContext(hctx, argv[0], argv[1:]...).CombinedOutput() // its check may find problems; the heartbeat is written all the same
+		cancel()
 		b, _ := os.ReadFile(filepath.Join(e.SSHD.AckDir, "seen."+names[i]))
 		if !strings.Contains(string(b), "mac="+s.MAC) {
 			return nil, fmt.Errorf("slave %s: its heartbeat does not report mac=%s:\n%s\n%s", names[i], s.MAC, b, out)
@@ -265,7 +268,7 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 	}
 	slaves := make([]*Proc, o.N)
 	for i, s := range lan.Slaves {
-		cmd := exec.Command("ip", append(Wrap(s.NS)[1:], e.Upsslave, "UPS ups@master: ONBATT")...)
+		cmd := exec.Command("ip", append(lab.NetnsExec(s.NS)[1:], e.Upsslave, "UPS ups@master: ONBATT")...)
 		cmd.Dir = filepath.Dir(confs[i])
 		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "NOTIFYTYPE=ONBATT", "UPSNAME=ups@master", "UPSSLAVE_CONF=" + confs[i], "LANG=C"}
 		p, err := startCmd(cmd, filepath.Join(filepath.Dir(confs[i]), "out.onbatt"))
@@ -295,7 +298,11 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 		if i == 5 {
 			return nil, errors.New("the master did not shut down in 6 runs at low battery")
 		}
-		time.Sleep(time.Second)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
 	}
 	for _, p := range slaves {
 		p.Wait(30 * time.Second)
@@ -317,7 +324,7 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 		argv := []string{e.WolSlave, "-mac", s.MAC, "-boot", o.Boot.String(), "-ignore", strconv.Itoa(o.Lost), "-retry", o.Retry.String(),
 			"-out", events[i], "-cmdout", filepath.Join(filepath.Dir(confs[i]), "out.heartbeat"),
 			"-max", (o.Timeout + time.Minute).String(), e.Upsslave, "--config", confs[i], "heartbeat"}
-		p, err := startCmd(exec.Command("ip", append(Wrap(s.NS)[1:], argv...)...), filepath.Join(filepath.Dir(confs[i]), "out.wolslave"))
+		p, err := startCmd(exec.Command("ip", append(lab.NetnsExec(s.NS)[1:], argv...)...), filepath.Join(filepath.Dir(confs[i]), "out.wolslave"))
 		if err != nil {
 			return nil, err
 		}
@@ -435,15 +442,6 @@ func readOutage(path string) (master.Outage, error) {
 	return o, json.Unmarshal(b, &o)
 }
 
-// bannerFrom reports whether an SSH server answers on host:port, asked
-// from inside namespace ns.
-func bannerFrom(ns, host, port string) bool {
-	script := fmt.Sprintf("exec 3<>/dev/tcp/%s/%s && head -c 8 <&3", host, port)
-	argv := append(Wrap(ns), "timeout", "3", "bash", "-c", script)
-	out, err := exec.Command(argv[0], argv[1:]...).Output()
-	return err == nil && strings.HasPrefix(string(out), "SSH-2.0-")
-}
-
 // waitUntil polls cond every 50 ms for up to timeout.
 func waitUntil(ctx context.Context, timeout time.Duration, what string, cond func() bool) error {
 	deadline := time.Now().Add(timeout)
@@ -458,16 +456,4 @@ func waitUntil(ctx context.Context, timeout time.Duration, what string, cond fun
 		}
 	}
 	return nil
-}
-
-// tailOf is the end of a log file, for an error message.
-func tailOf(path string) string {
-	b, _ := os.ReadFile(path)
-	if len(b) > 1500 {
-		b = b[len(b)-1500:]
-	}
-	if len(b) == 0 {
-		return ""
-	}
-	return "\n" + string(b)
 }

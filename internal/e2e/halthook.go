@@ -5,7 +5,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+
+	"github.com/nutslave/nutslave/internal/lab"
 )
 
 // NutShutdownHook is Debian's nut-server hook, run by systemd at the very
@@ -24,6 +27,14 @@ func CheckHaltHook() error {
 	return nil
 }
 
+// UpsmonK is "upsmon -K" on the upsmon.conf in confDir: is POWERDOWNFLAG
+// armed? (the hook's own test)
+func UpsmonK(confDir string) bool {
+	cmd := exec.Command(lab.UpsmonPath, "-K")
+	cmd.Env = []string{"NUT_CONFPATH=" + confDir, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	return cmd.Run() == nil
+}
+
 // RunHaltHook runs Debian's nutshutdown as systemd does at the end of a
 // halt, in a private mount namespace where /sbin/upsdrvctl is a recorder
 // and /etc/nut/nut.conf says MODE=netserver (and no POWEROFF_WAIT, which
@@ -40,6 +51,9 @@ func RunHaltHook(confDir, dir string) (string, error) {
 	os.Remove(log)
 	rec := filepath.Join(dir, "upsdrvctl")
 	if err := os.WriteFile(rec, []byte("#!/bin/sh\necho \"upsdrvctl $*\" >> "+log+"\n"), 0o755); err != nil {
+		return "", err
+	}
+	if err := hookCallsOnly(NutShutdownHook, "/sbin/upsdrvctl"); err != nil {
 		return "", err
 	}
 	nutConf := filepath.Join(dir, "nut.conf")
@@ -62,4 +76,23 @@ func RunHaltHook(confDir, dir string) (string, error) {
 		return "", nil
 	}
 	return string(b), err
+}
+
+// upsdrvctlRE finds the hook's calls of upsdrvctl, with their path.
+var upsdrvctlRE = regexp.MustCompile(`[^\s"'$;|&()]*upsdrvctl\b`)
+
+// hookCallsOnly fails unless every upsdrvctl the hook names is path, the
+// one replaced by the recorder: a hook that ran another one would cut the
+// power of the machine's real UPS.
+func hookCallsOnly(hook, path string) error {
+	b, err := os.ReadFile(hook)
+	if err != nil {
+		return err
+	}
+	for _, m := range upsdrvctlRE.FindAllString(string(b), -1) {
+		if m != path {
+			return fmt.Errorf("%s calls %s, not %s (replaced by the recorder): not run", hook, m, path)
+		}
+	}
+	return nil
 }

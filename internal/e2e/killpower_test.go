@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/nutslave/nutslave/internal/e2e"
-	"github.com/nutslave/nutslave/internal/lab"
 )
 
 // TestKillpower: after every slave acknowledged, the master arms the UPS
@@ -27,11 +26,7 @@ func TestKillpower(t *testing.T) {
 		t.Skip("skipping: needs the real upsflags master")
 	}
 	flag := filepath.Join(c.Primary.Dir, "killpower")
-	upsmonK := func() bool {
-		cmd := exec.Command(lab.UpsmonPath, "-K")
-		cmd.Env = []string{"NUT_CONFPATH=" + c.Primary.Dir, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-		return cmd.Run() == nil
-	}
+	upsmonK := func() bool { return e2e.UpsmonK(c.Primary.Dir) }
 	if upsmonK() {
 		t.Fatalf("upsmon -K is true before any outage")
 	}

@@ -307,28 +307,48 @@ func startUpsflags(bin string, cfg masterConfig) (*UpsflagsMaster, error) {
 	if err := os.WriteFile(m.confFile, []byte(cfg.upsflagsConf(m.Trigger())), 0o640); err != nil {
 		return nil, fmt.Errorf("upsflags master: %w", err)
 	}
-	out, err := exec.Command(bin, "--config", m.confFile, "reset").CombinedOutput()
-	if err != nil {
-		return nil, fmt.Errorf("upsflags reset: %w: %s", err, strings.TrimSpace(string(out)))
+	if _, err := m.reset(nil); err != nil {
+		return nil, err
 	}
 	argv := []string{bin, "watch"}
 	if cfg.cron != "" {
+		var err error
 		if argv, err = cronCommand(cfg.cron, bin, m.confFile, filepath.Join(cfg.dir, "state")); err != nil {
 			return nil, err
 		}
 	}
-	p, err := startProc("upsflags watch", filepath.Join(cfg.dir, "upsflags-watch.out"),
-		[]string{"UPSFLAGS_CONF=" + m.confFile}, argv...)
-	if err != nil {
+	if err := m.startWatch(argv, "start"); err != nil {
 		return nil, err
+	}
+	return m, nil
+}
+
+// reset runs "upsflags reset", with wrap before it, and returns its
+// output.
+func (m *UpsflagsMaster) reset(wrap []string) (string, error) {
+	argv := append(append([]string{}, wrap...), m.bin, "--config", m.confFile, "reset")
+	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("upsflags reset: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
+
+// startWatch starts argv as the master's "upsflags watch" and fails if it
+// has exited 200 ms later (at is "start" or "boot", for the message).
+func (m *UpsflagsMaster) startWatch(argv []string, at string) error {
+	logPath := filepath.Join(m.cfg.dir, "upsflags-watch.out")
+	p, err := startProc("upsflags watch", logPath, []string{"UPSFLAGS_CONF=" + m.confFile}, argv...)
+	if err != nil {
+		return err
 	}
 	m.p = p
 	time.Sleep(200 * time.Millisecond)
 	if p.exited() {
-		b, _ := os.ReadFile(filepath.Join(cfg.dir, "upsflags-watch.out"))
-		return nil, fmt.Errorf("upsflags watch exited at start: %s", strings.TrimSpace(string(b)))
+		b, _ := os.ReadFile(logPath)
+		return fmt.Errorf("upsflags watch exited at %s: %s", at, strings.TrimSpace(string(b)))
 	}
-	return m, nil
+	return nil
 }
 
 // cronCommand returns the command of the every-minute line of a cron.d
@@ -394,28 +414,14 @@ func (m *UpsflagsMaster) Boot(wrap []string, startNUT func() error) (string, err
 	if err := m.Stop(); err != nil {
 		return "", err
 	}
-	bin := m.bin
-	reset := append(append([]string{}, wrap...), bin, "--config", m.confFile, "reset")
-	out, err := exec.Command(reset[0], reset[1:]...).CombinedOutput()
+	out, err := m.reset(wrap)
 	if err != nil {
-		return string(out), fmt.Errorf("upsflags reset: %w: %s", err, strings.TrimSpace(string(out)))
+		return out, err
 	}
 	if startNUT != nil {
 		if err := startNUT(); err != nil {
-			return string(out), err
+			return out, err
 		}
 	}
-	argv := append(append([]string{}, wrap...), bin, "watch")
-	logPath := filepath.Join(m.cfg.dir, "upsflags-watch.out")
-	p, err := startProc("upsflags watch", logPath, []string{"UPSFLAGS_CONF=" + m.confFile}, argv...)
-	if err != nil {
-		return string(out), err
-	}
-	m.p = p
-	time.Sleep(200 * time.Millisecond)
-	if p.exited() {
-		b, _ := os.ReadFile(logPath)
-		return string(out), fmt.Errorf("upsflags watch exited at boot: %s", strings.TrimSpace(string(b)))
-	}
-	return string(out), nil
+	return out, m.startWatch(append(append([]string{}, wrap...), m.bin, "watch"), "boot")
 }

@@ -191,8 +191,8 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// tailLog returns the last lines of a log file, for error messages.
-func tailLog(path string) string {
+// TailLog returns the last lines of a log file, for error messages.
+func TailLog(path string) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return ""

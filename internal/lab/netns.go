@@ -3,9 +3,16 @@ package lab
 import (
 	"errors"
 	"fmt"
+	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Network namespaces for the labs that need links of their own (the
@@ -43,4 +50,54 @@ func DeleteNamespaces(made []string) error {
 		errs = append(errs, IP("netns", "delete", made[i]))
 	}
 	return errors.Join(errs...)
+}
+
+// NetnsExec is the command prefix that runs a program in namespace ns.
+func NetnsExec(ns string) []string { return []string{"ip", "netns", "exec", ns} }
+
+// CheckNoDefaultRoute fails unless every namespace is without a default
+// route (a packet meant for the lab's links can go nowhere else).
+func CheckNoDefaultRoute(namespaces []string) error {
+	for _, ns := range namespaces {
+		out, err := exec.Command("ip", "-n", ns, "route", "show", "default").CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "" {
+			return fmt.Errorf("namespace %s has a default route or cannot tell (%v): %s", ns, err, out)
+		}
+	}
+	return nil
+}
+
+// InNamespace runs fn on an OS thread moved into network namespace ns
+// (/run/netns/ns): the sockets fn makes belong to ns for good. The thread
+// is never given back to the runtime: it ends with fn.
+func InNamespace(ns string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with this goroutine
+		f, err := os.Open(filepath.Join("/run/netns", ns))
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("setns %s: %w", ns, err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// BannerIn reports whether an SSH server answers on addr, asked from
+// inside network namespace ns.
+func BannerIn(ns, addr string) bool {
+	var conn net.Conn
+	if err := InNamespace(ns, func() (err error) {
+		conn, err = net.DialTimeout("tcp4", addr, time.Second)
+		return err
+	}); err != nil {
+		return false
+	}
+	return readBanner(conn)
 }

@@ -226,7 +226,7 @@ func (n *NUT) StartDriver() error {
 		}
 		if p.exited() || time.Now().After(deadline) {
 			p.stop()
-			return fmt.Errorf("lab: dummy-ups did not create %s (exit: %v)%s", sock, p.err, tailLog(logPath))
+			return fmt.Errorf("lab: dummy-ups did not create %s (exit: %v)%s", sock, p.err, TailLog(logPath))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -277,7 +277,7 @@ func (n *NUT) startUPSD() error {
 	n.mu.Unlock()
 	if err := n.waitReal(n.opts.StartTimeout); err != nil {
 		p.stop()
-		return fmt.Errorf("lab: upsd on %s: %w%s", n.Addr, err, tailLog(logPath))
+		return fmt.Errorf("lab: upsd on %s: %w%s", n.Addr, err, TailLog(logPath))
 	}
 	return nil
 }

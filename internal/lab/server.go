@@ -201,14 +201,14 @@ func (s *server) waitBanner(addr, logFile string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		if s.p.exited() {
-			return fmt.Errorf("lab: %s %w (%v)%s", s.name, errExited, s.p.err, tailLog(logFile))
+			return fmt.Errorf("lab: %s %w (%v)%s", s.name, errExited, s.p.err, TailLog(logFile))
 		}
 		if banner(addr) {
 			return nil
 		}
 		if time.Now().After(deadline) {
 			s.p.stop()
-			return fmt.Errorf("lab: %s sent no banner on %s within %v%s", s.name, addr, timeout, tailLog(logFile))
+			return fmt.Errorf("lab: %s sent no banner on %s within %v%s", s.name, addr, timeout, TailLog(logFile))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

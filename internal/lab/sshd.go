@@ -292,6 +292,12 @@ func banner(addr string) bool {
 	if err != nil {
 		return false
 	}
+	return readBanner(conn)
+}
+
+// readBanner reads the server's first line from conn, closes it and
+// reports whether it is an SSH banner.
+func readBanner(conn net.Conn) bool {
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(2 * time.Second))
 	line, err := bufio.NewReader(conn).ReadString('\n')

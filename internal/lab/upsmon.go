@@ -149,14 +149,14 @@ func (n *NUT) StartUpsmon(dir string, opts UpsmonOptions) (*Upsmon, error) {
 	deadline := time.Now().Add(timeout)
 	for {
 		if p.exited() {
-			return nil, fmt.Errorf("lab: upsmon exited at start (%v)%s", p.err, tailLog(logPath))
+			return nil, fmt.Errorf("lab: upsmon exited at start (%v)%s", p.err, TailLog(logPath))
 		}
 		if got, err := n.numLogins(); err == nil && got > before {
 			return u, nil
 		}
 		if time.Now().After(deadline) {
 			p.stop()
-			return nil, fmt.Errorf("lab: upsmon did not log in to upsd within %v%s", timeout, tailLog(logPath))
+			return nil, fmt.Errorf("lab: upsmon did not log in to upsd within %v%s", timeout, TailLog(logPath))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

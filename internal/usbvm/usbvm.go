@@ -254,7 +254,9 @@ func (b Boot) Run(ctx context.Context) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, b.Timeout)
 	defer cancel()
 	cmd := exec.Command("qemu-system-x86_64", b.Args()...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group, killed on a timeout; killed too if this
+	// process dies first (a test binary killed by go test's -timeout).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	var out bytes.Buffer
 	w := io.Writer(&out)
 	if b.Console != nil {

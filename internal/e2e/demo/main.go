@@ -266,18 +266,13 @@ func (d *demo) report(dir string) {
 	if c == nil {
 		return
 	}
-	t0 := c.Start
+	t0, zero := c.Start, "the cluster was up"
 	if !d.failAt.IsZero() {
-		t0 = d.failAt
+		t0, zero = d.failAt, "the power failed"
 	}
 	write := func(w io.Writer, width int) {
-		if d.failAt.IsZero() {
-			fmt.Fprintf(w, "\n=== Timeline (t=0 when the cluster was up; master: %s) ===\n", c.Master.Kind())
-			c.PrintTimeline(w, width)
-		} else {
-			fmt.Fprintf(w, "\n=== Timeline (t=0 when the power failed; master: %s) ===\n", c.Master.Kind())
-			c.PrintTimelineFrom(w, d.failAt, width)
-		}
+		fmt.Fprintf(w, "\n=== Timeline (t=0 when %s; master: %s) ===\n", zero, c.Master.Kind())
+		c.PrintTimelineFrom(w, t0, width)
 		fmt.Fprintf(w, "\n=== Roster ===\n")
 		if d.roster != "" {
 			io.WriteString(w, d.roster)

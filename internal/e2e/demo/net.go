@@ -8,12 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/nutslave/nutslave/internal/lab"
 )
@@ -156,13 +153,7 @@ func (n *demoNet) setUp() error {
 		}
 		l.mac = mac
 	}
-	for _, ns := range n.made {
-		out, err := exec.Command("ip", "-n", ns, "route", "show", "default").CombinedOutput()
-		if err != nil || strings.TrimSpace(string(out)) != "" {
-			return fmt.Errorf("namespace %s has a default route or cannot tell (%v): %s", ns, err, out)
-		}
-	}
-	return nil
+	return lab.CheckNoDefaultRoute(n.made)
 }
 
 // tearDown deletes the namespaces (and with them the veth pairs). Every
@@ -171,31 +162,6 @@ func (n *demoNet) tearDown() error {
 	err := lab.DeleteNamespaces(n.made)
 	n.made = nil
 	return err
-}
-
-// wrap is the command prefix that runs a program in namespace ns.
-func wrap(ns string) []string { return []string{"ip", "netns", "exec", ns} }
-
-// inNamespace runs fn on an OS thread moved into network namespace ns
-// (/run/netns/ns): the sockets fn makes belong to ns for good. The thread
-// is never given back to the runtime: it ends with fn.
-func inNamespace(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with this goroutine
-		f, err := os.Open(filepath.Join("/run/netns", ns))
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
 }
 
 // relay forwards TCP connections made to a listener inside a namespace to
@@ -213,7 +179,7 @@ type relay struct {
 // startRelay listens on addr inside ns and forwards to "to".
 func startRelay(ns, addr, to string) (*relay, error) {
 	r := &relay{to: to, conns: map[net.Conn]bool{}}
-	err := inNamespace(ns, func() (err error) {
+	err := lab.InNamespace(ns, func() (err error) {
 		r.ln, err = net.Listen("tcp4", addr)
 		return err
 	})

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nutslave/nutslave/internal/lab"
 )
 
 // newTestNet makes the demo's namespaces for one slave, or skips.
@@ -41,7 +43,7 @@ func sendMagic(t *testing.T, n *demoNet, l *slaveLink, mac string) {
 		t.Fatal(err)
 	}
 	var pc net.PacketConn
-	err = inNamespace(n.master, func() (err error) {
+	err = lab.InNamespace(n.master, func() (err error) {
 		lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 			var serr error
 			c.Control(func(fd uintptr) {
@@ -135,7 +137,7 @@ func TestRelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	var c net.Conn
-	if err := inNamespace(n.master, func() (err error) {
+	if err := lab.InNamespace(n.master, func() (err error) {
 		c, err = net.DialTimeout("tcp4", ln.Addr().String(), time.Second)
 		return err
 	}); err != nil {
@@ -149,7 +151,7 @@ func TestRelay(t *testing.T) {
 		t.Fatalf("through the relay: %q, %v", got, err)
 	}
 	r.close()
-	if err := inNamespace(n.master, func() error {
+	if err := lab.InNamespace(n.master, func() error {
 		c2, err := net.DialTimeout("tcp4", ln.Addr().String(), time.Second)
 		if err == nil {
 			c2.Close()

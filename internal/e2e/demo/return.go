@@ -47,14 +47,14 @@ func (r *returnPlay) prepare(ctx context.Context) error {
 	for _, l := range n.links {
 		args = append(args, "-o", "ListenAddress="+l.masterIP+":"+strconv.Itoa(lanSSHPort))
 	}
-	if _, err := c.StartSSHDProc("sshd-lan.log", wrap(n.master), args...); err != nil {
+	if _, err := c.StartSSHDProc("sshd-lan.log", lab.NetnsExec(n.master), args...); err != nil {
 		return err
 	}
 	r.lanConf = map[string]string{}
 	for _, l := range n.links {
 		addr := net.JoinHostPort(l.masterIP, strconv.Itoa(lanSSHPort))
 		if err := e2e.WaitFor(ctx, 10*time.Second, "the master's sshd on "+addr+" seen from "+l.name, func() bool {
-			return bannerFrom(l.ns, addr)
+			return lab.BannerIn(l.ns, addr)
 		}); err != nil {
 			return err
 		}
@@ -77,7 +77,6 @@ func (r *returnPlay) prepare(ctx context.Context) error {
 		d.logf("%s's heartbeat timer ran upsslave heartbeat over its link: the master knows its MAC %s", l.name, l.mac)
 	}
 	for _, l := range n.links {
-		l := l
 		w, err := startWakeListener(l, bootTime, func(ctx context.Context) error { return r.heartbeat(ctx, l) },
 			func(text string) { c.NoteAs(l.name, text) })
 		if err != nil {
@@ -123,7 +122,7 @@ func (r *returnPlay) play(ctx context.Context) error {
 	if b, _ := os.ReadFile(m.LogFile()); !strings.Contains(string(b), "armed the UPS: wrote POWERDOWNFLAG") {
 		return fmt.Errorf("%w: the master's log does not say it armed the UPS", e2e.ErrUnexpected)
 	}
-	if !upsmonK(c.Primary.Dir) {
+	if !e2e.UpsmonK(c.Primary.Dir) {
 		return fmt.Errorf("%w: upsmon -K is false: NUT's hook would not cut the power", e2e.ErrUnexpected)
 	}
 	d.logf("the master's halt ends: Debian's nutshutdown hook (upsmon -K, then upsdrvctl shutdown, a recorder)")
@@ -153,7 +152,7 @@ func (r *returnPlay) play(ctx context.Context) error {
 		return err
 	}
 	c.NoteAs("master", "boots: upsflags reset (upsflags-reset.service), NUT, then upsflags watch (its timer), in its namespace")
-	out, err := m.Boot(wrap(n.master), func() error {
+	out, err := m.Boot(lab.NetnsExec(n.master), func() error {
 		if err := c.NUT.RestartUPSD(); err != nil {
 			return err
 		}
@@ -225,7 +224,7 @@ func (r *returnPlay) play(ctx context.Context) error {
 
 	// The roster, as the administrator sees it.
 	upsflags := func(args ...string) ([]byte, error) {
-		argv := append(wrap(n.master), append([]string{c.Opts.Bin.Upsflags, "--config", m.ConfFile()}, args...)...)
+		argv := append(lab.NetnsExec(n.master), append([]string{c.Opts.Bin.Upsflags, "--config", m.ConfFile()}, args...)...)
 		return exec.CommandContext(ctx, argv[0], argv[1:]...).Output()
 	}
 	text, err := upsflags("status")
@@ -250,14 +249,18 @@ func (r *returnPlay) play(ctx context.Context) error {
 }
 
 // woken reports whether the listener got a magic packet for its MAC.
-func (w *wakeListener) woken() bool {
+func (w *wakeListener) woken() bool { return !w.firstMagic().IsZero() }
+
+// firstMagic is when the listener got its first magic packet for its
+// MAC (zero: not yet).
+func (w *wakeListener) firstMagic() time.Time {
 	p, _, _ := w.state()
 	for _, x := range p {
 		if x.mac == w.link.mac {
-			return true
+			return x.at
 		}
 	}
-	return false
+	return time.Time{}
 }
 
 // printReturn writes one line per slave: its magic packets and when it
@@ -275,14 +278,7 @@ func (r *returnPlay) printReturn(out io.Writer, t0 time.Time) {
 	fmt.Fprintf(out, "%-10s %-19s %-28s %-28s %s\n", "host", "MAC", "magic packet received", "back (heartbeat done)", "packets")
 	for _, w := range r.listeners {
 		p, back, _ := w.state()
-		first := time.Time{}
-		for _, x := range p {
-			if x.mac == w.link.mac {
-				first = x.at
-				break
-			}
-		}
-		fmt.Fprintf(out, "%-10s %-19s %-28s %-28s %d\n", w.link.name, w.link.mac, at(first), at(back), len(p))
+		fmt.Fprintf(out, "%-10s %-19s %-28s %-28s %d\n", w.link.name, w.link.mac, at(w.firstMagic()), at(back), len(p))
 	}
 }
 
@@ -295,31 +291,6 @@ func (r *returnPlay) close() {
 		w.close()
 	}
 	r.relay.close()
-}
-
-// upsmonK is "upsmon -K" on the master's upsmon.conf: is POWERDOWNFLAG
-// armed?
-func upsmonK(confDir string) bool {
-	cmd := exec.Command(lab.UpsmonPath, "-K")
-	cmd.Env = []string{"NUT_CONFPATH=" + confDir, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	return cmd.Run() == nil
-}
-
-// bannerFrom reports whether an SSH server answers on addr, dialled from
-// inside namespace ns.
-func bannerFrom(ns, addr string) bool {
-	var conn net.Conn
-	if err := inNamespace(ns, func() (err error) {
-		conn, err = net.DialTimeout("tcp4", addr, time.Second)
-		return err
-	}); err != nil {
-		return false
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(2 * time.Second))
-	b := make([]byte, 8)
-	_, err := io.ReadFull(conn, b)
-	return err == nil && string(b) == "SSH-2.0-"
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/nutslave/nutslave/internal/lab"
 )
 
 // magicMAC returns the MAC address a Wake-on-LAN magic packet is for: six
@@ -63,7 +65,7 @@ type wakeListener struct {
 
 func startWakeListener(l *slaveLink, bootTime time.Duration, boot func(context.Context) error, note func(string)) (*wakeListener, error) {
 	w := &wakeListener{link: l, bootTime: bootTime, boot: boot, note: note}
-	err := inNamespace(l.ns, func() (err error) {
+	err := lab.InNamespace(l.ns, func() (err error) {
 		w.pc, err = net.ListenPacket("udp4", ":9")
 		return err
 	})
@@ -146,7 +148,7 @@ func (w *wakeListener) close() {
 // namespace, as user (the account the packaged timer uses) unless that
 // is root.
 func heartbeatCmd(ns, user, upsslave, conf string) []string {
-	argv := wrap(ns)
+	argv := lab.NetnsExec(ns)
 	if user != "" && user != "root" {
 		argv = append(argv, "setpriv", "--reuid="+user, "--regid="+user, "--init-groups")
 	}
