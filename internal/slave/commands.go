@@ -31,18 +31,22 @@ type checker struct {
 	// dial reaches the master; nil is one attempt (sftpstore.Dial). The
 	// heartbeat's tries again while the master is busy.
 	dial func(ctx context.Context, sc sftpstore.Config) (*sftpstore.Conn, error)
+	// keep leaves the connection to the master open in conn, for the
+	// heartbeat to send its report over, rather than closing it.
+	keep bool
+	conn *sftpstore.Conn
 }
 
 // Check verifies everything an outage will need, so a broken slave is
 // found before the power fails.
 func Check(ctx context.Context, cfg *Config, w io.Writer) error {
-	_, err := check(ctx, cfg, w, nil)
-	return err
+	return check(ctx, cfg, &checker{Checker: command.Checker{W: w}})
 }
 
-// check is Check, also returning its findings.
-func check(ctx context.Context, cfg *Config, w io.Writer, dial func(context.Context, sftpstore.Config) (*sftpstore.Conn, error)) (*checker, error) {
-	k := &checker{Checker: command.Checker{W: w}, dial: dial}
+// check is Check with the checker given: how it dials, and whether it
+// keeps the connection.
+func check(ctx context.Context, cfg *Config, k *checker) error {
+	w := k.W
 	k.OK("configuration %s parsed (MASTER=%s@%s NAME=%s)", cfg.Path, cfg.MasterUser, cfg.MasterAddr, cfg.Name)
 	if fi, err := os.Stat(cfg.Path); err == nil && fi.Mode().Perm()&0o004 != 0 {
 		k.Warn("%s is world-readable (mode %04o); use root:nut 0640", cfg.Path, fi.Mode().Perm())
@@ -84,12 +88,12 @@ func check(ctx context.Context, cfg *Config, w io.Writer, dial func(context.Cont
 			hints = append(hints, "check the master's fingerprint, then run: upsslave trust")
 		}
 		if len(hints) > 0 {
-			return k, &command.Hinted{Err: err, Hint: strings.Join(hints, "\n")}
+			return &command.Hinted{Err: err, Hint: strings.Join(hints, "\n")}
 		}
-		return k, err
+		return err
 	}
 	fmt.Fprintf(w, "upsslave is ready (%d warning(s))\n", k.Warnings)
-	return k, nil
+	return nil
 }
 
 func checkShutdownCmd(k *checker, cfg *Config) {
@@ -127,7 +131,11 @@ func checkMaster(ctx context.Context, k *checker, cfg *Config, signer ssh.Signer
 		k.Fail("connect to %s@%s: %v", cfg.MasterUser, cfg.MasterAddr, err)
 		return
 	}
-	defer conn.Close()
+	if k.keep {
+		k.conn = conn
+	} else {
+		defer conn.Close()
+	}
 	k.OK("connected to %s, host key matches %s", cfg.MasterAddr, cfg.KnownHosts)
 	infos, err := sftpstore.New(conn.SFTP, cfg.FlagDir).List(cctx)
 	if err != nil {

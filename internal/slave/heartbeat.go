@@ -13,6 +13,7 @@ import (
 
 	"github.com/nutslave/nutslave/flags"
 	"github.com/nutslave/nutslave/flags/sftpstore"
+	"github.com/nutslave/nutslave/internal/command"
 	"github.com/nutslave/nutslave/internal/eventlog"
 )
 
@@ -22,22 +23,29 @@ import (
 // fails. It also answers a drill the master may have asked for.
 func Heartbeat(ctx context.Context, cfg *Config, log *eventlog.Logger, w io.Writer) error {
 	busy := func(ctx context.Context, sc sftpstore.Config) (*sftpstore.Conn, error) { return dialBusy(ctx, sc, log) }
-	k, checkErr := check(ctx, cfg, w, busy)
+	k := &checker{Checker: command.Checker{W: w}, dial: busy, keep: true}
+	checkErr := check(ctx, cfg, k)
 	problems := k.Findings
 	result := "ok"
 	if checkErr != nil {
 		result = "problem"
 	}
 
-	signer, err := sftpstore.LoadSigner(cfg.Identity)
-	if err != nil {
-		log.Error("heartbeat: cannot load the ssh identity", "err", err)
-		return errors.Join(checkErr, err)
-	}
-	conn, err := dialBusy(ctx, sshConfig(cfg, signer), log)
-	if err != nil {
-		log.Error("heartbeat: master unreachable", "err", err)
-		return errors.Join(checkErr, err)
+	// The report goes over the self-check's connection: one connection a
+	// heartbeat, which matters when every slave boots at once. The check
+	// leaves none when it stopped before the master (a missing shutdown
+	// command, say), or could not reach it; then the heartbeat dials.
+	conn := k.conn
+	if conn == nil {
+		signer, err := sftpstore.LoadSigner(cfg.Identity)
+		if err != nil {
+			log.Error("heartbeat: cannot load the ssh identity", "err", err)
+			return errors.Join(checkErr, err)
+		}
+		if conn, err = busy(ctx, sshConfig(cfg, signer)); err != nil {
+			log.Error("heartbeat: master unreachable", "err", err)
+			return errors.Join(checkErr, err)
+		}
 	}
 	defer conn.Close()
 	cctx, cancel := context.WithTimeout(ctx, 3*cfg.ConnectTimeout)
