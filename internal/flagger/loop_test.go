@@ -101,27 +101,45 @@ type rig struct {
 	sdfAt time.Time
 }
 
-func newRig(t *testing.T, slaves ...string) *rig {
-	t.Helper()
-	dir := t.TempDir()
+// testConfig is a master laid out in dir, as the tests of this package
+// run it: SOURCE the file ups in dir, FLAGDIR, ACKDIR and STATEDIR below
+// dir, owned by this user. makeDirs creates the directories once the test
+// has set the rest.
+func testConfig(dir, ups string) *Config {
 	cfg := defaultConfig(filepath.Join(dir, "upsflags.conf"))
-	cfg.Source = "file:" + filepath.Join(dir, "ups")
+	cfg.Source = "file:" + filepath.Join(dir, ups)
 	cfg.FlagDir = filepath.Join(dir, "flags")
 	cfg.AckDir = filepath.Join(dir, "acks")
 	cfg.StateDir = filepath.Join(dir, "state")
 	cfg.FlagOwner = uint32(os.Geteuid())
-	cfg.Slaves = slaves
-	cfg.Poll = 2 * time.Second
-	cfg.HostSync = 120 * time.Second
-	cfg.DeadTime = 30 * time.Second
-	cfg.Debounce = 2
-	cfg.StdwCharge = 50
+	return cfg
+}
+
+// makeDirs creates cfg's STATEDIR, then FLAGDIR and ACKDIR as upsflags
+// does (ensureDirs).
+func makeDirs(t *testing.T, cfg *Config) {
+	t.Helper()
 	if err := os.Mkdir(cfg.StateDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ensureDirs(cfg, true); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// newRig is a master of slaves on a fake clock (testConfig), with a
+// recorder for its shutdown command.
+func newRig(t *testing.T, slaves ...string) *rig {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := testConfig(dir, "ups")
+	cfg.Slaves = slaves
+	cfg.Poll = 2 * time.Second
+	cfg.HostSync = 120 * time.Second
+	cfg.DeadTime = 30 * time.Second
+	cfg.Debounce = 2
+	cfg.StdwCharge = 50
+	makeDirs(t, cfg)
 	var buf bytes.Buffer
 	log := eventlog.Open(eventlog.Options{Tag: "upsflags", Stderr: &buf})
 	f, err := New(cfg, log)

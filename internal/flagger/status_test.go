@@ -100,13 +100,8 @@ var scenarios = []scenario{
 func (sc scenario) setUp(t *testing.T) (*Flagger, string) {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := defaultConfig(filepath.Join(dir, "upsflags.conf"))
-	cfg.Source = "file:" + filepath.Join(dir, "ups.txt")
-	cfg.FlagDir = filepath.Join(dir, "flags")
-	cfg.AckDir = filepath.Join(dir, "acks")
-	cfg.StateDir = filepath.Join(dir, "state")
+	cfg := testConfig(dir, "ups.txt")
 	cfg.SSHUser = "nutslave-test-nonexistent"
-	cfg.FlagOwner = uint32(os.Geteuid())
 	cfg.Slaves = sc.slaves
 	cfg.StdwCharge = 40
 	cfg.Version = "1.4.0-test"
@@ -114,12 +109,7 @@ func (sc scenario) setUp(t *testing.T) (*Flagger, string) {
 	if cfg.Stages, err = master.ParseStages(sc.stages); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Mkdir(cfg.StateDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ensureDirs(cfg, true); err != nil {
-		t.Fatal(err)
-	}
+	makeDirs(t, cfg)
 	if sc.ups != "" {
 		writeAged(t, filepath.Join(dir, "ups.txt"), file{body: sc.ups})
 	}

@@ -1,7 +1,6 @@
 package master
 
 import (
-	"sort"
 	"strings"
 	"time"
 
@@ -55,14 +54,7 @@ func TallyDrill(roster []string, answers []DrillAnswer, id string) DrillTally {
 			t.Missing = append(t.Missing, n)
 		}
 	}
-	var rest []string
-	for n := range by {
-		if !listed[n] {
-			rest = append(rest, n)
-		}
-	}
-	sort.Strings(rest)
-	for _, n := range rest {
+	for _, n := range sortedNames(by, listed) {
 		if len(roster) == 0 {
 			t.Answered = append(t.Answered, by[n])
 		} else {

@@ -3,7 +3,6 @@ package master
 import (
 	"fmt"
 	"net"
-	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -153,14 +152,7 @@ func Ready(roster []string, hbs []Heartbeat, now time.Time, stale time.Duration)
 		listed[n] = true
 		add(n, true)
 	}
-	var extra []string
-	for n := range by {
-		if !listed[n] {
-			extra = append(extra, n)
-		}
-	}
-	sort.Strings(extra)
-	for _, n := range extra {
+	for _, n := range sortedNames(by, listed) {
 		add(n, false)
 	}
 	return out

@@ -138,12 +138,7 @@ func (ro Roster) Count(infos []flags.Info, sdfAt time.Time) Tally {
 	}
 	want := ro.Names
 	if len(want) == 0 {
-		names := make([]string, 0, len(fresh))
-		for n := range fresh {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
+		for _, n := range sortedNames(fresh, nil) {
 			t.Acked = append(t.Acked, fresh[n])
 		}
 		if anon != nil {
@@ -169,14 +164,7 @@ func (ro Roster) Count(infos []flags.Info, sdfAt time.Time) Tally {
 			t.Missing = append(t.Missing, n)
 		}
 	}
-	names := make([]string, 0, len(fresh))
-	for n := range fresh {
-		if !listed[n] {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range sortedNames(fresh, listed) {
 		t.Unlisted = append(t.Unlisted, fresh[n])
 	}
 	if anon != nil {
@@ -184,6 +172,20 @@ func (ro Roster) Count(infos []flags.Info, sdfAt time.Time) Tally {
 	}
 	t.Complete = len(t.Missing) == 0
 	return t
+}
+
+// sortedNames returns the keys of by, sorted, without those in skip (nil
+// skips none): the order in which the tallies, Ready and Wake list the
+// names beyond a roster, or all of them.
+func sortedNames[V any](by map[string]V, skip map[string]bool) []string {
+	var out []string
+	for n := range by {
+		if !skip[n] {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // WaitOver reports whether the master stops waiting for its slaves: all

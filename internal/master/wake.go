@@ -3,7 +3,6 @@ package master
 import (
 	"fmt"
 	"net"
-	"sort"
 	"time"
 )
 
@@ -71,11 +70,7 @@ func Wake(o Outage, hbs []Heartbeat, r Reading, now time.Time, c WakeConfig) (Ou
 	for _, h := range hbs {
 		last[h.Name] = h
 	}
-	names := make([]string, 0, len(o.Slaves))
-	for n := range o.Slaves {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := sortedNames(o.Slaves, nil)
 	pending := 0
 	for _, n := range names {
 		rt := o.Slaves[n]
