@@ -118,6 +118,9 @@ func (c *Config) decision() master.Config {
 // roster is whom the master waits for: SLAVES ∪ STAGES.
 func (c *Config) roster() []string { return master.RosterNames(c.Slaves, c.Stages) }
 
+// SetVersion records the program's version (command.Config).
+func (c *Config) SetVersion(v string) { c.Version = v }
+
 // LoadConfig reads and validates the configuration file at path.
 func LoadConfig(path string) (*Config, error) {
 	c := defaultConfig(path)

@@ -77,6 +77,9 @@ func defaultConfig(path string) *Config {
 	}
 }
 
+// SetVersion records the program's version (command.Config).
+func (c *Config) SetVersion(v string) { c.Version = v }
+
 // LoadConfig reads and validates the configuration file at path.
 func LoadConfig(path string) (*Config, error) {
 	c := defaultConfig(path)
