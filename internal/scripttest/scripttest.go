@@ -1,6 +1,6 @@
-// Package scripttest holds the testscript commands that the programs' CLI
-// specs share: a shutdown recorder and waits for files, log lines and
-// counts.
+// Package scripttest holds what the programs' CLI specs share: their
+// TestMain and testscript parameters, the configuration file that mkconf
+// writes, a shutdown recorder and waits for files, log lines and counts.
 package scripttest
 
 import (
