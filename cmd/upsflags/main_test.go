@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,9 +18,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	scripttest.Main(labtest.M(m), "upsflags", "upsflags.log", func() int {
-		return run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr)
-	})
+	scripttest.Main(labtest.M(m), "upsflags", "upsflags.log", run)
 }
 
 func TestScript(t *testing.T) {

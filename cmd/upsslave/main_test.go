@@ -20,9 +20,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	scripttest.Main(labtest.M(m), "upsslave", "upsslave.log", func() int {
-		return run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr)
-	})
+	scripttest.Main(labtest.M(m), "upsslave", "upsslave.log", run)
 }
 
 // servers maps a script's work dir to its test master; scripts run in

@@ -1,7 +1,9 @@
 package scripttest
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,13 +12,14 @@ import (
 )
 
 // Main is TestMain for a program's specs: the test binary also runs as
-// the program name (its run bounded, see [Bound], with logFile to show)
-// and as the shutdown [Recorder].
-func Main(m testscript.TestingM, name, logFile string, run func() int) {
+// the program name, with run (the program's main with every process
+// effect passed in) bounded as [Bound] says, with logFile to show, and as
+// the shutdown [Recorder].
+func Main(m testscript.TestingM, name, logFile string, run func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int) {
 	testscript.Main(m, map[string]func(){
 		name: func() {
 			Bound(name, logFile)
-			os.Exit(run())
+			os.Exit(run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr))
 		},
 		"recorder": Recorder,
 	})
