@@ -275,14 +275,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 				"cancels the master's latch: the slaves already shutting down are not called back.",
 			Action: withFlagger(func(c *cli.Context, f *flagger.Flagger) error { return f.Reset(c.Context) }),
 		},
-		{
-			Name:      "check",
-			Usage:     "check the configuration, the flag directories, the UPS reading and the shutdown command",
-			UsageText: "upsflags check",
-			Action: program.Action(getenv, func(c *cli.Context, cfg *flagger.Config) error {
-				return flagger.Check(c.Context, cfg, stdout)
-			}),
-		},
+		program.CheckCommand(getenv, "check the configuration, the flag directories, the UPS reading and the shutdown command", flagger.Check),
 		{
 			Name:  "drill",
 			Usage: "ask every slave to go through the shutdown handshake without powering off; report who answered",

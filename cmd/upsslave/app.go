@@ -97,14 +97,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 		}
 	}
 	app.Commands = []*cli.Command{
-		{
-			Name:      "check",
-			Usage:     "check the configuration, keys, the master connection and the shutdown command",
-			UsageText: "upsslave check",
-			Action: program.Action(getenv, func(c *cli.Context, cfg *slave.Config) error {
-				return slave.Check(c.Context, cfg, stdout)
-			}),
-		},
+		program.CheckCommand(getenv, "check the configuration, keys, the master connection and the shutdown command", slave.Check),
 		{
 			Name:      "trust",
 			Usage:     "show the master's host key fingerprint and add it to KNOWN_HOSTS",

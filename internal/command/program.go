@@ -182,3 +182,17 @@ func (p *Program[C]) LogAction(getenv func(string) string, stderr io.Writer, fn 
 		return fn(c, cfg, log)
 	})
 }
+
+// CheckCommand is the "check" subcommand both programs have: it loads the
+// configuration and runs check on it, which prints its findings to the
+// app's Writer.
+func (p *Program[C]) CheckCommand(getenv func(string) string, usage string, check func(ctx context.Context, cfg C, w io.Writer) error) *cli.Command {
+	return &cli.Command{
+		Name:      "check",
+		Usage:     usage,
+		UsageText: p.Name + " check",
+		Action: p.Action(getenv, func(c *cli.Context, cfg C) error {
+			return check(c.Context, cfg, c.App.Writer)
+		}),
+	}
+}
