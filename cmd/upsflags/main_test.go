@@ -22,15 +22,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestScript(t *testing.T) {
-	testscript.Run(t, scripttest.Params(confEnv, "upsflags.conf", cmds(), func(e *testscript.Env) error {
-		if err := os.MkdirAll(filepath.Join(e.WorkDir, "state"), 0o755); err != nil {
-			return err
-		}
-		// A -race binary sleeps a second at exit unless told otherwise;
-		// every "exec upsflags" would pay it.
-		e.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-		return nil
-	}))
+	testscript.Run(t, scripttest.Params(confEnv, "upsflags.conf", cmds(), nil))
 }
 
 func cmds() map[string]scripttest.Cmd {
@@ -41,7 +33,6 @@ func cmds() map[string]scripttest.Cmd {
 	c["mtime"] = cmdMtime
 	c["seen"] = cmdSeen
 	c["drillok"] = cmdDrillok
-	c["json"] = scripttest.JSON
 	c["waitgrep"] = cmdWaitgrep
 	return c
 }

@@ -29,7 +29,7 @@ var servers sync.Map
 
 func TestScript(t *testing.T) {
 	testscript.Run(t, scripttest.Params(confEnv, "upsslave.conf", cmds(), func(e *testscript.Env) error {
-		for _, d := range []string{"master/flags", "master/acks", "state"} {
+		for _, d := range []string{"master/flags", "master/acks"} {
 			if err := os.MkdirAll(filepath.Join(e.WorkDir, d), 0o755); err != nil {
 				return err
 			}
@@ -49,7 +49,6 @@ func cmds() map[string]scripttest.Cmd {
 	c["mkconf"] = cmdMkconf
 	c["master"] = cmdMaster
 	c["flag"] = cmdFlag
-	c["json"] = scripttest.JSON
 	return c
 }
 

@@ -28,7 +28,8 @@ func Main(m testscript.TestingM, name, logFile string, run func(ctx context.Cont
 // Params are the testscript parameters of a program's specs in
 // testdata/script: programs run only with exec and each run is bounded
 // ([SetExecLimit]); UPDATE_GOLDEN set rewrites the scripts; $confEnv
-// names confFile in $WORK. setup, if not nil, prepares the rest.
+// names confFile in $WORK; $WORK/state, the STATEDIR of mkconf, exists.
+// setup, if not nil, prepares the rest.
 func Params(confEnv, confFile string, cmds map[string]Cmd, setup func(e *testscript.Env) error) testscript.Params {
 	return testscript.Params{
 		Dir:                 "testdata/script",
@@ -36,7 +37,13 @@ func Params(confEnv, confFile string, cmds map[string]Cmd, setup func(e *testscr
 		UpdateScripts:       os.Getenv("UPDATE_GOLDEN") != "",
 		Setup: func(e *testscript.Env) error {
 			SetExecLimit(e)
+			if err := os.MkdirAll(filepath.Join(e.WorkDir, "state"), 0o755); err != nil {
+				return err
+			}
 			e.Setenv(confEnv, filepath.Join(e.WorkDir, confFile))
+			// A -race binary sleeps a second at exit unless told
+			// otherwise; every "exec" of the program would pay it.
+			e.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 			if setup == nil {
 				return nil
 			}
