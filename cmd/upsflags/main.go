@@ -35,7 +35,7 @@ var program = &command.Program[*flagger.Config]{
 	Event:   event,
 }
 
-// newApp uses program (its Config and OpenLog), so it is set here rather
+// newApp uses program (NewApp and the actions), so it is set here rather
 // than in program's literal, which would be an initialisation cycle.
 func init() { program.App = newApp }
 

@@ -32,7 +32,7 @@ type Program[C Config] struct {
 	Event func(ctx context.Context, cfg C, log *eventlog.Logger, notifyType, ups, msg string) error
 	// Next is the configuration's chained NOTIFYCMD (NOTIFYCMD_NEXT).
 	Next func(C) Chain
-	// App builds the subcommands.
+	// App builds the command line, on [Program.NewApp].
 	App func(getenv func(string) string, stdout, stderr io.Writer) *cli.App
 	// Hint supplies a hint for errors that carry none (may be nil).
 	Hint func(error) string
