@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nutslave/nutslave/internal/command"
+	"github.com/nutslave/nutslave/internal/eventlog"
 	"github.com/nutslave/nutslave/internal/flagger"
 	"github.com/nutslave/nutslave/internal/metrics"
 	"github.com/urfave/cli/v2"
@@ -188,190 +189,143 @@ failure (also a refused flag directory, a failed check, a slave that did not
 answer a drill), 2 usage, 4 permission, 6 not configured.`
 
 func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
-	configFlag := &cli.StringFlag{
-		Name:    "config",
-		Aliases: []string{"c"},
-		Usage:   "read the configuration from `FILE`",
-		EnvVars: []string{confEnv},
-	}
-	withFlagger := func(c *cli.Context, fn func(f *flagger.Flagger) error) error {
-		cfg, err := configFrom(c, getenv)
-		if err != nil {
-			return err
-		}
-		log := program.OpenLog(cfg, stderr)
-		defer log.Close()
-		f, err := flagger.New(cfg, log)
-		if err != nil {
-			return err
-		}
-		return fn(f)
-	}
-	app := &cli.App{
-		Name:                 "upsflags",
-		Usage:                "read the UPS, tell the slaves when to shut down, shut the master down last",
-		UsageText:            "upsflags [--config FILE] COMMAND\nNOTIFYTYPE=ONBATT UPSNAME=ups upsflags MESSAGE   (as upsmon's NOTIFYCMD)",
-		Description:          appDescription,
-		Version:              getVersion(),
-		Writer:               stdout,
-		ErrWriter:            stderr,
-		HideHelpCommand:      true,
-		EnableBashCompletion: true,
-		Flags:                []cli.Flag{configFlag},
-		ExitErrHandler:       func(*cli.Context, error) {},
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return &command.UsageError{Msg: err.Error(), Hint: "see upsflags --help"}
-		},
-		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return &command.UsageError{Msg: "unknown command " + c.Args().First(), Hint: "commands: run watch status reset check drill metrics wake killpower"}
+	// withFlagger is the action of the subcommands that decide: fn gets a
+	// Flagger on the configuration, logging.
+	withFlagger := func(fn func(c *cli.Context, f *flagger.Flagger) error) cli.ActionFunc {
+		return program.LogAction(getenv, stderr, func(c *cli.Context, cfg *flagger.Config, log *eventlog.Logger) error {
+			f, err := flagger.New(cfg, log)
+			if err != nil {
+				return err
 			}
-			return &command.UsageError{Msg: "no command", Hint: "the timer runs: upsflags run; to look: upsflags status"}
+			return fn(c, f)
+		})
+	}
+	app := program.NewApp(stdout, stderr)
+	app.Usage = "read the UPS, tell the slaves when to shut down, shut the master down last"
+	app.UsageText = "upsflags [--config FILE] COMMAND\nNOTIFYTYPE=ONBATT UPSNAME=ups upsflags MESSAGE   (as upsmon's NOTIFYCMD)"
+	app.Description = appDescription
+	app.Action = func(c *cli.Context) error {
+		if c.NArg() > 0 {
+			return &command.UsageError{Msg: "unknown command " + c.Args().First(), Hint: "commands: run watch status reset check drill metrics wake killpower"}
+		}
+		return &command.UsageError{Msg: "no command", Hint: "the timer runs: upsflags run; to look: upsflags status"}
+	}
+	app.Commands = []*cli.Command{
+		{
+			Name:      "run",
+			Usage:     "read the UPS once, write the flags; when critical, wait for the slaves and shut down",
+			UsageText: "upsflags run\n\nOne decision, for the systemd timer or cron. Exits 0 when another upsflags\nis deciding.",
+			Action:    withFlagger(func(c *cli.Context, f *flagger.Flagger) error { return f.Once(c.Context) }),
 		},
-		Commands: []*cli.Command{
-			{
-				Name:      "run",
-				Usage:     "read the UPS once, write the flags; when critical, wait for the slaves and shut down",
-				UsageText: "upsflags run\n\nOne decision, for the systemd timer or cron. Exits 0 when another upsflags\nis deciding.",
-				Action: func(c *cli.Context) error {
-					return withFlagger(c, func(f *flagger.Flagger) error { return f.Once(c.Context) })
-				},
+		{
+			Name:  "watch",
+			Usage: "run a decision every POLL until stopped (or for a while: --for)",
+			UsageText: "upsflags watch [--for DURATION]\n\n" +
+				"With --for, no new decision starts once DURATION has passed; one under\n" +
+				"way (a master waiting for its slaves) finishes first. On a master without\n" +
+				"systemd, cron starts \"upsflags watch --for 58s\" every minute: see\n" +
+				"/usr/share/nutslave/cron.d-nutslave-master.",
+			Flags: []cli.Flag{&cli.DurationFlag{Name: "for", Usage: "stop starting decisions after `DURATION` (0: never)"}},
+			Before: func(c *cli.Context) error {
+				if c.Duration("for") < 0 {
+					return &command.UsageError{Msg: "--for must not be negative", Hint: "e.g. upsflags watch --for 58s"}
+				}
+				return nil
 			},
-			{
-				Name:  "watch",
-				Usage: "run a decision every POLL until stopped (or for a while: --for)",
-				UsageText: "upsflags watch [--for DURATION]\n\n" +
-					"With --for, no new decision starts once DURATION has passed; one under\n" +
-					"way (a master waiting for its slaves) finishes first. On a master without\n" +
-					"systemd, cron starts \"upsflags watch --for 58s\" every minute: see\n" +
-					"/usr/share/nutslave/cron.d-nutslave-master.",
-				Flags: []cli.Flag{&cli.DurationFlag{Name: "for", Usage: "stop starting decisions after `DURATION` (0: never)"}},
-				Action: func(c *cli.Context) error {
-					if c.Duration("for") < 0 {
-						return &command.UsageError{Msg: "--for must not be negative", Hint: "e.g. upsflags watch --for 58s"}
-					}
-					return withFlagger(c, func(f *flagger.Flagger) error { return f.Watch(c.Context, c.Duration("for")) })
-				},
-			},
-			{
-				Name:      "status",
-				Usage:     "show the reading, the flags and which slaves acknowledged",
-				UsageText: "upsflags status [--json]\n\nWith --json: one JSON document, schema " + flagger.StatusSchema + "\n(docs/status-json.md in the source): times in RFC 3339, durations\nin seconds, absent values left out.",
-				Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print one JSON document instead of text"}},
-				Action: func(c *cli.Context) error {
-					cfg, err := configFrom(c, getenv)
-					if err != nil {
-						return err
-					}
-					return flagger.Status(c.Context, cfg, c.Bool("json"), stdout)
-				},
-			},
-			{
-				Name:  "metrics",
-				Usage: "write the status as a Prometheus textfile for node_exporter",
-				UsageText: "upsflags metrics [--file PATH]\n\nWrites the gauges of docs/status-json.md atomically (a temporary file in the\n" +
-					"same directory, fsync, rename; mode 0644) to PATH, else METRICS, else\n" + metrics.DefaultFile + ".\n" +
-					"With --file - it prints them. node_exporter reads that directory when\nstarted with --collector.textfile.directory.",
-				Flags: []cli.Flag{&cli.StringFlag{Name: "file", Usage: "write to `PATH` (- for standard output)"}},
-				Action: func(c *cli.Context) error {
-					if c.NArg() > 0 {
-						return &command.UsageError{Msg: "metrics takes no arguments", Hint: "upsflags metrics [--file PATH]"}
-					}
-					cfg, err := configFrom(c, getenv)
-					if err != nil {
-						return err
-					}
-					path := cmp.Or(c.String("file"), cfg.Metrics, metrics.DefaultFile)
-					if path != "-" {
-						return flagger.WriteMetrics(c.Context, cfg, path)
-					}
-					s, err := flagger.CollectStatus(c.Context, cfg)
-					if err != nil {
-						return err
-					}
-					return s.Metrics().Encode(stdout)
-				},
-			},
-			{
-				Name:  "reset",
-				Usage: "at boot, before NUT starts: clear sdf, battsdf, sdf.*, battsdf.*, drill, the acknowledgements and this boot's state",
-				UsageText: "upsflags reset\n\nRun by upsflags-reset.service once per boot. Running it during an outage\n" +
-					"cancels the master's latch: the slaves already shutting down are not called back.",
-				Action: func(c *cli.Context) error {
-					return withFlagger(c, func(f *flagger.Flagger) error { return f.Reset(c.Context) })
-				},
-			},
-			{
-				Name:      "check",
-				Usage:     "check the configuration, the flag directories, the UPS reading and the shutdown command",
-				UsageText: "upsflags check",
-				Action: func(c *cli.Context) error {
-					cfg, err := configFrom(c, getenv)
-					if err != nil {
-						return err
-					}
-					return flagger.Check(c.Context, cfg, stdout)
-				},
-			},
-			{
-				Name:  "drill",
-				Usage: "ask every slave to go through the shutdown handshake without powering off; report who answered",
-				UsageText: "upsflags drill [--timeout 2m]\n\nWrites the drill flag, waits for each slave's drillok.<NAME>, prints who\n" +
-					"answered and how fast, who did not and why (from its heartbeat), then\nremoves the drill flag and the answers. " +
-					"Exits 1 if a slave did not answer.\nA real outage during the drill ends it at once and the real shutdown\nsequence proceeds.",
-				Flags: []cli.Flag{&cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute, Usage: "wait at most `DURATION` for the answers"}},
-				Action: func(c *cli.Context) error {
-					if c.NArg() > 0 {
-						return &command.UsageError{Msg: "drill takes no arguments", Hint: "upsflags drill [--timeout 2m]"}
-					}
-					d := c.Duration("timeout")
-					if d <= 0 || d > 24*time.Hour {
-						return &command.UsageError{Msg: fmt.Sprintf("--timeout %v: want a duration from 1s to 24h, e.g. 2m", d)}
-					}
-					return withFlagger(c, func(f *flagger.Flagger) error { return f.Drill(c.Context, d, stdout) })
-				},
-			},
-			{
-				Name:  "wake",
-				Usage: "wake slaves with a Wake-on-LAN magic packet, on the link towards each",
-				UsageText: "upsflags wake NAME... | --all\n\nSends a magic packet to the MAC address each slave's last heartbeat\n" +
-					"reported, as a broadcast on this master's interface towards that slave\n(never routed). " +
-					"After an outage upsflags does this by itself, once the UPS is\non line with RESTORE_MINCHARGE, " +
-					"for every slave that acknowledged the outage\nand has not been seen since, until WAKE_FOR has passed.",
-				Flags: []cli.Flag{&cli.BoolFlag{Name: "all", Usage: "every slave of SLAVES and STAGES"}},
-				Action: func(c *cli.Context) error {
-					if c.Bool("all") == (c.NArg() > 0) {
-						return &command.UsageError{Msg: "wake takes slave names or --all", Hint: "upsflags wake web1 db1, or upsflags wake --all"}
-					}
-					cfg, err := configFrom(c, getenv)
-					if err != nil {
-						return err
-					}
-					return flagger.Wake(c.Context, cfg, c.Args().Slice(), c.Bool("all"), stdout)
-				},
-			},
-			{
-				Name:  "killpower",
-				Usage: "the shutdown hook of SOURCE=usb: after an sdf of this boot, tell the UPS to cut and restore its load",
-				UsageText: "upsflags killpower [poweroff|halt|reboot|kexec]\n\nRun by systemd-shutdown at the very end of the halt (" + "/usr/lib/systemd/system-shutdown/\nnutslave-killpower). " +
-					"Only when this boot ended in an sdf does it tell the UPS\n(over USB, no NUT driver) to cut its load after OFFDELAY and restore it\n" +
-					"when the mains returns; otherwise it does nothing. If the UPS reports line\npower (the mains came back during the shutdown), " +
-					"it reboots after\nPOWEROFF_WAIT unless the UPS has cut the load by then. It takes at most\n15 s plus POWEROFF_WAIT. With NUT's driver, NUT's nutshutdown does this.",
-				Action: func(c *cli.Context) error {
-					cfg, err := configFrom(c, getenv)
-					if err != nil {
-						return err
-					}
-					return flagger.Killpower(c.Context, cfg, cmp.Or(c.Args().First(), "halt"), stdout)
-				},
-			},
-			command.ManCommand(),
+			Action: withFlagger(func(c *cli.Context, f *flagger.Flagger) error { return f.Watch(c.Context, c.Duration("for")) }),
 		},
+		{
+			Name:      "status",
+			Usage:     "show the reading, the flags and which slaves acknowledged",
+			UsageText: "upsflags status [--json]\n\nWith --json: one JSON document, schema " + flagger.StatusSchema + "\n(docs/status-json.md in the source): times in RFC 3339, durations\nin seconds, absent values left out.",
+			Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print one JSON document instead of text"}},
+			Action: program.Action(getenv, func(c *cli.Context, cfg *flagger.Config) error {
+				return flagger.Status(c.Context, cfg, c.Bool("json"), stdout)
+			}),
+		},
+		{
+			Name:  "metrics",
+			Usage: "write the status as a Prometheus textfile for node_exporter",
+			UsageText: "upsflags metrics [--file PATH]\n\nWrites the gauges of docs/status-json.md atomically (a temporary file in the\n" +
+				"same directory, fsync, rename; mode 0644) to PATH, else METRICS, else\n" + metrics.DefaultFile + ".\n" +
+				"With --file - it prints them. node_exporter reads that directory when\nstarted with --collector.textfile.directory.",
+			Flags: []cli.Flag{&cli.StringFlag{Name: "file", Usage: "write to `PATH` (- for standard output)"}},
+			Before: func(c *cli.Context) error {
+				if c.NArg() > 0 {
+					return &command.UsageError{Msg: "metrics takes no arguments", Hint: "upsflags metrics [--file PATH]"}
+				}
+				return nil
+			},
+			Action: program.Action(getenv, func(c *cli.Context, cfg *flagger.Config) error {
+				path := cmp.Or(c.String("file"), cfg.Metrics, metrics.DefaultFile)
+				if path != "-" {
+					return flagger.WriteMetrics(c.Context, cfg, path)
+				}
+				s, err := flagger.CollectStatus(c.Context, cfg)
+				if err != nil {
+					return err
+				}
+				return s.Metrics().Encode(stdout)
+			}),
+		},
+		{
+			Name:  "reset",
+			Usage: "at boot, before NUT starts: clear sdf, battsdf, sdf.*, battsdf.*, drill, the acknowledgements and this boot's state",
+			UsageText: "upsflags reset\n\nRun by upsflags-reset.service once per boot. Running it during an outage\n" +
+				"cancels the master's latch: the slaves already shutting down are not called back.",
+			Action: withFlagger(func(c *cli.Context, f *flagger.Flagger) error { return f.Reset(c.Context) }),
+		},
+		program.CheckCommand(getenv, "check the configuration, the flag directories, the UPS reading and the shutdown command", flagger.Check),
+		{
+			Name:  "drill",
+			Usage: "ask every slave to go through the shutdown handshake without powering off; report who answered",
+			UsageText: "upsflags drill [--timeout 2m]\n\nWrites the drill flag, waits for each slave's drillok.<NAME>, prints who\n" +
+				"answered and how fast, who did not and why (from its heartbeat), then\nremoves the drill flag and the answers. " +
+				"Exits 1 if a slave did not answer.\nA real outage during the drill ends it at once and the real shutdown\nsequence proceeds.",
+			Flags: []cli.Flag{&cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute, Usage: "wait at most `DURATION` for the answers"}},
+			Before: func(c *cli.Context) error {
+				if c.NArg() > 0 {
+					return &command.UsageError{Msg: "drill takes no arguments", Hint: "upsflags drill [--timeout 2m]"}
+				}
+				if d := c.Duration("timeout"); d <= 0 || d > 24*time.Hour {
+					return &command.UsageError{Msg: fmt.Sprintf("--timeout %v: want a duration from 1s to 24h, e.g. 2m", d)}
+				}
+				return nil
+			},
+			Action: withFlagger(func(c *cli.Context, f *flagger.Flagger) error {
+				return f.Drill(c.Context, c.Duration("timeout"), stdout)
+			}),
+		},
+		{
+			Name:  "wake",
+			Usage: "wake slaves with a Wake-on-LAN magic packet, on the link towards each",
+			UsageText: "upsflags wake NAME... | --all\n\nSends a magic packet to the MAC address each slave's last heartbeat\n" +
+				"reported, as a broadcast on this master's interface towards that slave\n(never routed). " +
+				"After an outage upsflags does this by itself, once the UPS is\non line with RESTORE_MINCHARGE, " +
+				"for every slave that acknowledged the outage\nand has not been seen since, until WAKE_FOR has passed.",
+			Flags: []cli.Flag{&cli.BoolFlag{Name: "all", Usage: "every slave of SLAVES and STAGES"}},
+			Before: func(c *cli.Context) error {
+				if c.Bool("all") == (c.NArg() > 0) {
+					return &command.UsageError{Msg: "wake takes slave names or --all", Hint: "upsflags wake web1 db1, or upsflags wake --all"}
+				}
+				return nil
+			},
+			Action: program.Action(getenv, func(c *cli.Context, cfg *flagger.Config) error {
+				return flagger.Wake(c.Context, cfg, c.Args().Slice(), c.Bool("all"), stdout)
+			}),
+		},
+		{
+			Name:  "killpower",
+			Usage: "the shutdown hook of SOURCE=usb: after an sdf of this boot, tell the UPS to cut and restore its load",
+			UsageText: "upsflags killpower [poweroff|halt|reboot|kexec]\n\nRun by systemd-shutdown at the very end of the halt (" + "/usr/lib/systemd/system-shutdown/\nnutslave-killpower). " +
+				"Only when this boot ended in an sdf does it tell the UPS\n(over USB, no NUT driver) to cut its load after OFFDELAY and restore it\n" +
+				"when the mains returns; otherwise it does nothing. If the UPS reports line\npower (the mains came back during the shutdown), " +
+				"it reboots after\nPOWEROFF_WAIT unless the UPS has cut the load by then. It takes at most\n15 s plus POWEROFF_WAIT. With NUT's driver, NUT's nutshutdown does this.",
+			Action: program.Action(getenv, func(c *cli.Context, cfg *flagger.Config) error {
+				return flagger.Killpower(c.Context, cfg, cmp.Or(c.Args().First(), "halt"), stdout)
+			}),
+		},
+		command.ManCommand(),
 	}
 	return app
-}
-
-// configFrom loads the configuration named by --config or the defaults.
-func configFrom(c *cli.Context, getenv func(string) string) (*flagger.Config, error) {
-	return program.Config(c.String("config"), getenv)
 }

@@ -130,8 +130,8 @@ func (c *cluster) reconfigure(s *slaveHost, overrides ...string) {
 }
 
 // writeConf writes KEY=VALUE lines, each override replacing the line of
-// its key.
-func writeConf(t *testing.T, path string, lines, overrides []string) {
+// its key (or appended, for a key without one).
+func writeConf(t testing.TB, path string, lines, overrides []string) {
 	t.Helper()
 	for _, o := range overrides {
 		k, _, _ := strings.Cut(o, "=")

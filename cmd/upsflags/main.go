@@ -22,28 +22,20 @@ import (
 // version is set with -ldflags "-X main.version=…".
 var version = ""
 
-func getVersion() string { return command.Version(version) }
-
 // confEnv names the environment variable that overrides the config path.
 const confEnv = "UPSFLAGS_CONF"
 
 var program = &command.Program[*flagger.Config]{
-	Name:     "upsflags",
-	ConfEnv:  confEnv,
-	Defaults: []string{"/etc/nut/upsflags.conf", "/etc/ups/upsflags.conf"}, // Debian's NUT directory, then RHEL's
-	Load: func(path string) (*flagger.Config, error) {
-		cfg, err := flagger.LoadConfig(path)
-		if err == nil {
-			cfg.Version = getVersion()
-		}
-		return cfg, err
-	},
+	Name:    "upsflags",
+	ConfEnv: confEnv,
+	Version: version,
+	Load:    flagger.LoadConfig,
 	LogFile: func(cfg *flagger.Config) string { return cfg.LogFile },
 	Next:    func(cfg *flagger.Config) command.Chain { return cfg.Next },
 	Event:   event,
 }
 
-// newApp uses program (its Config and OpenLog), so it is set here rather
+// newApp uses program (NewApp and the actions), so it is set here rather
 // than in program's literal, which would be an initialisation cycle.
 func init() { program.App = newApp }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,33 +18,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(labtest.M(m), map[string]func(){
-		"upsflags": func() {
-			scripttest.Bound("upsflags", "upsflags.log")
-			os.Exit(run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr))
-		},
-		"recorder": scripttest.Recorder,
-	})
+	scripttest.Main(labtest.M(m), "upsflags", "upsflags.log", run)
 }
 
 func TestScript(t *testing.T) {
-	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata/script",
-		RequireExplicitExec: true,
-		UpdateScripts:       os.Getenv("UPDATE_GOLDEN") != "",
-		Setup: func(e *testscript.Env) error {
-			scripttest.SetExecLimit(e)
-			if err := os.MkdirAll(filepath.Join(e.WorkDir, "state"), 0o755); err != nil {
-				return err
-			}
-			e.Setenv(confEnv, filepath.Join(e.WorkDir, "upsflags.conf"))
-			// A -race binary sleeps a second at exit unless told otherwise;
-			// every "exec upsflags" would pay it.
-			e.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-			return nil
-		},
-		Cmds: cmds(),
-	})
+	testscript.Run(t, scripttest.Params(confEnv, "upsflags.conf", cmds(), nil))
 }
 
 func cmds() map[string]scripttest.Cmd {
@@ -56,7 +33,6 @@ func cmds() map[string]scripttest.Cmd {
 	c["mtime"] = cmdMtime
 	c["seen"] = cmdSeen
 	c["drillok"] = cmdDrillok
-	c["json"] = scripttest.JSON
 	c["waitgrep"] = cmdWaitgrep
 	return c
 }
@@ -65,44 +41,25 @@ func cmds() map[string]scripttest.Cmd {
 // KEY=VALUE overrides ("KEY=-" removes a key).
 func cmdMkconf(ts *testscript.TestScript, neg bool, args []string) {
 	w := ts.Getenv("WORK")
-	vals := map[string]string{
-		"SOURCE":      "file:" + w + "/ups.txt",
-		"FLAGDIR":     w + "/master/flags",
-		"ACKDIR":      w + "/master/acks",
-		"FLAGOWNER":   strconv.Itoa(os.Getuid()),
-		"SSHUSER":     "nutslave-test-nonexistent",
-		"SLAVES":      `"a b"`,
-		"STDWCHARGE":  "50",
-		"DEBOUNCE":    "2",
-		"HOSTSYNC":    "5s",
-		"DEADTIME":    "1s",
-		"POLL":        "20ms",
-		"STATEDIR":    w + "/state",
-		"LOGFILE":     w + "/upsflags.log",
-		"TRIGGER":     w + "/trigger",
-		"SHUTDOWNCMD": `"recorder ` + w + `/shutdown.log"`,
+	vals := scripttest.WriteConf(ts, "upsflags.conf", args,
+		"SOURCE=file:"+w+"/ups.txt",
+		"FLAGDIR="+w+"/master/flags",
+		"ACKDIR="+w+"/master/acks",
+		"FLAGOWNER="+strconv.Itoa(os.Getuid()),
+		"SSHUSER=nutslave-test-nonexistent",
+		`SLAVES="a b"`,
+		"STDWCHARGE=50",
+		"DEBOUNCE=2",
+		"HOSTSYNC=5s",
+		"DEADTIME=1s",
+		"POLL=20ms",
+		"STATEDIR="+w+"/state",
+		"LOGFILE="+w+"/upsflags.log",
+		"TRIGGER="+w+"/trigger",
+		`SHUTDOWNCMD="recorder `+w+`/shutdown.log"`,
 		// Never the machine's own upsmon.conf and its /etc/killpower.
-		"UPSMON_CONF": w + "/upsmon.conf",
-	}
-	order := []string{"SOURCE", "FLAGDIR", "ACKDIR", "FLAGOWNER", "SSHUSER", "SLAVES", "STDWCHARGE", "DEBOUNCE", "HOSTSYNC", "DEADTIME", "POLL", "STATEDIR", "LOGFILE", "TRIGGER", "SHUTDOWNCMD", "UPSMON_CONF"}
-	for _, a := range args {
-		k, v, ok := strings.Cut(a, "=")
-		if !ok {
-			ts.Fatalf("mkconf: want KEY=VALUE, got %q", a)
-		}
-		if _, known := vals[k]; !known {
-			order = append(order, k)
-		}
-		vals[k] = v
-	}
-	var b strings.Builder
-	b.WriteString("# written by the test\n")
-	for _, k := range order {
-		if v := vals[k]; v != "-" {
-			fmt.Fprintf(&b, "%s=%s\n", k, v)
-		}
-	}
-	ts.Check(os.WriteFile(filepath.Join(w, "upsflags.conf"), []byte(b.String()), 0o640))
+		"UPSMON_CONF="+w+"/upsmon.conf",
+	)
 	// As the package's tmpfiles.d does, FLAGDIR and ACKDIR exist before
 	// the first run (run and watch create neither); "KEY=-" or a path
 	// that exists already is left alone.

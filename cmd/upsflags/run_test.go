@@ -16,7 +16,8 @@ import (
 )
 
 // testConf writes an upsflags.conf under dir for a file: source and
-// returns its path; extra lines are appended.
+// returns its path; extra lines replace the default of their key, or are
+// appended.
 func testConf(t testing.TB, dir string, extra ...string) string {
 	t.Helper()
 	lines := []string{
@@ -34,23 +35,11 @@ func testConf(t testing.TB, dir string, extra ...string) string {
 		"UPSMON_CONF=" + dir + "/upsmon.conf",
 		`SHUTDOWNCMD="/bin/sh -c 'echo master >> ` + dir + `/shutdown.log'"`,
 	}
-	// An extra KEY=VALUE replaces the default line for KEY.
-	for _, e := range extra {
-		k, _, _ := strings.Cut(e, "=")
-		for i, l := range lines {
-			if strings.HasPrefix(l, k+"=") {
-				lines = append(lines[:i], lines[i+1:]...)
-				break
-			}
-		}
-	}
 	if err := os.MkdirAll(filepath.Join(dir, "state"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	p := filepath.Join(dir, "upsflags.conf")
-	if err := os.WriteFile(p, []byte(strings.Join(append(lines, extra...), "\n")+"\n"), 0o640); err != nil {
-		t.Fatal(err)
-	}
+	writeConf(t, p, lines, extra)
 	check := func(err error) {
 		if err != nil {
 			t.Fatal(err)

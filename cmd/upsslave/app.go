@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/nutslave/nutslave/internal/command"
+	"github.com/nutslave/nutslave/internal/eventlog"
 	"github.com/nutslave/nutslave/internal/slave"
 	"github.com/nutslave/nutslave/notify"
 )
@@ -85,144 +86,89 @@ Exit status: 0 success (also unknown events and cancelled waits), 1 runtime
 failure, 2 usage, 4 permission, 6 not configured.`
 
 func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
-	configFlag := &cli.StringFlag{
-		Name:    "config",
-		Aliases: []string{"c"},
-		Usage:   "read the configuration from `FILE`",
-		EnvVars: []string{confEnv},
+	app := program.NewApp(stdout, stderr)
+	app.Usage = "shut this host down when the UPS master says so (upsmon NOTIFYCMD)"
+	app.UsageText = "NOTIFYTYPE=ONBATT UPSNAME=ups@master upsslave [--config FILE] MESSAGE\nupsslave [--config FILE] COMMAND [arguments]"
+	app.Description = appDescription
+	app.Action = func(c *cli.Context) error {
+		return &command.UsageError{
+			Msg:  "no NOTIFYTYPE in the environment",
+			Hint: "upsslave is run by upsmon as NOTIFYCMD; to try it by hand: upsslave simulate ONBATT",
+		}
 	}
-	app := &cli.App{
-		Name:                 "upsslave",
-		Usage:                "shut this host down when the UPS master says so (upsmon NOTIFYCMD)",
-		UsageText:            "NOTIFYTYPE=ONBATT UPSNAME=ups@master upsslave [--config FILE] MESSAGE\nupsslave [--config FILE] COMMAND [arguments]",
-		Description:          appDescription,
-		Version:              getVersion(),
-		Writer:               stdout,
-		ErrWriter:            stderr,
-		HideHelpCommand:      true,
-		EnableBashCompletion: true,
-		Flags:                []cli.Flag{configFlag},
-		ExitErrHandler:       func(*cli.Context, error) {},
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return &command.UsageError{Msg: err.Error(), Hint: "see upsslave --help"}
+	app.Commands = []*cli.Command{
+		program.CheckCommand(getenv, "check the configuration, keys, the master connection and the shutdown command", slave.Check),
+		{
+			Name:      "trust",
+			Usage:     "show the master's host key fingerprint and add it to KNOWN_HOSTS",
+			UsageText: "upsslave trust [--fingerprint SHA256:...] [--yes]",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "fingerprint", Usage: "trust the key only if its fingerprint is `SHA256:...`"},
+				&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
+			},
+			Action: program.Action(getenv, func(c *cli.Context, cfg *slave.Config) error {
+				return slave.Trust(c.Context, cfg, c.String("fingerprint"), c.Bool("yes"), os.Stdin, stdout)
+			}),
 		},
-		Action: func(c *cli.Context) error {
-			return &command.UsageError{
-				Msg:  "no NOTIFYTYPE in the environment",
-				Hint: "upsslave is run by upsmon as NOTIFYCMD; to try it by hand: upsslave simulate ONBATT",
-			}
+		{
+			Name:      "status",
+			Usage:     "show what upsslave remembers and what the master's flags say",
+			UsageText: "upsslave status [--local] [--json]\n\nWith --json: one JSON document, schema " + command.StatusSchema + "\n(docs/status-json.md in the source): times in RFC 3339, durations in seconds,\nabsent values left out. A master that cannot be read is reported in\nmaster_error and the exit status is 1.",
+			Flags: []cli.Flag{
+				&cli.BoolFlag{Name: "local", Usage: "do not contact the master"},
+				&cli.BoolFlag{Name: "json", Usage: "print one JSON document instead of text"},
+			},
+			Action: program.Action(getenv, func(c *cli.Context, cfg *slave.Config) error {
+				return slave.Status(c.Context, cfg, !c.Bool("local"), c.Bool("json"), stdout)
+			}),
 		},
-		Commands: []*cli.Command{
-			{
-				Name:      "check",
-				Usage:     "check the configuration, keys, the master connection and the shutdown command",
-				UsageText: "upsslave check",
-				Action: func(c *cli.Context) error {
-					cfg, err := configFrom(c, getenv)
-					if err != nil {
-						return err
-					}
-					return slave.Check(c.Context, cfg, stdout)
-				},
+		{
+			Name:  "simulate",
+			Usage: "play an event through the whole path against the real master, without acknowledging or shutting down",
+			UsageText: "upsslave simulate [--ups NAME] [--timeout DURATION] EVENT\n\n" +
+				"EVENT is a NOTIFYTYPE such as ONBATT, LOWBATT, FSD. State is kept in a\n" +
+				"temporary directory, so the real state is untouched.",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "ups", Value: "ups@master", Usage: "the UPSNAME to simulate"},
+				&cli.DurationFlag{Name: "timeout", Value: 5 * time.Minute, Usage: "stop the simulation after `DURATION`"},
 			},
-			{
-				Name:      "trust",
-				Usage:     "show the master's host key fingerprint and add it to KNOWN_HOSTS",
-				UsageText: "upsslave trust [--fingerprint SHA256:...] [--yes]",
-				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "fingerprint", Usage: "trust the key only if its fingerprint is `SHA256:...`"},
-					&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
-				},
-				Action: func(c *cli.Context) error {
-					cfg, err := configFrom(c, getenv)
-					if err != nil {
-						return err
-					}
-					return slave.Trust(c.Context, cfg, c.String("fingerprint"), c.Bool("yes"), os.Stdin, stdout)
-				},
+			Before: func(c *cli.Context) error {
+				if c.NArg() != 1 {
+					return &command.UsageError{Msg: "simulate needs one EVENT", Hint: "e.g. upsslave simulate ONBATT"}
+				}
+				if ev, err := notify.ParseEvent(c.Args().First()); err != nil && ev == "" {
+					return &command.UsageError{Msg: err.Error(), Hint: "events: ONBATT ONLINE LOWBATT FSD SHUTDOWN NOPARENT COMMBAD ..."}
+				}
+				return nil
 			},
-			{
-				Name:      "status",
-				Usage:     "show what upsslave remembers and what the master's flags say",
-				UsageText: "upsslave status [--local] [--json]\n\nWith --json: one JSON document, schema " + command.StatusSchema + "\n(docs/status-json.md in the source): times in RFC 3339, durations in seconds,\nabsent values left out. A master that cannot be read is reported in\nmaster_error and the exit status is 1.",
-				Flags: []cli.Flag{
-					&cli.BoolFlag{Name: "local", Usage: "do not contact the master"},
-					&cli.BoolFlag{Name: "json", Usage: "print one JSON document instead of text"},
-				},
-				Action: func(c *cli.Context) error {
-					cfg, err := configFrom(c, getenv)
-					if err != nil {
-						return err
-					}
-					return slave.Status(c.Context, cfg, !c.Bool("local"), c.Bool("json"), stdout)
-				},
-			},
-			{
-				Name:  "simulate",
-				Usage: "play an event through the whole path against the real master, without acknowledging or shutting down",
-				UsageText: "upsslave simulate [--ups NAME] [--timeout DURATION] EVENT\n\n" +
-					"EVENT is a NOTIFYTYPE such as ONBATT, LOWBATT, FSD. State is kept in a\n" +
-					"temporary directory, so the real state is untouched.",
-				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "ups", Value: "ups@master", Usage: "the UPSNAME to simulate"},
-					&cli.DurationFlag{Name: "timeout", Value: 5 * time.Minute, Usage: "stop the simulation after `DURATION`"},
-				},
-				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return &command.UsageError{Msg: "simulate needs one EVENT", Hint: "e.g. upsslave simulate ONBATT"}
-					}
-					ev, err := notify.ParseEvent(c.Args().First())
-					if err != nil && ev == "" {
-						return &command.UsageError{Msg: err.Error(), Hint: "events: ONBATT ONLINE LOWBATT FSD SHUTDOWN NOPARENT COMMBAD ..."}
-					}
-					cfg, err := configFrom(c, getenv)
-					if err != nil {
-						return err
-					}
-					return slave.Simulate(c.Context, cfg, string(ev), c.String("ups"), c.Duration("timeout"), stdout)
-				},
-			},
-			{
-				Name:  "shutdown",
-				Usage: "for upsmon's SHUTDOWNCMD (runs as root): finish the handshake with the master, then power off",
-				UsageText: "upsslave shutdown\n\n" +
-					"Waits up to SDFWAIT for the master's sdf, acknowledges, and runs SHUTDOWNCMD,\n" +
-					"unless an upsslave already started the shutdown in this boot.",
-				Action: func(c *cli.Context) error {
-					cfg, err := configFrom(c, getenv)
-					if err != nil {
-						return err
-					}
-					log := program.OpenLog(cfg, stderr)
-					defer log.Close()
-					return slave.Open(cfg, log).ShutdownCommand(c.Context)
-				},
-			},
-			{
-				Name:  "heartbeat",
-				Usage: "run the self-check and report readiness to the master (seen.NAME); answer a drill",
-				UsageText: "upsslave heartbeat\n\n" +
-					"Meant for the upsslave-heartbeat.timer (about once a minute) or cron. It\n" +
-					"writes seen.NAME in ACKDIR with the time, version and check result, so\n" +
-					"`upsflags status` shows a broken slave before the power fails, and answers\n" +
-					"an `upsflags drill` with drillok.NAME without powering anything off.",
-				Action: func(c *cli.Context) error {
-					cfg, err := configFrom(c, getenv)
-					if err != nil {
-						return err
-					}
-					log := program.OpenLog(cfg, stderr)
-					defer log.Close()
-					return slave.Heartbeat(c.Context, cfg, log, stdout)
-				},
-			},
-			command.ManCommand(),
+			Action: program.Action(getenv, func(c *cli.Context, cfg *slave.Config) error {
+				ev, _ := notify.ParseEvent(c.Args().First())
+				return slave.Simulate(c.Context, cfg, string(ev), c.String("ups"), c.Duration("timeout"), stdout)
+			}),
 		},
+		{
+			Name:  "shutdown",
+			Usage: "for upsmon's SHUTDOWNCMD (runs as root): finish the handshake with the master, then power off",
+			UsageText: "upsslave shutdown\n\n" +
+				"Waits up to SDFWAIT for the master's sdf, acknowledges, and runs SHUTDOWNCMD,\n" +
+				"unless an upsslave already started the shutdown in this boot.",
+			Action: program.LogAction(getenv, stderr, func(c *cli.Context, cfg *slave.Config, log *eventlog.Logger) error {
+				return slave.Open(cfg, log).ShutdownCommand(c.Context)
+			}),
+		},
+		{
+			Name:  "heartbeat",
+			Usage: "run the self-check and report readiness to the master (seen.NAME); answer a drill",
+			UsageText: "upsslave heartbeat\n\n" +
+				"Meant for the upsslave-heartbeat.timer (about once a minute) or cron. It\n" +
+				"writes seen.NAME in ACKDIR with the time, version and check result, so\n" +
+				"`upsflags status` shows a broken slave before the power fails, and answers\n" +
+				"an `upsflags drill` with drillok.NAME without powering anything off.",
+			Action: program.LogAction(getenv, stderr, func(c *cli.Context, cfg *slave.Config, log *eventlog.Logger) error {
+				return slave.Heartbeat(c.Context, cfg, log, stdout)
+			}),
+		},
+		command.ManCommand(),
 	}
 	return app
-}
-
-// configFrom loads the configuration named by --config or the defaults.
-func configFrom(c *cli.Context, getenv func(string) string) (*slave.Config, error) {
-	return program.Config(c.String("config"), getenv)
 }

@@ -19,22 +19,14 @@ import (
 // version is set with -ldflags "-X main.version=…".
 var version = ""
 
-func getVersion() string { return command.Version(version) }
-
 // confEnv names the environment variable that overrides the config path.
 const confEnv = "UPSSLAVE_CONF"
 
 var program = &command.Program[*slave.Config]{
-	Name:     "upsslave",
-	ConfEnv:  confEnv,
-	Defaults: []string{"/etc/nut/upsslave.conf", "/etc/ups/upsslave.conf"}, // Debian's NUT directory, then RHEL's
-	Load: func(path string) (*slave.Config, error) {
-		cfg, err := slave.LoadConfig(path)
-		if err == nil {
-			cfg.Version = getVersion()
-		}
-		return cfg, err
-	},
+	Name:    "upsslave",
+	ConfEnv: confEnv,
+	Version: version,
+	Load:    slave.LoadConfig,
 	LogFile: func(cfg *slave.Config) string { return cfg.LogFile },
 	Next:    func(cfg *slave.Config) command.Chain { return cfg.Next },
 	Event: func(ctx context.Context, cfg *slave.Config, log *eventlog.Logger, notifyType, ups, msg string) error {
@@ -48,7 +40,7 @@ var program = &command.Program[*slave.Config]{
 	},
 }
 
-// newApp uses program (its Config and OpenLog), so it is set here rather
+// newApp uses program (NewApp and the actions), so it is set here rather
 // than in program's literal, which would be an initialisation cycle.
 func init() { program.App = newApp }
 

@@ -20,13 +20,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(labtest.M(m), map[string]func(){
-		"upsslave": func() {
-			scripttest.Bound("upsslave", "upsslave.log")
-			os.Exit(run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr))
-		},
-		"recorder": scripttest.Recorder,
-	})
+	scripttest.Main(labtest.M(m), "upsslave", "upsslave.log", run)
 }
 
 // servers maps a script's work dir to its test master; scripts run in
@@ -34,28 +28,20 @@ func TestMain(m *testing.M) {
 var servers sync.Map
 
 func TestScript(t *testing.T) {
-	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata/script",
-		RequireExplicitExec: true,
-		UpdateScripts:       os.Getenv("UPDATE_GOLDEN") != "",
-		Setup: func(e *testscript.Env) error {
-			scripttest.SetExecLimit(e)
-			for _, d := range []string{"master/flags", "master/acks", "state"} {
-				if err := os.MkdirAll(filepath.Join(e.WorkDir, d), 0o755); err != nil {
-					return err
-				}
-			}
-			s, err := sshtest.StartEnv(e, filepath.Join(e.WorkDir, "ssh"), sshtest.Options{})
-			if err != nil {
+	testscript.Run(t, scripttest.Params(confEnv, "upsslave.conf", cmds(), func(e *testscript.Env) error {
+		for _, d := range []string{"master/flags", "master/acks"} {
+			if err := os.MkdirAll(filepath.Join(e.WorkDir, d), 0o755); err != nil {
 				return err
 			}
-			servers.Store(e.WorkDir, s)
-			e.Defer(func() { servers.Delete(e.WorkDir) })
-			e.Setenv(confEnv, filepath.Join(e.WorkDir, "upsslave.conf"))
-			return nil
-		},
-		Cmds: cmds(),
-	})
+		}
+		s, err := sshtest.StartEnv(e, filepath.Join(e.WorkDir, "ssh"), sshtest.Options{})
+		if err != nil {
+			return err
+		}
+		servers.Store(e.WorkDir, s)
+		e.Defer(func() { servers.Delete(e.WorkDir) })
+		return nil
+	}))
 }
 
 func cmds() map[string]scripttest.Cmd {
@@ -63,48 +49,28 @@ func cmds() map[string]scripttest.Cmd {
 	c["mkconf"] = cmdMkconf
 	c["master"] = cmdMaster
 	c["flag"] = cmdFlag
-	c["json"] = scripttest.JSON
 	return c
 }
 
 // mkconf writes upsslave.conf for the test master, with KEY=VALUE overrides.
 func cmdMkconf(ts *testscript.TestScript, neg bool, args []string) {
 	w := ts.Getenv("WORK")
-	vals := map[string]string{
-		"MASTER":          "nutslave@" + ts.Getenv("SFTP_ADDR"),
-		"IDENTITY":        ts.Getenv("SFTP_IDENTITY"),
-		"KNOWN_HOSTS":     ts.Getenv("SFTP_KNOWN_HOSTS"),
-		"FLAGDIR":         w + "/master/flags",
-		"ACKDIR":          w + "/master/acks",
-		"FLAGOWNER":       strconv.Itoa(os.Getuid()),
-		"NAME":            "slave1",
-		"POLL":            "20ms",
-		"SDFWAIT":         "3s",
-		"DEADTIME":        "1s",
-		"CONNECT_TIMEOUT": "1s",
-		"STATEDIR":        w + "/state",
-		"LOGFILE":         w + "/upsslave.log",
-		"SHUTDOWNCMD":     `"recorder ` + w + `/shutdown.log"`,
-	}
-	order := []string{"MASTER", "IDENTITY", "KNOWN_HOSTS", "FLAGDIR", "ACKDIR", "FLAGOWNER", "NAME", "POLL", "SDFWAIT", "DEADTIME", "CONNECT_TIMEOUT", "STATEDIR", "LOGFILE", "SHUTDOWNCMD"}
-	for _, a := range args {
-		k, v, ok := strings.Cut(a, "=")
-		if !ok {
-			ts.Fatalf("mkconf: want KEY=VALUE, got %q", a)
-		}
-		if _, known := vals[k]; !known {
-			order = append(order, k)
-		}
-		vals[k] = v
-	}
-	var b strings.Builder
-	b.WriteString("# written by the test\n")
-	for _, k := range order {
-		if v := vals[k]; v != "-" {
-			fmt.Fprintf(&b, "%s=%s\n", k, v)
-		}
-	}
-	ts.Check(os.WriteFile(filepath.Join(w, "upsslave.conf"), []byte(b.String()), 0o640))
+	scripttest.WriteConf(ts, "upsslave.conf", args,
+		"MASTER=nutslave@"+ts.Getenv("SFTP_ADDR"),
+		"IDENTITY="+ts.Getenv("SFTP_IDENTITY"),
+		"KNOWN_HOSTS="+ts.Getenv("SFTP_KNOWN_HOSTS"),
+		"FLAGDIR="+w+"/master/flags",
+		"ACKDIR="+w+"/master/acks",
+		"FLAGOWNER="+strconv.Itoa(os.Getuid()),
+		"NAME=slave1",
+		"POLL=20ms",
+		"SDFWAIT=3s",
+		"DEADTIME=1s",
+		"CONNECT_TIMEOUT=1s",
+		"STATEDIR="+w+"/state",
+		"LOGFILE="+w+"/upsslave.log",
+		`SHUTDOWNCMD="recorder `+w+`/shutdown.log"`,
+	)
 }
 
 // master stop|start|rotate|refuse N|pause|resume|drop controls the test master.

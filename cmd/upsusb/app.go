@@ -22,14 +22,6 @@ import (
 // version is set with -ldflags "-X main.version=...".
 var version string
 
-// Exit codes (STYLE.md §8).
-const (
-	exitOK         = 0
-	exitRuntime    = 1
-	exitUsage      = 2
-	exitPermission = 4
-)
-
 // testOnlyBackend replaces the libusb backend in tests.
 var testOnlyBackend func() (usbtool.Backend, error)
 
@@ -39,20 +31,6 @@ func openBackend() (usbtool.Backend, error) {
 	}
 	return usbtool.OpenBackend()
 }
-
-// usageError is a command-line mistake; it exits 2.
-type usageError struct{ msg, hint string }
-
-func (e *usageError) Error() string { return e.msg }
-
-// hintError carries a hint for report to print.
-type hintError struct {
-	err  error
-	hint string
-}
-
-func (e *hintError) Error() string { return e.err.Error() }
-func (e *hintError) Unwrap() error { return e.err }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
@@ -69,7 +47,7 @@ var (
 )
 
 func onUsageError(_ *cli.Context, err error, _ bool) error {
-	return &usageError{msg: err.Error(), hint: "run 'upsusb --help' for usage"}
+	return &command.UsageError{Msg: err.Error(), Hint: "run 'upsusb --help' for usage"}
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
@@ -118,7 +96,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return &usageError{msg: fmt.Sprintf("unknown command %q", c.Args().First()), hint: "commands are list, dump, read and shutdown"}
+				return &command.UsageError{Msg: fmt.Sprintf("unknown command %q", c.Args().First()), Hint: "commands are list, dump, read and shutdown"}
 			}
 			return cli.ShowAppHelp(c)
 		},
@@ -129,39 +107,26 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	return app
 }
 
-// report prints err (if any) and returns the exit code.
-func report(stderr io.Writer, err error) int {
-	if err == nil {
-		return exitOK
-	}
-	var ue *usageError
-	var he *hintError
-	hint := ""
-	code := exitRuntime
+// report prints err (if any) with its hint and returns the exit code.
+func report(stderr io.Writer, err error) int { return command.Report("upsusb", stderr, err, hint) }
+
+// hint explains the errors of the USB backend.
+func hint(err error) string {
 	switch {
-	case errors.As(err, &ue):
-		code, hint = exitUsage, ue.hint
 	case errors.Is(err, fs.ErrPermission):
-		code, hint = exitPermission, "run as root, or add a udev rule giving your group access to the UPS (/dev/bus/usb)"
+		return "run as root, or add a udev rule giving your group access to the UPS (/dev/bus/usb)"
 	case errors.Is(err, usbtool.ErrDeviceBusy):
-		hint = "NUT's driver (usbhid-ups, blazer_usb, nutdrv_qx) probably holds the UPS; read it through upsd instead: SOURCE=nut://ups@localhost in upsflags.conf"
+		return "NUT's driver (usbhid-ups, blazer_usb, nutdrv_qx) probably holds the UPS; read it through upsd instead: SOURCE=nut://ups@localhost in upsflags.conf"
 	case errors.Is(err, usbtool.ErrNoDevice):
-		hint = "check the cable and 'upsusb list'; select the UPS with --device VID:PID"
+		return "check the cable and 'upsusb list'; select the UPS with --device VID:PID"
 	case errors.Is(err, usbtool.ErrNoBackend):
-		hint = "rebuild upsusb with CGO_ENABLED=1 and libusb-1.0-0-dev installed"
+		return "rebuild upsusb with CGO_ENABLED=1 and libusb-1.0-0-dev installed"
 	case errors.Is(err, usbtool.ErrNoShutdownCommand):
-		hint = "the UPS will run until its battery is empty; shut this machine down early enough, and make sure its BIOS powers it on when the mains returns"
+		return "the UPS will run until its battery is empty; shut this machine down early enough, and make sure its BIOS powers it on when the mains returns"
 	case errors.Is(err, usbtool.ErrUnsupported):
-		hint = "'upsusb dump' shows what the device declares"
+		return "'upsusb dump' shows what the device declares"
 	}
-	if errors.As(err, &he) && he.hint != "" {
-		hint = he.hint
-	}
-	fmt.Fprintf(stderr, "upsusb: error: %v\n", err)
-	if hint != "" {
-		fmt.Fprintf(stderr, "upsusb: hint: %s\n", hint)
-	}
-	return code
+	return ""
 }
 
 func selector(c *cli.Context) (usbtool.Selector, error) {
@@ -169,12 +134,12 @@ func selector(c *cli.Context) (usbtool.Selector, error) {
 	if s := c.String("device"); s != "" {
 		var err error
 		if sel, err = usbtool.ParseVIDPID(s); err != nil {
-			return sel, &usageError{msg: err.Error(), hint: "'upsusb list' shows the VID:PID of each UPS"}
+			return sel, &command.UsageError{Msg: err.Error(), Hint: "'upsusb list' shows the VID:PID of each UPS"}
 		}
 	}
 	sel.Serial = c.String("serial")
 	if c.NArg() > 0 {
-		return sel, &usageError{msg: fmt.Sprintf("unexpected argument %q", c.Args().First()), hint: "select the UPS with --device VID:PID"}
+		return sel, &command.UsageError{Msg: fmt.Sprintf("unexpected argument %q", c.Args().First()), Hint: "select the UPS with --device VID:PID"}
 	}
 	return sel, nil
 }
@@ -197,7 +162,7 @@ func withBackend(c *cli.Context, f func(ctx context.Context, b usbtool.Backend) 
 
 func cmdList(c *cli.Context) error {
 	if c.NArg() > 0 {
-		return &usageError{msg: fmt.Sprintf("unexpected argument %q", c.Args().First()), hint: "usage: upsusb list [--all]"}
+		return &command.UsageError{Msg: fmt.Sprintf("unexpected argument %q", c.Args().First()), Hint: "usage: upsusb list [--all]"}
 	}
 	return withBackend(c, func(ctx context.Context, b usbtool.Backend) error {
 		devs, err := b.List(ctx)

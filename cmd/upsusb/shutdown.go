@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/nutslave/nutslave/internal/command"
 	"github.com/nutslave/nutslave/usbtool"
 )
 
@@ -46,8 +47,8 @@ func cmdShutdown(c *cli.Context) error {
 	}
 	dry := c.Bool("dry-run")
 	if !dry && !c.Bool("yes") {
-		return &usageError{msg: "shutdown cuts the power of everything plugged into the UPS, this machine included; refusing without --yes",
-			hint: "see what would be sent with 'upsusb shutdown --dry-run'; then add --yes"}
+		return &command.UsageError{Msg: "shutdown cuts the power of everything plugged into the UPS, this machine included; refusing without --yes",
+			Hint: "see what would be sent with 'upsusb shutdown --dry-run'; then add --yes"}
 	}
 	opt := usbtool.ShutdownOptions{OffDelay: c.Duration("offdelay"), OnDelay: c.Duration("ondelay"), DryRun: dry}
 	return withBackend(c, func(ctx context.Context, b usbtool.Backend) error {

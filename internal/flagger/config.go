@@ -1,6 +1,7 @@
 package flagger
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strconv"
@@ -117,6 +118,9 @@ func (c *Config) decision() master.Config {
 
 // roster is whom the master waits for: SLAVES ∪ STAGES.
 func (c *Config) roster() []string { return master.RosterNames(c.Slaves, c.Stages) }
+
+// SetVersion records the program's version (command.Config).
+func (c *Config) SetVersion(v string) { c.Version = v }
 
 // LoadConfig reads and validates the configuration file at path.
 func LoadConfig(path string) (*Config, error) {
@@ -245,23 +249,12 @@ func validUser(v string) error {
 
 // Validate checks the configuration as a whole.
 func (c *Config) Validate() error {
-	bad := func(key string, err error) error {
-		return &conf.Error{Path: c.Path, Line: c.lines[key], Key: key, Err: err}
-	}
-	if c.Poll < 10*time.Millisecond || c.Poll > time.Minute {
-		return bad("POLL", fmt.Errorf("%w: %v, want between 10ms and 1m", conf.ErrBadValue, c.Poll))
-	}
-	if c.DeadTime < 2*c.Poll {
-		return bad("DEADTIME", fmt.Errorf("%w: %v must be at least twice POLL (%v)", conf.ErrBadValue, c.DeadTime, c.Poll))
-	}
-	if c.HostSync <= 0 {
-		return bad("HOSTSYNC", fmt.Errorf("%w: must be positive", conf.ErrBadValue))
-	}
-	if c.Stale <= 0 {
-		return bad("STALE", fmt.Errorf("%w: must be positive", conf.ErrBadValue))
+	v := conf.Validator{Path: c.Path, Lines: c.lines}
+	if err := cmp.Or(v.Poll(c.Poll, time.Minute, c.DeadTime), v.Positive("HOSTSYNC", c.HostSync), v.Positive("STALE", c.Stale)); err != nil {
+		return err
 	}
 	if c.FlagDir == "/" || c.AckDir == "/" {
-		return bad("FLAGDIR", fmt.Errorf("%w: / cannot be a flag directory", conf.ErrBadValue))
+		return v.Bad("FLAGDIR", fmt.Errorf("%w: / cannot be a flag directory", conf.ErrBadValue))
 	}
 	return nil
 }

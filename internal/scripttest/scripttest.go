@@ -1,6 +1,6 @@
-// Package scripttest holds the testscript commands that the programs' CLI
-// specs share: a shutdown recorder and waits for files, log lines and
-// counts.
+// Package scripttest holds what the programs' CLI specs share: their
+// TestMain and testscript parameters, the configuration file that mkconf
+// writes, a shutdown recorder and waits for files, log lines and counts.
 package scripttest
 
 import (
@@ -93,12 +93,14 @@ type Cmd = func(ts *testscript.TestScript, neg bool, args []string)
 //	waitfor FILE [TIMEOUT]    wait until FILE (a glob pattern) exists (! : until it is gone); default 10s
 //	lines FILE N              FILE has exactly N lines (a missing file has 0)
 //	waitlog PATTERN [TIMEOUT] wait until logFile has a line matching PATTERN
+//	json FILE PATH [VALUE]    see [JSON]
 func Cmds(logFile string) map[string]Cmd {
 	return map[string]Cmd{
 		"sleep":   sleep,
 		"waitfor": waitfor,
 		"lines":   lines,
 		"waitlog": func(ts *testscript.TestScript, neg bool, args []string) { waitlog(ts, logFile, args) },
+		"json":    JSON,
 	}
 }
 

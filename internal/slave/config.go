@@ -1,6 +1,7 @@
 package slave
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"os"
@@ -76,6 +77,9 @@ func defaultConfig(path string) *Config {
 		OnNoParent:     "shutdown",
 	}
 }
+
+// SetVersion records the program's version (command.Config).
+func (c *Config) SetVersion(v string) { c.Version = v }
 
 // LoadConfig reads and validates the configuration file at path.
 func LoadConfig(path string) (*Config, error) {
@@ -182,11 +186,9 @@ func parseMaster(v string) (user, addr string, err error) {
 
 // Validate checks the configuration as a whole.
 func (c *Config) Validate() error {
-	bad := func(key string, err error) error {
-		return &conf.Error{Path: c.Path, Line: c.lines[key], Key: key, Err: err}
-	}
+	v := conf.Validator{Path: c.Path, Lines: c.lines}
 	if c.MasterAddr == "" && len(c.Masters) == 0 {
-		return bad("MASTER", fmt.Errorf("%w: set MASTER=user@host[:port]", conf.ErrMissing))
+		return v.Bad("MASTER", fmt.Errorf("%w: set MASTER=user@host[:port]", conf.ErrMissing))
 	}
 	if c.MasterAddr == "" {
 		// With MASTERS alone, the first is the default (host events,
@@ -194,22 +196,10 @@ func (c *Config) Validate() error {
 		c.MasterUser, c.MasterAddr = c.Masters[0].User, c.Masters[0].Addr
 	}
 	if c.Name == "" {
-		return bad("NAME", fmt.Errorf("%w: the host name is empty; set NAME", conf.ErrMissing))
+		return v.Bad("NAME", fmt.Errorf("%w: the host name is empty; set NAME", conf.ErrMissing))
 	}
 	if err := flags.ValidSlaveName(c.Name); err != nil {
-		return bad("NAME", fmt.Errorf("%w: host name %q cannot name a slave; set NAME", conf.ErrBadValue, c.Name))
+		return v.Bad("NAME", fmt.Errorf("%w: host name %q cannot name a slave; set NAME", conf.ErrBadValue, c.Name))
 	}
-	if c.Poll < 10*time.Millisecond || c.Poll > 30*time.Second {
-		return bad("POLL", fmt.Errorf("%w: %v, want between 10ms and 30s", conf.ErrBadValue, c.Poll))
-	}
-	if c.DeadTime < 2*c.Poll {
-		return bad("DEADTIME", fmt.Errorf("%w: %v must be at least twice POLL (%v)", conf.ErrBadValue, c.DeadTime, c.Poll))
-	}
-	if c.SDFWait <= 0 {
-		return bad("SDFWAIT", fmt.Errorf("%w: must be positive", conf.ErrBadValue))
-	}
-	if c.ConnectTimeout <= 0 {
-		return bad("CONNECT_TIMEOUT", fmt.Errorf("%w: must be positive", conf.ErrBadValue))
-	}
-	return nil
+	return cmp.Or(v.Poll(c.Poll, 30*time.Second, c.DeadTime), v.Positive("SDFWAIT", c.SDFWait), v.Positive("CONNECT_TIMEOUT", c.ConnectTimeout))
 }
