@@ -286,12 +286,7 @@ func (p *Proc) Pid() int { return p.cmd.Process.Pid }
 
 // Exited reports whether the process has ended.
 func (p *Proc) Exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
+	return lab.Closed(p.done)
 }
 
 // Wait waits up to timeout for the process to end; past it, the process

@@ -164,7 +164,7 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 		return nil, err
 	}
 	cleanups = append(cleanups, func() { lab.KillTree(sshd.Pid()); sshd.Kill() })
-	if err := waitUntil(ctx, 10*time.Second, "the master's sshd in its namespace", func() bool {
+	if err := lab.WaitFor(ctx, 10*time.Second, "the master's sshd in its namespace", func() bool {
 		return lab.BannerIn(lan.Slaves[0].NS, addr)
 	}); err != nil {
 		return nil, fmt.Errorf("%w%s", err, lab.TailLog(sshdLog))
@@ -278,7 +278,7 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 		slaves[i] = p
 		procs = append(procs, p)
 	}
-	if err := waitUntil(ctx, 30*time.Second+time.Duration(o.N)*time.Second, "every slave logged in", func() bool {
+	if err := lab.WaitFor(ctx, 30*time.Second+time.Duration(o.N)*time.Second, "every slave logged in", func() bool {
 		c, err := mark.Since()
 		return err == nil && c.Accepted >= o.N
 	}); err != nil {
@@ -330,7 +330,7 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 		}
 		procs = append(procs, p)
 	}
-	if err := waitUntil(ctx, 10*time.Second, "every slave's listener", func() bool {
+	if err := lab.WaitFor(ctx, 10*time.Second, "every slave's listener", func() bool {
 		for _, f := range events {
 			if b, _ := os.ReadFile(f); !bytes.HasPrefix(b, []byte("ready ")) {
 				return false
@@ -440,20 +440,4 @@ func readOutage(path string) (master.Outage, error) {
 		return o, err
 	}
 	return o, json.Unmarshal(b, &o)
-}
-
-// waitUntil polls cond every 50 ms for up to timeout.
-func waitUntil(ctx context.Context, timeout time.Duration, what string, cond func() bool) error {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("waited %v for %s", timeout, what)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return nil
 }

@@ -70,12 +70,7 @@ func startProc(name, logPath string, env []string, argv ...string) (*proc, error
 }
 
 func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
+	return lab.Closed(p.done)
 }
 
 // stop kills the process's descendants outside its group (an sshd's

@@ -141,12 +141,7 @@ func (p *proc) pid() int { return p.cmd.Process.Pid }
 
 // exited reports whether the process has ended.
 func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
+	return Closed(p.done)
 }
 
 // signal sends sig to the whole process group.
