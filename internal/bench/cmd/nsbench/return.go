@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/nutslave/nutslave/internal/bench"
-	"github.com/nutslave/nutslave/internal/lab"
 )
 
 // returnCmd is "nsbench return": power back → every slave's heartbeat
@@ -46,14 +45,11 @@ func returnCmd(ctx context.Context, repo string, keep bool, args []string, stdou
 	*every = min(max(*every, 100*time.Millisecond), time.Minute)
 	*retry = min(max(*retry, 0), 10*time.Minute)
 	*timeout = min(max(*timeout, 10*time.Second), 15*time.Minute)
-	ctx, cancel := context.WithTimeout(ctx, 45*time.Minute)
-	defer cancel()
-
-	env, stopSSHD, err := setup(ctx, repo, keep, lab.SSHDOptions{LogLevel: "VERBOSE"}, stderr)
+	ctx, env, stop, err := start(ctx, repo, keep, 45*time.Minute, stderr)
 	if err != nil {
 		return err
 	}
-	defer stopSSHD()
+	defer stop()
 	var note string
 	if env.Upsflags, env.WolSlave, note, err = bench.BuildReturn(ctx, repo, env.Dir); err != nil {
 		return err
