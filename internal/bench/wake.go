@@ -64,7 +64,8 @@ type ReturnOptions struct {
 	Retry time.Duration
 	// Timeout bounds power back → every slave seen.
 	Timeout time.Duration
-	// Tag names the namespaces (short, unique).
+	// Tag names the run's namespaces and directory: 1 to 8 lower-case
+	// letters and digits, unique in this process (NewLAN).
 	Tag string
 }
 

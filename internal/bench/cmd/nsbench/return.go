@@ -5,7 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nutslave/nutslave/internal/bench"
@@ -45,6 +46,10 @@ func returnCmd(ctx context.Context, repo string, keep bool, args []string, stdou
 	*every = min(max(*every, 100*time.Millisecond), time.Minute)
 	*retry = min(max(*retry, 0), 10*time.Minute)
 	*timeout = min(max(*timeout, 10*time.Second), 15*time.Minute)
+	// A benchmark killed with kill -9 leaves its namespaces behind.
+	if stale := bench.RemoveStaleLANs(); len(stale) > 0 {
+		fmt.Fprintf(stderr, "nsbench: removed the namespaces of an earlier benchmark that was killed: %s\n", strings.Join(stale, " "))
+	}
 	ctx, env, stop, err := start(ctx, repo, keep, 45*time.Minute, stderr)
 	if err != nil {
 		return err
@@ -72,7 +77,7 @@ func returnCmd(ctx context.Context, repo string, keep bool, args []string, stdou
 		fmt.Fprintf(stderr, "nsbench: return of %d slaves, %d first packet(s) lost\n", x.n, x.lost)
 		r, err := env.Return(ctx, bench.ReturnOptions{
 			N: x.n, Boot: *boot, Every: *every, Lost: x.lost, Retry: *retry, Timeout: *timeout,
-			Tag: fmt.Sprintf("%d%c", os.Getpid()%100000, 'a'+i),
+			Tag: strconv.Itoa(i + 1),
 		})
 		if err != nil {
 			return err
