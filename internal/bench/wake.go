@@ -380,7 +380,21 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 			break
 		}
 	}
-	time.Sleep(500 * time.Millisecond) // a packet of the last run on its way
+	// The last run's packets may still be on their way to the slaves'
+	// listeners: wait until each has logged as many as were sent to it. A
+	// packet really lost shows in the table (packets at the slaves), so
+	// past the deadline the benchmark carries on.
+	err = lab.WaitFor(ctx, 2*time.Second, "every magic packet at its slave", func() bool {
+		for i, name := range names {
+			if rt, ok := outage.Slaves[name]; ok && packetsAt(events[i]) < rt.Tries {
+				return false
+			}
+		}
+		return true
+	})
+	if _, late := errors.AsType[*lab.TimeoutError](err); err != nil && !late {
+		return nil, err
+	}
 
 	for i, name := range names {
 		sr := SlaveReturn{Name: name, SeenByMaster: seenBy[name], HeartbeatExit: -1}
@@ -424,6 +438,19 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 		r.Slaves = append(r.Slaves, sr)
 	}
 	return r, nil
+}
+
+// packetsAt counts the magic packets for its MAC that a slave's wolslave
+// has logged in its events file, taken or ignored.
+func packetsAt(events string) int {
+	b, _ := os.ReadFile(events)
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if ev, _, _ := strings.Cut(line, " "); ev == "packet" || ev == "ignored" {
+			n++
+		}
+	}
+	return n
 }
 
 func unixNano(s string) time.Time {
