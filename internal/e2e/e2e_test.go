@@ -368,6 +368,16 @@ func waitingOnBattery(t *testing.T, c *e2e.Cluster, sshdLog string) {
 	})
 }
 
+// failSafe checks the fail-safe of slaves whose master became unreachable
+// at since: nobody shuts down until half a second before DEADTIME
+// (deadTime), every slave does within grace after it, none before it.
+func failSafe(t *testing.T, c *e2e.Cluster, since time.Time, deadTime, grace time.Duration) {
+	t.Helper()
+	calm(t, c, deadTime-500*time.Millisecond)
+	waitFor(t, deadTime+grace, "every slave's fail-safe shutdown", everyShutdown(c))
+	check(t, c, e2e.Want{Shutdown: names(c), NotBefore: since.Add(deadTime)})
+}
+
 // everyShutdown reports whether every slave has shut down.
 func everyShutdown(c *e2e.Cluster) func() bool {
 	return everySlave(c, func(s *e2e.Slave) bool { return len(s.Shutdowns()) > 0 })
@@ -381,9 +391,7 @@ func TestSSHDStoppedWhileWaiting(t *testing.T) {
 	c := startCluster(t, e2e.Options{SlaveDeadTime: deadTime})
 	waitingOnBattery(t, c, "sshd.log")
 	stopped := stopSSHD(t, c)
-	calm(t, c, deadTime-500*time.Millisecond)
-	waitFor(t, deadTime+8*time.Second, "every slave's fail-safe shutdown", everyShutdown(c))
-	check(t, c, e2e.Want{Shutdown: names(c), NotBefore: stopped.Add(deadTime)})
+	failSafe(t, c, stopped, deadTime, 8*time.Second)
 	for _, s := range c.Slaves {
 		if !logged(s, "fail-safe") {
 			t.Errorf("%s: no fail-safe line in its log", s.Name)

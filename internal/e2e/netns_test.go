@@ -144,9 +144,7 @@ func TestNetnsLinkCut(t *testing.T) {
 	ip(t, "-n", n.master, "link", "set", n.vethM, "down")
 	cut := time.Now()
 	c.Note("link down")
-	calm(t, c, deadTime-500*time.Millisecond)
-	waitFor(t, deadTime+8*time.Second, "every slave's fail-safe shutdown", everyShutdown(c))
-	check(t, c, e2e.Want{Shutdown: names(c), NotBefore: cut.Add(deadTime)})
+	failSafe(t, c, cut, deadTime, 8*time.Second)
 }
 
 // TestNetnsSilentDrop: the master's side drops every packet from the
@@ -160,9 +158,7 @@ func TestNetnsSilentDrop(t *testing.T) {
 	n.nft(t, "add rule inet t input ip saddr "+slaveIP+" drop")
 	dropped := time.Now()
 	c.Note("nftables drops everything from the slave")
-	calm(t, c, deadTime-500*time.Millisecond)
-	waitFor(t, deadTime+10*time.Second, "every slave's fail-safe shutdown", everyShutdown(c))
-	check(t, c, e2e.Want{Shutdown: names(c), NotBefore: dropped.Add(deadTime)})
+	failSafe(t, c, dropped, deadTime, 10*time.Second)
 }
 
 // TestNetnsRandomLoss: 30 % of the packets to the master are lost during
