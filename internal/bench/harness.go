@@ -225,7 +225,7 @@ func startCmd(cmd *exec.Cmd, outPath string) (*Proc, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	p := &Proc{cmd: cmd, done: make(chan struct{})}
 	p.Started = time.Now()
-	if err := cmd.Start(); err != nil {
+	if err := lab.Spawn(cmd); err != nil {
 		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
 	go func() {

@@ -236,8 +236,13 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 		argv := append(lab.NetnsExec(lan.Master), append([]string{e.Upsflags, "--config", mconf}, args...)...)
 		cmd := exec.CommandContext(cctx, argv[0], argv[1:]...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		out, err := cmd.CombinedOutput()
-		return string(out), err
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := lab.Spawn(cmd); err != nil {
+			return "", err
+		}
+		err := cmd.Wait()
+		return out.String(), err
 	}
 	if err := ups("OL", 100); err != nil {
 		return nil, err
