@@ -225,7 +225,7 @@ func startCmd(cmd *exec.Cmd, outPath string) (*Proc, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	p := &Proc{cmd: cmd, done: make(chan struct{})}
 	p.Started = time.Now()
-	if err := cmd.Start(); err != nil {
+	if err := lab.Spawn(cmd); err != nil {
 		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
 	go func() {
@@ -286,12 +286,7 @@ func (p *Proc) Pid() int { return p.cmd.Process.Pid }
 
 // Exited reports whether the process has ended.
 func (p *Proc) Exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
+	return lab.Closed(p.done)
 }
 
 // Wait waits up to timeout for the process to end; past it, the process

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 
 	"github.com/nutslave/nutslave/internal/lab"
 )
@@ -49,14 +50,36 @@ func CheckNetns() error {
 	return nil
 }
 
-// NewLAN makes the namespaces for n slaves, named after tag (keep it
-// short and unique: the pid and a counter). On error, whatever was made
-// is removed.
+// lanNamespaces matches the names of the namespaces NewLAN makes: "nsb",
+// the pid of the process that made them, the tag, "m" for the master or
+// "s" and a number for a slave.
+var lanNamespaces = regexp.MustCompile(`^nsb(\d+)-[a-z0-9]+-(m|s\d+)$`)
+
+// lanTag is what a LAN's tag may be.
+var lanTag = regexp.MustCompile(`^[a-z0-9]{1,8}$`)
+
+// lanName is the name of namespace role (m, s0, s1…) of the LAN tag made
+// by this process.
+func lanName(tag, role string) string {
+	return fmt.Sprintf("nsb%d-%s-%s", os.Getpid(), tag, role)
+}
+
+// RemoveStaleLANs deletes the namespaces of earlier LANs whose process is
+// gone (a benchmark killed before it could remove them) and returns their
+// names. Only names NewLAN gives are considered.
+func RemoveStaleLANs() []string { return lab.RemoveStaleNamespaces(lanNamespaces) }
+
+// NewLAN makes the namespaces for n slaves, named after this process's pid
+// and tag (short, lower-case letters and digits, unique in this process).
+// On error, whatever was made is removed.
 func NewLAN(tag string, n int) (l *LAN, err error) {
 	if n < 1 || n > maxLANSlaves {
 		return nil, fmt.Errorf("LAN: %d slaves, want 1 to %d", n, maxLANSlaves)
 	}
-	l = &LAN{Master: "nsb" + tag + "m", Bridge: "br0"}
+	if !lanTag.MatchString(tag) {
+		return nil, fmt.Errorf("LAN: tag %q, want 1 to 8 lower-case letters and digits", tag)
+	}
+	l = &LAN{Master: lanName(tag, "m"), Bridge: "br0"}
 	defer func() {
 		if err != nil {
 			l.Remove()
@@ -78,7 +101,7 @@ func NewLAN(tag string, n int) (l *LAN, err error) {
 		}
 	}
 	for i := range n {
-		s := LANSlave{NS: fmt.Sprintf("nsb%ss%d", tag, i), Iface: "eth0", IP: fmt.Sprintf("198.18.0.%d", 10+i)}
+		s := LANSlave{NS: lanName(tag, fmt.Sprintf("s%d", i)), Iface: "eth0", IP: fmt.Sprintf("198.18.0.%d", 10+i)}
 		if err := lab.IP("netns", "add", s.NS); err != nil {
 			return nil, err
 		}

@@ -63,9 +63,7 @@ func Pct(cpu, window time.Duration) float64 {
 
 // WriteLogOnly prints a table of log-only results.
 func WriteLogOnly(w io.Writer, rs ...*LogOnlyResult) {
-	fmt.Fprintln(w, "| slave | event | runs | wall p50 (ms) | wall p99 (ms) | wall max (ms) | CPU user+sys p50 (ms) | peak RSS p50 (MiB) | peak RSS p99 (MiB) | peak RSS max (MiB) | failed runs |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
-	for _, r := range rs {
+	writeTable(w, "| slave | event | runs | wall p50 (ms) | wall p99 (ms) | wall max (ms) | CPU user+sys p50 (ms) | peak RSS p50 (MiB) | peak RSS p99 (MiB) | peak RSS max (MiB) | failed runs |", rs, func(r *LogOnlyResult) string {
 		wall := Summarize(Millis(r.Wall))
 		rss := make([]float64, len(r.MaxRSS))
 		for i, k := range r.MaxRSS {
@@ -73,9 +71,9 @@ func WriteLogOnly(w io.Writer, rs ...*LogOnlyResult) {
 		}
 		m := Summarize(rss)
 		cpu := Summarize(Millis(r.CPU))
-		fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %d |\n", r.Label, r.Event, wall.N,
+		return fmt.Sprintf("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %d |", r.Label, r.Event, wall.N,
 			f1(wall.P50), f1(wall.P99), f1(wall.Max), f1(cpu.P50), f1(m.P50), f1(m.P99), f1(m.Max), r.Failures)
-	}
+	})
 }
 
 // LatencySummary condenses a LatencyResult.
@@ -124,29 +122,25 @@ func (r *LatencyResult) Summary() LatencySummary {
 
 // WriteLatency prints a table of latency results.
 func WriteLatency(w io.Writer, rs ...*LatencyResult) {
-	fmt.Fprintln(w, "| slave | outages | sdf → recorder p50 (ms) | p99 (ms) | max (ms) | sdf → ack p50 (ms) | ack p99 (ms) | SSH connections per outage (min / p50 / max) | logins per outage (p50) | bad runs | exit codes |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
-	for _, r := range rs {
+	writeTable(w, "| slave | outages | sdf → recorder p50 (ms) | p99 (ms) | max (ms) | sdf → ack p50 (ms) | ack p99 (ms) | SSH connections per outage (min / p50 / max) | logins per outage (p50) | bad runs | exit codes |", rs, func(r *LatencyResult) string {
 		s := r.Summary()
-		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %.0f / %.0f / %.0f | %.0f | %d | %v |\n", r.Kind, s.Runs,
+		return fmt.Sprintf("| %s | %d | %s | %s | %s | %s | %s | %.0f / %.0f / %.0f | %.0f | %d | %v |", r.Kind, s.Runs,
 			f1(s.Recorder.P50), f1(s.Recorder.P99), f1(s.Recorder.Max), f1(s.Ack.P50), f1(s.Ack.P99),
 			s.ConnsPerOutage.Min, s.ConnsPerOutage.P50, s.ConnsPerOutage.Max, s.LoginsPerOutage.P50, s.Bad, s.ExitCodes)
-	}
+	})
 }
 
 // WriteWait prints a table of waiting costs.
 func WriteWait(w io.Writer, rs ...*WaitResult) {
-	fmt.Fprintln(w, "| slave | window (s) | slave CPU (% of a core) | sshd CPU (% of a core) | SSH connections in window | per second | logins | slave RSS (MiB) | after onl |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
-	for _, r := range rs {
+	writeTable(w, "| slave | window (s) | slave CPU (% of a core) | sshd CPU (% of a core) | SSH connections in window | per second | logins | slave RSS (MiB) | after onl |", rs, func(r *WaitResult) string {
 		rss := "-"
 		if r.SlaveRSSKiB > 0 {
 			rss = f1(float64(r.SlaveRSSKiB) / 1024)
 		}
-		fmt.Fprintf(w, "| %s | %.0f | %.2f | %.2f | %d | %.2f | %d | %s | %s |\n", r.Kind, r.Window.Seconds(),
+		return fmt.Sprintf("| %s | %.0f | %.2f | %.2f | %d | %.2f | %d | %s | %s |", r.Kind, r.Window.Seconds(),
 			Pct(r.SlaveCPU, r.Window), Pct(r.SSHDCPU, r.Window), r.Log.Connections,
 			float64(r.Log.Connections)/r.Window.Seconds(), r.Log.Accepted, rss, r.Ended)
-	}
+	})
 }
 
 func secs(d time.Duration) string {
@@ -160,33 +154,37 @@ func secs(d time.Duration) string {
 func WriteFleet(w io.Writer, rs ...*FleetResult) {
 	fmt.Fprintln(w, "#### Silent master (sshd up, no flags)")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| N | silent (s) | spawning N (s) | all N logged in, after the last ONBATT (s) | premature shutdowns | exited early | sshd: connections / logins / dropped past MaxStartups / throttling episodes | slaves logging \"busy\" / \"unreachable\" | slaves' RSS total (MiB) |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
-	for _, r := range rs {
+	writeTable(w, "| N | silent (s) | spawning N (s) | all N logged in, after the last ONBATT (s) | premature shutdowns | exited early | sshd: connections / logins / dropped past MaxStartups / throttling episodes | slaves logging \"busy\" / \"unreachable\" | slaves' RSS total (MiB) |", rs, func(r *FleetResult) string {
 		l := r.SilentLog
-		fmt.Fprintf(w, "| %d | %.0f | %.2f | %s | %d | %d | %d / %d / %d / %d | %d / %d | %.0f |\n", r.N, r.Silent.Seconds(), r.Spawn.Seconds(),
+		return fmt.Sprintf("| %d | %.0f | %.2f | %s | %d | %d | %d / %d / %d / %d | %d / %d | %.0f |", r.N, r.Silent.Seconds(), r.Spawn.Seconds(),
 			secs(r.AllLoggedIn), r.Premature, r.ExitedEarly, l.Connections, l.Accepted, l.Dropped, l.ThrottleBegin, r.BusyLogged, r.UnansweredLogged, float64(r.SlavesRSSKiB)/1024)
-	}
+	})
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "#### Master writes battsdf and sdf")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| N | acknowledged | recorders ran | sdf → every sdfok (s) | sdf → every recorder (s) | p50 ack / recorder (s) | sshd: new connections / logins / dropped | fail-safe shutdowns | killed at the end |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
-	for _, r := range rs {
+	writeTable(w, "| N | acknowledged | recorders ran | sdf → every sdfok (s) | sdf → every recorder (s) | p50 ack / recorder (s) | sshd: new connections / logins / dropped | fail-safe shutdowns | killed at the end |", rs, func(r *FleetResult) string {
 		l := r.VerdictLog
-		fmt.Fprintf(w, "| %d | %d | %d | %s | %s | %.2f / %.2f | %d / %d / %d | %d | %d |\n", r.N, r.Acked, r.Recorded, secs(r.AllAcked), secs(r.AllRecorded),
+		return fmt.Sprintf("| %d | %d | %d | %s | %s | %.2f / %.2f | %d / %d / %d | %d | %d |", r.N, r.Acked, r.Recorded, secs(r.AllAcked), secs(r.AllRecorded),
 			r.AckP50.Seconds(), r.RecP50.Seconds(), l.Connections, l.Accepted, l.Dropped, r.FailSafe, r.Leftover)
-	}
+	})
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "#### CPU (% of one core; the machine has 2)")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| N | spawning + connection storm: window (s) / all slaves / sshd | steady waiting: window (s) / all slaves / sshd / per slave | after sdf: window (s) / all slaves / sshd |")
-	fmt.Fprintln(w, "|---|---|---|---|")
-	for _, r := range rs {
-		fmt.Fprintf(w, "| %d | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f / %.2f | %.1f / %.1f / %.1f |\n", r.N,
+	writeTable(w, "| N | spawning + connection storm: window (s) / all slaves / sshd | steady waiting: window (s) / all slaves / sshd / per slave | after sdf: window (s) / all slaves / sshd |", rs, func(r *FleetResult) string {
+		return fmt.Sprintf("| %d | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f / %.2f | %.1f / %.1f / %.1f |", r.N,
 			r.StormWindow.Seconds(), Pct(r.StormSlaves, r.StormWindow), Pct(r.StormSSHD, r.StormWindow),
 			r.SteadyWindow.Seconds(), Pct(r.SteadySlaves, r.SteadyWindow), Pct(r.SteadySSHD, r.SteadyWindow), Pct(r.SteadySlaves, r.SteadyWindow)/float64(r.N),
 			r.VerdictWindow.Seconds(), Pct(r.VerdictSlaves, r.VerdictWindow), Pct(r.VerdictSSHD, r.VerdictWindow))
+	})
+}
+
+// writeTable prints a Markdown table: header, its separator row, and row's
+// line for each of rs.
+func writeTable[R any](w io.Writer, header string, rs []R, row func(R) string) {
+	fmt.Fprintln(w, header)
+	fmt.Fprintln(w, strings.Repeat("|---", strings.Count(header, "|")-1)+"|")
+	for _, r := range rs {
+		fmt.Fprintln(w, row(r))
 	}
 }
 
@@ -260,13 +258,11 @@ func (r *ReturnResult) Summary() ReturnSummary {
 
 // WriteReturn prints the tables of the return benchmark.
 func WriteReturn(w io.Writer, rs ...*ReturnResult) {
-	fmt.Fprintln(w, "| N | boot (s) | first packets lost | acknowledged | seen again | master runs | power back → first packet at the slave, p50 / max (s) | power back → waking packet | waking packet → heartbeat written (boot + heartbeat runs) | successful heartbeat command alone | heartbeat written → the master's run that saw it | **power back → seen by the master** | packets sent per slave, min / max (total) | packets at the slaves | heartbeat runs failed (slaves never through) |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-	for _, r := range rs {
+	writeTable(w, "| N | boot (s) | first packets lost | acknowledged | seen again | master runs | power back → first packet at the slave, p50 / max (s) | power back → waking packet | waking packet → heartbeat written (boot + heartbeat runs) | successful heartbeat command alone | heartbeat written → the master's run that saw it | **power back → seen by the master** | packets sent per slave, min / max (total) | packets at the slaves | heartbeat runs failed (slaves never through) |", rs, func(r *ReturnResult) string {
 		s := r.Summary()
-		fmt.Fprintf(w, "| %d | %.0f | %d | %d | %d | %d | %s | %s | %s | %s | %s | **%s** | %d / %d (%d) | %d | %d (%d) |\n",
+		return fmt.Sprintf("| %d | %.0f | %d | %d | %d | %d | %s | %s | %s | %s | %s | **%s** | %d / %d (%d) | %d | %d (%d) |",
 			r.N, r.Boot.Seconds(), r.Lost, s.Acked, s.Back, r.Runs,
 			p50max(s.FirstPacket), p50max(s.Waking), p50max(s.Boot), p50max(s.Heartbeat), p50max(s.Notice), p50max(s.Total),
 			s.TriesMin, s.TriesMax, s.TriesSum, s.Received, s.HeartbeatFailed, s.HeartbeatNever)
-	}
+	})
 }

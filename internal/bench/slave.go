@@ -197,11 +197,15 @@ func (e *Env) Wait(ctx context.Context, kind Kind, window time.Duration) (*WaitR
 	if err != nil {
 		return nil, err
 	}
-	slave0, err := TreeCPU(p.Pid())
-	if err != nil {
-		return nil, fmt.Errorf("slave gone before the window: %w", err)
+	// cpu reads the CPU time of the slave's and of sshd's process trees.
+	cpu := func(when string) (slave, sshd time.Duration, err error) {
+		if slave, err = TreeCPU(p.Pid()); err != nil {
+			return 0, 0, fmt.Errorf("slave gone %s the window: %w", when, err)
+		}
+		sshd, err = TreeCPU(e.SSHD.Pid())
+		return slave, sshd, err
 	}
-	sshd0, err := TreeCPU(e.SSHD.Pid())
+	slave0, sshd0, err := cpu("before")
 	if err != nil {
 		return nil, err
 	}
@@ -210,11 +214,7 @@ func (e *Env) Wait(ctx context.Context, kind Kind, window time.Duration) (*WaitR
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	slave1, err := TreeCPU(p.Pid())
-	if err != nil {
-		return nil, fmt.Errorf("slave gone during the window: %w", err)
-	}
-	sshd1, err := TreeCPU(e.SSHD.Pid())
+	slave1, sshd1, err := cpu("during")
 	if err != nil {
 		return nil, err
 	}

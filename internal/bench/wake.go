@@ -64,7 +64,8 @@ type ReturnOptions struct {
 	Retry time.Duration
 	// Timeout bounds power back → every slave seen.
 	Timeout time.Duration
-	// Tag names the namespaces (short, unique).
+	// Tag names the run's namespaces and directory: 1 to 8 lower-case
+	// letters and digits, unique in this process (NewLAN).
 	Tag string
 }
 
@@ -164,7 +165,7 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 		return nil, err
 	}
 	cleanups = append(cleanups, func() { lab.KillTree(sshd.Pid()); sshd.Kill() })
-	if err := waitUntil(ctx, 10*time.Second, "the master's sshd in its namespace", func() bool {
+	if err := lab.WaitFor(ctx, 10*time.Second, "the master's sshd in its namespace", func() bool {
 		return lab.BannerIn(lan.Slaves[0].NS, addr)
 	}); err != nil {
 		return nil, fmt.Errorf("%w%s", err, lab.TailLog(sshdLog))
@@ -235,8 +236,13 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 		argv := append(lab.NetnsExec(lan.Master), append([]string{e.Upsflags, "--config", mconf}, args...)...)
 		cmd := exec.CommandContext(cctx, argv[0], argv[1:]...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		out, err := cmd.CombinedOutput()
-		return string(out), err
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := lab.Spawn(cmd); err != nil {
+			return "", err
+		}
+		err := cmd.Wait()
+		return out.String(), err
 	}
 	if err := ups("OL", 100); err != nil {
 		return nil, err
@@ -278,7 +284,7 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 		slaves[i] = p
 		procs = append(procs, p)
 	}
-	if err := waitUntil(ctx, 30*time.Second+time.Duration(o.N)*time.Second, "every slave logged in", func() bool {
+	if err := lab.WaitFor(ctx, 30*time.Second+time.Duration(o.N)*time.Second, "every slave logged in", func() bool {
 		c, err := mark.Since()
 		return err == nil && c.Accepted >= o.N
 	}); err != nil {
@@ -330,7 +336,7 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 		}
 		procs = append(procs, p)
 	}
-	if err := waitUntil(ctx, 10*time.Second, "every slave's listener", func() bool {
+	if err := lab.WaitFor(ctx, 10*time.Second, "every slave's listener", func() bool {
 		for _, f := range events {
 			if b, _ := os.ReadFile(f); !bytes.HasPrefix(b, []byte("ready ")) {
 				return false
@@ -379,7 +385,21 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 			break
 		}
 	}
-	time.Sleep(500 * time.Millisecond) // a packet of the last run on its way
+	// The last run's packets may still be on their way to the slaves'
+	// listeners: wait until each has logged as many as were sent to it. A
+	// packet really lost shows in the table (packets at the slaves), so
+	// past the deadline the benchmark carries on.
+	err = lab.WaitFor(ctx, 2*time.Second, "every magic packet at its slave", func() bool {
+		for i, name := range names {
+			if rt, ok := outage.Slaves[name]; ok && packetsAt(events[i]) < rt.Tries {
+				return false
+			}
+		}
+		return true
+	})
+	if _, late := errors.AsType[*lab.TimeoutError](err); err != nil && !late {
+		return nil, err
+	}
 
 	for i, name := range names {
 		sr := SlaveReturn{Name: name, SeenByMaster: seenBy[name], HeartbeatExit: -1}
@@ -425,6 +445,19 @@ func (e *Env) Return(ctx context.Context, o ReturnOptions) (_ *ReturnResult, err
 	return r, nil
 }
 
+// packetsAt counts the magic packets for its MAC that a slave's wolslave
+// has logged in its events file, taken or ignored.
+func packetsAt(events string) int {
+	b, _ := os.ReadFile(events)
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if ev, _, _ := strings.Cut(line, " "); ev == "packet" || ev == "ignored" {
+			n++
+		}
+	}
+	return n
+}
+
 func unixNano(s string) time.Time {
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
@@ -440,20 +473,4 @@ func readOutage(path string) (master.Outage, error) {
 		return o, err
 	}
 	return o, json.Unmarshal(b, &o)
-}
-
-// waitUntil polls cond every 50 ms for up to timeout.
-func waitUntil(ctx context.Context, timeout time.Duration, what string, cond func() bool) error {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("waited %v for %s", timeout, what)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return nil
 }

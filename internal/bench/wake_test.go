@@ -1,9 +1,12 @@
 package bench
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nutslave/nutslave/internal/lab"
 )
 
 func TestReturnSummary(t *testing.T) {
@@ -41,5 +44,31 @@ func TestReturnSummary(t *testing.T) {
 	WriteReturn(&b, r)
 	if !strings.Contains(b.String(), "| 3 | 3 | 0 | 3 | 2 | 3 |") || !strings.Contains(b.String(), "**5.10 / 95.10**") || !strings.Contains(b.String(), "| 2 (1) |") {
 		t.Errorf("WriteReturn:\n%s", b.String())
+	}
+}
+
+// TestStaleLANs: only the namespaces NewLAN names, of processes that are
+// gone, are stale; the demo's and the e2e tests' are never touched.
+func TestStaleLANs(t *testing.T) {
+	names := []string{lanName("1", "m"), lanName("1", "s0"), lanName("12", "s99")}
+	for _, n := range names {
+		if !lanNamespaces.MatchString(n) {
+			t.Errorf("lanNamespaces does not match %q, a name NewLAN gives", n)
+		}
+	}
+	list := strings.Join([]string{
+		"nsb111-1-m (id: 3)",
+		"nsb111-1-s0 (id: 4)",
+		"nsb222-2-s1",
+		"nsb111-1-other",      // not NewLAN's scheme
+		"nsbx-1-m",            // not a pid
+		"nutslave-demo-111-m", // the demo's
+		"nse2e-m12",           // the e2e tests'
+		"my-nsb111-1-m",       // someone else's
+		"",
+	}, "\n")
+	got := lab.StaleNamespaces(list, lanNamespaces, func(pid int) bool { return pid == 222 })
+	if want := []string{"nsb111-1-m", "nsb111-1-s0"}; !slices.Equal(got, want) {
+		t.Errorf("stale = %q, want %q (222 is alive)", got, want)
 	}
 }

@@ -341,21 +341,46 @@ func stopSSHD(t *testing.T, c *e2e.Cluster) time.Time {
 // its banner.
 func restartSSHD(t *testing.T, c *e2e.Cluster, logName string) {
 	t.Helper()
-	if _, err := c.StartSSHDProc(logName, nil); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 10*time.Second, "sshd's banner", func() bool { return banner(c.SSHD.Addr) })
+	startSSHD(t, c, logName, "sshd's banner", func() bool { return lab.Banner(c.SSHD.Addr) }, nil)
 	c.Note("sshd started again")
 }
 
-// watching waits until every slave has reached the master once in this
-// outage (a watcher polls it).
-func watching(t *testing.T, c *e2e.Cluster) {
+// startSSHD starts one more sshd from the cluster's configuration, its
+// output in logName, its command line behind wrap and args added, and
+// waits until answers (what) says it is up.
+func startSSHD(t *testing.T, c *e2e.Cluster, logName, what string, answers func() bool, wrap []string, args ...string) {
 	t.Helper()
+	if _, err := c.StartSSHDProc(logName, wrap, args...); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, what, answers)
+}
+
+// waitingOnBattery puts the UPS on battery at 90 % and waits until every
+// slave has reached the master once in this outage (a watcher polls it):
+// logged in to the sshd that logs to sshdLog in the sshd's directory.
+func waitingOnBattery(t *testing.T, c *e2e.Cluster, sshdLog string) {
+	t.Helper()
+	onBattery(t, c, "90")
 	waitFor(t, 10*time.Second, "a connection from every slave", func() bool {
-		b, _ := os.ReadFile(filepath.Join(c.SSHD.Dir, "sshd.log"))
+		b, _ := os.ReadFile(filepath.Join(c.SSHD.Dir, sshdLog))
 		return strings.Count(string(b), "Accepted publickey") >= len(c.Slaves)
 	})
+}
+
+// failSafe checks the fail-safe of slaves whose master became unreachable
+// at since: nobody shuts down until half a second before DEADTIME
+// (deadTime), every slave does within grace after it, none before it.
+func failSafe(t *testing.T, c *e2e.Cluster, since time.Time, deadTime, grace time.Duration) {
+	t.Helper()
+	calm(t, c, deadTime-500*time.Millisecond)
+	waitFor(t, deadTime+grace, "every slave's fail-safe shutdown", everyShutdown(c))
+	check(t, c, e2e.Want{Shutdown: names(c), NotBefore: since.Add(deadTime)})
+}
+
+// everyShutdown reports whether every slave has shut down.
+func everyShutdown(c *e2e.Cluster) func() bool {
+	return everySlave(c, func(s *e2e.Slave) bool { return len(s.Shutdowns()) > 0 })
 }
 
 // TestSSHDStoppedWhileWaiting: the master's sshd stops while the slaves
@@ -364,14 +389,9 @@ func watching(t *testing.T, c *e2e.Cluster) {
 func TestSSHDStoppedWhileWaiting(t *testing.T) {
 	const deadTime = 4 * time.Second
 	c := startCluster(t, e2e.Options{SlaveDeadTime: deadTime})
-	onBattery(t, c, "90")
-	watching(t, c)
+	waitingOnBattery(t, c, "sshd.log")
 	stopped := stopSSHD(t, c)
-	calm(t, c, deadTime-500*time.Millisecond)
-	waitFor(t, deadTime+8*time.Second, "every slave's fail-safe shutdown", everySlave(c, func(s *e2e.Slave) bool {
-		return len(s.Shutdowns()) > 0
-	}))
-	check(t, c, e2e.Want{Shutdown: names(c), NotBefore: stopped.Add(deadTime)})
+	failSafe(t, c, stopped, deadTime, 8*time.Second)
 	for _, s := range c.Slaves {
 		if !logged(s, "fail-safe") {
 			t.Errorf("%s: no fail-safe line in its log", s.Name)
@@ -385,8 +405,7 @@ func TestSSHDStoppedWhileWaiting(t *testing.T) {
 func TestMasterAnswersBeforeDeadtime(t *testing.T) {
 	const deadTime = 10 * time.Second
 	c := startCluster(t, e2e.Options{SlaveDeadTime: deadTime})
-	onBattery(t, c, "90")
-	watching(t, c)
+	waitingOnBattery(t, c, "sshd.log")
 	stopped := stopSSHD(t, c)
 	calm(t, c, 2*time.Second)
 	restartSSHD(t, c, "sshd-restarted.log")
@@ -408,15 +427,12 @@ func TestMasterAnswersBeforeDeadtime(t *testing.T) {
 func TestHostKeyChanged(t *testing.T) {
 	const deadTime = 4 * time.Second
 	c := startCluster(t, e2e.Options{SlaveDeadTime: deadTime})
-	onBattery(t, c, "90")
-	watching(t, c)
+	waitingOnBattery(t, c, "sshd.log")
 	stopped := stopSSHD(t, c)
 	newHostKey(t, filepath.Join(c.SSHD.Dir, "ssh_host_ed25519_key"))
 	restartSSHD(t, c, "sshd-newkey.log")
 	c.Note("sshd has a new host key")
-	waitFor(t, deadTime+8*time.Second, "every slave's fail-safe shutdown", everySlave(c, func(s *e2e.Slave) bool {
-		return len(s.Shutdowns()) > 0
-	}))
+	waitFor(t, deadTime+8*time.Second, "every slave's fail-safe shutdown", everyShutdown(c))
 	check(t, c, e2e.Want{Shutdown: names(c), NotBefore: stopped.Add(deadTime)})
 	for _, s := range c.Slaves {
 		if !strings.Contains(strings.ToLower(s.Log()), "host key") {
@@ -434,8 +450,7 @@ func TestHostKeyChanged(t *testing.T) {
 func TestOnlineMidWait(t *testing.T) {
 	const deadTime = 4 * time.Second
 	c := startCluster(t, e2e.Options{SlaveDeadTime: deadTime})
-	onBattery(t, c, "90")
-	watching(t, c)
+	waitingOnBattery(t, c, "sshd.log")
 	stopSSHD(t, c)
 	calm(t, c, time.Second)
 	set(t, c, "ups.status", "OL CHRG")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nutslave/nutslave/internal/e2e"
+	"github.com/nutslave/nutslave/internal/lab"
 )
 
 // The two hosts: the master's side of the veth pair and the slave's, on a
@@ -36,8 +37,8 @@ type netPair struct {
 // ip runs "ip args" and fails the test on error.
 func ip(t *testing.T, args ...string) {
 	t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	if err := lab.IP(args...); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -71,39 +72,31 @@ func newNetPair(t *testing.T) *netPair {
 	for _, ns := range [][2]string{{n.master, n.vethM}, {n.slave, n.vethS}} {
 		ip(t, "-n", ns[0], "link", "set", "lo", "up")
 		ip(t, "-n", ns[0], "link", "set", ns[1], "up")
-		out, err := exec.Command("ip", "-n", ns[0], "route", "show", "default").CombinedOutput()
-		if err != nil || strings.TrimSpace(string(out)) != "" {
-			t.Fatalf("namespace %s has a default route or cannot tell (%v): %s", ns[0], err, out)
-		}
+	}
+	if err := lab.CheckNoDefaultRoute([]string{n.master, n.slave}); err != nil {
+		t.Fatal(err)
 	}
 	return n
 }
 
-// wrap is the command prefix that runs a program in namespace ns.
-func wrap(ns string) []string { return []string{"ip", "netns", "exec", ns} }
-
 // nft runs one nft command inside the master's namespace.
 func (n *netPair) nft(t *testing.T, rule string) {
 	t.Helper()
+	run := func(rule string) ([]byte, error) {
+		argv := append(lab.NetnsExec(n.master), "nft", rule)
+		return exec.Command(argv[0], argv[1:]...).CombinedOutput()
+	}
 	if !n.nftTableCreated {
 		for _, r := range []string{"add table inet t", "add chain inet t input { type filter hook input priority 0 ; }"} {
-			if out, err := exec.Command("ip", "netns", "exec", n.master, "nft", r).CombinedOutput(); err != nil {
+			if out, err := run(r); err != nil {
 				t.Skipf("skipping: nftables unusable in a namespace here: nft %s: %v: %s", r, err, out)
 			}
 		}
 		n.nftTableCreated = true
 	}
-	if out, err := exec.Command("ip", "netns", "exec", n.master, "nft", rule).CombinedOutput(); err != nil {
+	if out, err := run(rule); err != nil {
 		t.Fatalf("nft %s: %v: %s", rule, err, out)
 	}
-}
-
-// bannerFromSlave reports whether the master's sshd answers, asked from
-// inside the slave's namespace.
-func (n *netPair) bannerFromSlave() bool {
-	script := fmt.Sprintf("exec 3<>/dev/tcp/%s/%s && head -c 8 <&3", masterIP, sshPort)
-	out, err := exec.Command("ip", "netns", "exec", n.slave, "timeout", "3", "bash", "-c", script).Output()
-	return err == nil && strings.HasPrefix(string(out), "SSH-2.0-")
 }
 
 // startNetCluster starts a cluster whose slaves' upsslave runs in the
@@ -114,28 +107,17 @@ func startNetCluster(t *testing.T, n *netPair, opts e2e.Options) *e2e.Cluster {
 	dir := rootOwnedDir(t)
 	kh := filepath.Join(dir, "known_hosts.netns")
 	opts.Dir = filepath.Join(dir, "cluster")
-	opts.SlaveWrap = wrap(n.slave)
+	opts.SlaveWrap = lab.NetnsExec(n.slave)
 	opts.SlaveMaster = n.masterAddr
 	opts.SlaveKnownHosts = kh
 	c := startCluster(t, opts)
 	if err := c.WriteKnownHosts(kh, n.masterAddr); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.StartSSHDProc("sshd-netns.log", wrap(n.master),
-		"-o", "ListenAddress="+n.masterAddr, "-o", "PidFile=none"); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 10*time.Second, "the master's sshd in its namespace", n.bannerFromSlave)
+	startSSHD(t, c, "sshd-netns.log", "the master's sshd in its namespace",
+		func() bool { return lab.BannerIn(n.slave, n.masterAddr) },
+		lab.NetnsExec(n.master), "-o", "ListenAddress="+n.masterAddr, "-o", "PidFile=none")
 	return c
-}
-
-// watchingNS waits until every slave has logged in to the namespaced sshd.
-func watchingNS(t *testing.T, c *e2e.Cluster) {
-	t.Helper()
-	waitFor(t, 10*time.Second, "a connection from every slave", func() bool {
-		b, _ := os.ReadFile(filepath.Join(c.SSHD.Dir, "sshd-netns.log"))
-		return strings.Count(string(b), "Accepted publickey") >= len(c.Slaves)
-	})
 }
 
 // TestNetnsLinkCut: the link between master and slave goes down. A cut
@@ -146,8 +128,7 @@ func TestNetnsLinkCut(t *testing.T) {
 	const deadTime = 8 * time.Second
 	n := newNetPair(t)
 	c := startNetCluster(t, n, e2e.Options{SlaveDeadTime: deadTime})
-	onBattery(t, c, "90")
-	watchingNS(t, c)
+	waitingOnBattery(t, c, "sshd-netns.log")
 
 	ip(t, "-n", n.master, "link", "set", n.vethM, "down")
 	short := time.Now()
@@ -163,11 +144,7 @@ func TestNetnsLinkCut(t *testing.T) {
 	ip(t, "-n", n.master, "link", "set", n.vethM, "down")
 	cut := time.Now()
 	c.Note("link down")
-	calm(t, c, deadTime-500*time.Millisecond)
-	waitFor(t, deadTime+8*time.Second, "every slave's fail-safe shutdown", everySlave(c, func(s *e2e.Slave) bool {
-		return len(s.Shutdowns()) > 0
-	}))
-	check(t, c, e2e.Want{Shutdown: names(c), NotBefore: cut.Add(deadTime)})
+	failSafe(t, c, cut, deadTime, 8*time.Second)
 }
 
 // TestNetnsSilentDrop: the master's side drops every packet from the
@@ -177,16 +154,11 @@ func TestNetnsSilentDrop(t *testing.T) {
 	const deadTime = 4 * time.Second
 	n := newNetPair(t)
 	c := startNetCluster(t, n, e2e.Options{SlaveDeadTime: deadTime})
-	onBattery(t, c, "90")
-	watchingNS(t, c)
+	waitingOnBattery(t, c, "sshd-netns.log")
 	n.nft(t, "add rule inet t input ip saddr "+slaveIP+" drop")
 	dropped := time.Now()
 	c.Note("nftables drops everything from the slave")
-	calm(t, c, deadTime-500*time.Millisecond)
-	waitFor(t, deadTime+10*time.Second, "every slave's fail-safe shutdown", everySlave(c, func(s *e2e.Slave) bool {
-		return len(s.Shutdowns()) > 0
-	}))
-	check(t, c, e2e.Want{Shutdown: names(c), NotBefore: dropped.Add(deadTime)})
+	failSafe(t, c, dropped, deadTime, 10*time.Second)
 }
 
 // TestNetnsRandomLoss: 30 % of the packets to the master are lost during
@@ -202,8 +174,6 @@ func TestNetnsRandomLoss(t *testing.T) {
 	calm(t, c, 8*time.Second)
 	set(t, c, "battery.charge", "40")
 	waitFor(t, 40*time.Second, "the master's shutdown", func() bool { return len(c.MasterShutdowns()) > 0 })
-	waitFor(t, 5*time.Second, "every slave's shutdown", everySlave(c, func(s *e2e.Slave) bool {
-		return len(s.Shutdowns()) > 0
-	}))
+	waitFor(t, 5*time.Second, "every slave's shutdown", everyShutdown(c))
 	check(t, c, e2e.Want{Shutdown: names(c), Master: true})
 }

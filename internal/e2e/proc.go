@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
-	"sync"
 	"syscall"
 	"time"
 
@@ -19,29 +17,6 @@ type proc struct {
 	name string
 	cmd  *exec.Cmd
 	done chan struct{}
-}
-
-var (
-	spawnOnce sync.Once
-	spawnCh   chan func()
-)
-
-// onSpawnThread runs fn on one OS thread that never exits: Pdeathsig is
-// tied to the thread that forked the child, so the forking thread must live
-// as long as the program.
-func onSpawnThread(fn func()) {
-	spawnOnce.Do(func() {
-		spawnCh = make(chan func())
-		go func() {
-			runtime.LockOSThread() // never unlocked
-			for f := range spawnCh {
-				f()
-			}
-		}()
-	})
-	done := make(chan struct{})
-	spawnCh <- func() { fn(); close(done) }
-	<-done
 }
 
 // startProc starts argv with env added to a minimal environment and its
@@ -57,8 +32,7 @@ func startProc(name, logPath string, env []string, argv ...string) (*proc, error
 	cmd.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}, env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	onSpawnThread(func() { err = cmd.Start() })
-	if err != nil {
+	if err := lab.Spawn(cmd); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
@@ -70,12 +44,7 @@ func startProc(name, logPath string, env []string, argv ...string) (*proc, error
 }
 
 func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
+	return lab.Closed(p.done)
 }
 
 // stop kills the process's descendants outside its group (an sshd's

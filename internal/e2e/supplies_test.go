@@ -136,7 +136,7 @@ func startMasterProc(t *testing.T, bin, dir string, m *supplyMaster) {
 	}, "\n")+"\n", 0o640)
 	cmd := exec.Command(bin, "--config", conf, "watch")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := lab.Spawn(cmd); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

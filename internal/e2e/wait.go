@@ -2,27 +2,21 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/nutslave/nutslave/internal/lab"
 )
 
 // WaitFor polls cond every 50 ms until it is true (nil), ctx ends or
-// timeout passes (an error naming what).
+// timeout passes (an error wrapping ErrUnexpected, naming what).
 func WaitFor(ctx context.Context, timeout time.Duration, what string, cond func() bool) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%w: %s did not happen within %v", ErrUnexpected, what, timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
+	err := lab.WaitFor(ctx, timeout, what, cond)
+	if _, ok := errors.AsType[*lab.TimeoutError](err); ok {
+		return fmt.Errorf("%w: %w", ErrUnexpected, err)
 	}
+	return err
 }
 
 // Exited reports whether the upsmons of every slave (and the primary, if

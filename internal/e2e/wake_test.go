@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nutslave/nutslave/internal/e2e"
+	"github.com/nutslave/nutslave/internal/lab"
 )
 
 // wolListenEnv makes the test binary a Wake-on-LAN listener: it records
@@ -72,7 +73,7 @@ func TestWakeOnLAN(t *testing.T) {
 		t.Helper()
 		before, _ := os.ReadFile(seenFile)
 		time.Sleep(1100 * time.Millisecond) // a new time= (whole seconds) from the last one
-		argv := append(wrap(n.slave), bin.Upsslave, "--config", s.ConfFile, "heartbeat")
+		argv := append(lab.NetnsExec(n.slave), bin.Upsslave, "--config", s.ConfFile, "heartbeat")
 		// Its check may find problems; the heartbeat is written all the same.
 		out, _ := exec.Command(argv[0], argv[1:]...).CombinedOutput()
 		if now, _ := os.ReadFile(seenFile); string(now) == string(before) {
@@ -101,7 +102,7 @@ func TestWakeOnLAN(t *testing.T) {
 
 	upsflags := func(args ...string) string {
 		t.Helper()
-		argv := append(wrap(n.master), append([]string{bin.Upsflags, "--config", m.ConfFile()}, args...)...)
+		argv := append(lab.NetnsExec(n.master), append([]string{bin.Upsflags, "--config", m.ConfFile()}, args...)...)
 		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
 		if err != nil && args[0] != "check" {
 			t.Fatalf("upsflags %s: %v\n%s", strings.Join(args, " "), err, out)

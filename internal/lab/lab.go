@@ -89,11 +89,12 @@ var (
 	spawnCh   chan spawnReq
 )
 
-// spawn starts cmd from one OS thread that never exits. Pdeathsig is tied to
+// Spawn starts cmd from one OS thread that never exits. Pdeathsig is tied to
 // the thread that forked the child, not to the process: were that thread to
-// exit (as a thread locked by some other package can), the child would get
-// its death signal while the program still runs.
-func spawn(cmd *exec.Cmd) error {
+// exit (as a thread locked by some other package can, or InNamespace's), the
+// child would get its death signal while the program still runs. Start
+// every command with a Pdeathsig through Spawn.
+func Spawn(cmd *exec.Cmd) error {
 	spawnOnce.Do(func() {
 		spawnCh = make(chan spawnReq)
 		go func() {
@@ -125,7 +126,7 @@ func startProc(name, logPath string, env []string, attr *syscall.SysProcAttr, ar
 	attr.Setpgid = true
 	attr.Pdeathsig = syscall.SIGKILL
 	cmd.SysProcAttr = attr
-	if err := spawn(cmd); err != nil {
+	if err := Spawn(cmd); err != nil {
 		return nil, fmt.Errorf("start %s (%s): %w", name, argv[0], err)
 	}
 	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
@@ -141,12 +142,7 @@ func (p *proc) pid() int { return p.cmd.Process.Pid }
 
 // exited reports whether the process has ended.
 func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
+	return Closed(p.done)
 }
 
 // signal sends sig to the whole process group.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,6 +51,51 @@ func DeleteNamespaces(made []string) error {
 		errs = append(errs, IP("netns", "delete", made[i]))
 	}
 	return errors.Join(errs...)
+}
+
+// StaleNamespaces returns the namespaces in list (the output of "ip netns
+// list") that re matches and whose maker is gone: re's first submatch is
+// the pid of the process that made the namespace, alive says whether it
+// still runs.
+func StaleNamespaces(list string, re *regexp.Regexp, alive func(pid int) bool) []string {
+	var stale []string
+	for _, line := range strings.Split(list, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		m := re.FindStringSubmatch(f[0])
+		if len(m) < 2 {
+			continue
+		}
+		pid, err := strconv.Atoi(m[1])
+		if err != nil || alive(pid) {
+			continue
+		}
+		stale = append(stale, f[0])
+	}
+	return stale
+}
+
+// PidAlive reports whether a process with this pid exists.
+func PidAlive(pid int) bool {
+	_, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid)))
+	return err == nil
+}
+
+// RemoveStaleNamespaces deletes the namespaces re names whose maker is gone
+// (see StaleNamespaces): those of a program killed before it could delete
+// them. It returns their names.
+func RemoveStaleNamespaces(re *regexp.Regexp) []string {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return nil
+	}
+	stale := StaleNamespaces(string(out), re, PidAlive)
+	for _, ns := range stale {
+		IP("netns", "delete", ns)
+	}
+	return stale
 }
 
 // NetnsExec is the command prefix that runs a program in namespace ns.

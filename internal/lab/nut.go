@@ -244,23 +244,19 @@ func (n *NUT) StopDriver() error {
 
 // PauseDriver freezes dummy-ups with SIGSTOP: its socket stays open but it
 // answers nothing, so after MaxAge upsd answers DATA-STALE.
-func (n *NUT) PauseDriver() error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.driver == nil || n.driver.exited() {
-		return errors.New("lab: dummy-ups is not running")
-	}
-	return n.driver.signal(syscall.SIGSTOP)
-}
+func (n *NUT) PauseDriver() error { return n.signalDriver(syscall.SIGSTOP) }
 
 // ResumeDriver undoes PauseDriver.
-func (n *NUT) ResumeDriver() error {
+func (n *NUT) ResumeDriver() error { return n.signalDriver(syscall.SIGCONT) }
+
+// signalDriver sends sig to dummy-ups, if it runs.
+func (n *NUT) signalDriver(sig syscall.Signal) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.driver == nil || n.driver.exited() {
 		return errors.New("lab: dummy-ups is not running")
 	}
-	return n.driver.signal(syscall.SIGCONT)
+	return n.driver.signal(sig)
 }
 
 func (n *NUT) startUPSD() error {

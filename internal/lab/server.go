@@ -203,7 +203,7 @@ func (s *server) waitBanner(addr, logFile string, timeout time.Duration) error {
 		if s.p.exited() {
 			return fmt.Errorf("lab: %s %w (%v)%s", s.name, errExited, s.p.err, TailLog(logFile))
 		}
-		if banner(addr) {
+		if Banner(addr) {
 			return nil
 		}
 		if time.Now().After(deadline) {

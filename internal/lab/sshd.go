@@ -286,8 +286,8 @@ func (s *SSHD) start(opts SSHDOptions) error {
 	return s.run(s.Addr, s.LogFile, nil, opts.StartTimeout, SSHDPath, "-D", "-e", "-f", s.ConfigFile)
 }
 
-// banner reports whether an SSH server answers on addr.
-func banner(addr string) bool {
+// Banner reports whether an SSH server answers on addr.
+func Banner(addr string) bool {
 	conn, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		return false

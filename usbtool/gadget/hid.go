@@ -28,6 +28,15 @@ const (
 	descReport = 0x22
 )
 
+// is reports whether s is request req with request type typ.
+func (s Setup) is(typ, req uint8) bool { return s.RequestType == typ && s.Request == req }
+
+// getReportDescriptor reports whether s is GET_DESCRIPTOR(Report), which
+// every emulated device answers with its report descriptor.
+func (s Setup) getReportDescriptor() bool {
+	return s.is(typeStdInterfaceIn, reqGetDescriptor) && s.Value>>8 == descReport
+}
+
 // Battery-system usages the state is written to (page 0x85).
 const (
 	usageBelowRemainingCapacityLimit uint32 = 0x00850042
@@ -131,9 +140,9 @@ func (h *HID) ControlIn(s Setup) ([]byte, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
-	case s.RequestType == typeStdInterfaceIn && s.Request == reqGetDescriptor && s.Value>>8 == descReport:
+	case s.getReportDescriptor():
 		return truncate(h.desc.Raw, s.Length), nil
-	case s.RequestType == typeClassIfaceIn && s.Request == reqGetReport:
+	case s.is(typeClassIfaceIn, reqGetReport):
 		r := usbtool.ReportRef{ID: uint8(s.Value), Type: usbtool.ReportType(s.Value >> 8)}
 		if b, _, ok := h.report(r); ok {
 			return truncate(b, s.Length), nil
@@ -146,9 +155,9 @@ func (h *HID) ControlIn(s Setup) ([]byte, error) {
 // stored, so the written value reads back as on a real device.
 func (h *HID) ControlOut(s Setup, data []byte) ([][]byte, error) {
 	switch {
-	case s.RequestType == typeClassIfaceOut && s.Request == reqSetIdle:
+	case s.is(typeClassIfaceOut, reqSetIdle):
 		return nil, nil
-	case s.RequestType == typeClassIfaceOut && s.Request == reqSetReport:
+	case s.is(typeClassIfaceOut, reqSetReport):
 		r := usbtool.ReportRef{ID: uint8(s.Value), Type: usbtool.ReportType(s.Value >> 8)}
 		h.rec.Record("SET_REPORT %s 0x%02x % x%s", r.Type, r.ID, data, h.describe(r, data))
 		h.mu.Lock()

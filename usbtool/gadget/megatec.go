@@ -143,7 +143,7 @@ func (m *Megatec) q1() string {
 // ControlIn answers GET_DESCRIPTOR(Report); string descriptors never reach
 // a FunctionFS function (the composite layer answers them).
 func (m *Megatec) ControlIn(s Setup) ([]byte, error) {
-	if s.RequestType == typeStdInterfaceIn && s.Request == reqGetDescriptor && s.Value>>8 == descReport {
+	if s.getReportDescriptor() {
 		return truncate(vendorDescriptor, s.Length), nil
 	}
 	return nil, ErrStall
@@ -154,9 +154,9 @@ func (m *Megatec) ControlIn(s Setup) ([]byte, error) {
 // its reply returned in 8-byte chunks for the interrupt IN endpoint.
 func (m *Megatec) ControlOut(s Setup, data []byte) ([][]byte, error) {
 	switch {
-	case s.RequestType == typeClassIfaceOut && s.Request == reqSetIdle:
+	case s.is(typeClassIfaceOut, reqSetIdle):
 		return nil, nil
-	case s.RequestType == typeClassIfaceOut && s.Request == reqSetReport && m.style == usbtool.Cypress:
+	case s.is(typeClassIfaceOut, reqSetReport) && m.style == usbtool.Cypress:
 	default:
 		return nil, ErrStall
 	}

@@ -131,7 +131,7 @@ func (d *demo) play(ctx context.Context, dir string, standIn bool) (err error) {
 	// removed after it.
 	var n *demoNet
 	if withReturn {
-		if stale := removeStale(); len(stale) > 0 {
+		if stale := lab.RemoveStaleNamespaces(demoNamespaces); len(stale) > 0 {
 			d.logf("removed the namespaces of an earlier demo that was killed: %s", strings.Join(stale, " "))
 		}
 		n = planNet(os.Getpid(), slaves)

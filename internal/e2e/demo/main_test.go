@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/nutslave/nutslave/internal/lab"
 )
 
 func magic(mac []byte) []byte {
@@ -49,10 +51,10 @@ func TestStaleNamespaces(t *testing.T) {
 		"",
 	}, "\n")
 	alive := func(pid int) bool { return pid == 222 }
-	got := staleNamespaces(list, alive)
+	got := lab.StaleNamespaces(list, demoNamespaces, alive)
 	want := []string{"nutslave-demo-111-m", "nutslave-demo-111-s1"}
 	if !slices.Equal(got, want) {
-		t.Errorf("staleNamespaces = %q, want %q (222 is alive)", got, want)
+		t.Errorf("lab.StaleNamespaces = %q, want %q (222 is alive)", got, want)
 	}
 }
 

@@ -4,12 +4,8 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/nutslave/nutslave/internal/lab"
@@ -32,6 +28,10 @@ import (
 // of the demo that made it follows, so that a later demo can remove those
 // of one that was killed.
 const nsPrefix = "nutslave-demo-"
+
+// demoNamespaces matches the names of the demo's namespaces, the pid of
+// the demo that made them first (lab.StaleNamespaces).
+var demoNamespaces = regexp.MustCompile(`^` + regexp.QuoteMeta(nsPrefix) + `(\d+)-(m|s\d+)$`)
 
 // lanSSHPort is the master's second sshd inside its namespace.
 const lanSSHPort = 2222
@@ -69,48 +69,6 @@ func planNet(pid int, slaves []string) *demoNet {
 		})
 	}
 	return n
-}
-
-// staleNamespaces returns the namespaces in list (the output of "ip netns
-// list") that a demo made whose process is gone (alive says).
-func staleNamespaces(list string, alive func(pid int) bool) []string {
-	re := regexp.MustCompile(`^` + regexp.QuoteMeta(nsPrefix) + `(\d+)-(m|s\d+)$`)
-	var stale []string
-	for _, line := range strings.Split(list, "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 {
-			continue
-		}
-		m := re.FindStringSubmatch(f[0])
-		if m == nil {
-			continue
-		}
-		pid, err := strconv.Atoi(m[1])
-		if err != nil || alive(pid) {
-			continue
-		}
-		stale = append(stale, f[0])
-	}
-	return stale
-}
-
-func pidAlive(pid int) bool {
-	_, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid)))
-	return err == nil
-}
-
-// removeStale deletes the namespaces of earlier demos that were killed
-// before they could (their pid is gone); it returns their names.
-func removeStale() []string {
-	out, err := exec.Command("ip", "netns", "list").Output()
-	if err != nil {
-		return nil
-	}
-	stale := staleNamespaces(string(out), pidAlive)
-	for _, ns := range stale {
-		exec.Command("ip", "netns", "delete", ns).Run()
-	}
-	return stale
 }
 
 // setUp creates the namespaces and links. On error, what was made is

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/nutslave/nutslave/internal/bench"
-	"github.com/nutslave/nutslave/internal/lab"
 )
 
 func fleetCmd(ctx context.Context, repo string, keep bool, args []string, stdout, stderr io.Writer) error {
@@ -27,15 +26,12 @@ func fleetCmd(ctx context.Context, repo string, keep bool, args []string, stdout
 	}
 	*silent = min(max(*silent, time.Second), 5*time.Minute)
 	*timeout = min(max(*timeout, time.Second), 5*time.Minute)
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
-	defer cancel()
-
 	// One sshd for every size, with sshd's default MaxStartups.
-	env, stopSSHD, err := setup(ctx, repo, keep, lab.SSHDOptions{LogLevel: "VERBOSE"}, stderr)
+	ctx, env, stop, err := start(ctx, repo, keep, 30*time.Minute, stderr)
 	if err != nil {
 		return err
 	}
-	defer stopSSHD()
+	defer stop()
 	fmt.Fprintf(stdout, "## make bench-fleet\n\n%s\n", bench.Machine())
 	fmt.Fprintf(stdout, "One sshd (`%s`, MaxStartups default 10:30:100, LogLevel VERBOSE); N upsslave processes, each with its own NAME, STATEDIR and config, every setting at its default (POLL 250ms, DEADTIME 60s), all started with ONBATT at once (slaves under nice -n %d); the master stays silent %v after the last ONBATT, then writes battsdf and sdf. Slaves and sshd share this machine's CPUs.\n\n", env.SSHD.Addr, *nice, *silent)
 	var rs []*bench.FleetResult

@@ -75,30 +75,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// setup builds the programs and starts sshd in a new work directory. The
-// function it returns stops sshd and, unless keep, removes the directory.
-func setup(ctx context.Context, repo string, keep bool, opts lab.SSHDOptions, stderr io.Writer) (*bench.Env, func(), error) {
+// start bounds ctx by limit, builds the programs and starts sshd (LogLevel
+// VERBOSE) in a new work directory. The function it returns stops sshd,
+// removes the directory unless keep, and ends the bound.
+func start(ctx context.Context, repo string, keep bool, limit time.Duration, stderr io.Writer) (context.Context, *bench.Env, func(), error) {
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	dir, err := os.MkdirTemp("", "nsbench-")
 	if err != nil {
-		return nil, nil, err
+		cancel()
+		return nil, nil, nil, err
+	}
+	fail := func(err error) (context.Context, *bench.Env, func(), error) {
+		os.RemoveAll(dir)
+		cancel()
+		return nil, nil, nil, err
 	}
 	fmt.Fprintf(stderr, "nsbench: work directory %s\n", dir)
 	upsslave, recorder, err := bench.Build(ctx, repo, dir)
 	if err != nil {
-		os.RemoveAll(dir)
-		return nil, nil, err
+		return fail(err)
 	}
-	sshd, err := lab.StartSSHD(filepath.Join(dir, "sshd"), opts)
+	sshd, err := lab.StartSSHD(filepath.Join(dir, "sshd"), lab.SSHDOptions{LogLevel: "VERBOSE"})
 	if err != nil {
-		os.RemoveAll(dir)
-		return nil, nil, err
+		return fail(err)
 	}
 	env := &bench.Env{Dir: dir, SSHD: sshd, Upsslave: upsslave, Recorder: recorder}
-	return env, func() {
+	return ctx, env, func() {
 		sshd.Stop()
 		if !keep {
 			os.RemoveAll(dir)
 		}
+		cancel()
 	}, nil
 }
 
@@ -116,14 +123,11 @@ func slaveCmd(ctx context.Context, repo string, keep bool, args []string, stdout
 	*runs, *logOnly = min(max(*runs, 1), 500), min(max(*logOnly, 1), 5000)
 	*window = min(max(*window, time.Second), 5*time.Minute)
 	*windows = min(max(*windows, 1), 20)
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
-	defer cancel()
-
-	env, stopSSHD, err := setup(ctx, repo, keep, lab.SSHDOptions{LogLevel: "VERBOSE"}, stderr)
+	ctx, env, stop, err := start(ctx, repo, keep, 30*time.Minute, stderr)
 	if err != nil {
 		return err
 	}
-	defer stopSSHD()
+	defer stop()
 	kinds := []bench.Kind{bench.Upsslave}
 	seed, seedErr := findSeed(*seedDir)
 	if seedErr != nil {

@@ -5,11 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nutslave/nutslave/internal/bench"
-	"github.com/nutslave/nutslave/internal/lab"
 )
 
 // returnCmd is "nsbench return": power back → every slave's heartbeat
@@ -46,14 +46,15 @@ func returnCmd(ctx context.Context, repo string, keep bool, args []string, stdou
 	*every = min(max(*every, 100*time.Millisecond), time.Minute)
 	*retry = min(max(*retry, 0), 10*time.Minute)
 	*timeout = min(max(*timeout, 10*time.Second), 15*time.Minute)
-	ctx, cancel := context.WithTimeout(ctx, 45*time.Minute)
-	defer cancel()
-
-	env, stopSSHD, err := setup(ctx, repo, keep, lab.SSHDOptions{LogLevel: "VERBOSE"}, stderr)
+	// A benchmark killed with kill -9 leaves its namespaces behind.
+	if stale := bench.RemoveStaleLANs(); len(stale) > 0 {
+		fmt.Fprintf(stderr, "nsbench: removed the namespaces of an earlier benchmark that was killed: %s\n", strings.Join(stale, " "))
+	}
+	ctx, env, stop, err := start(ctx, repo, keep, 45*time.Minute, stderr)
 	if err != nil {
 		return err
 	}
-	defer stopSSHD()
+	defer stop()
 	var note string
 	if env.Upsflags, env.WolSlave, note, err = bench.BuildReturn(ctx, repo, env.Dir); err != nil {
 		return err
@@ -76,7 +77,7 @@ func returnCmd(ctx context.Context, repo string, keep bool, args []string, stdou
 		fmt.Fprintf(stderr, "nsbench: return of %d slaves, %d first packet(s) lost\n", x.n, x.lost)
 		r, err := env.Return(ctx, bench.ReturnOptions{
 			N: x.n, Boot: *boot, Every: *every, Lost: x.lost, Retry: *retry, Timeout: *timeout,
-			Tag: fmt.Sprintf("%d%c", os.Getpid()%100000, 'a'+i),
+			Tag: strconv.Itoa(i + 1),
 		})
 		if err != nil {
 			return err
