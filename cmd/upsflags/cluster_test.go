@@ -3,9 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -18,8 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
-
+	"github.com/nutslave/nutslave/internal/lab"
 	"github.com/nutslave/nutslave/internal/sshtest"
 )
 
@@ -261,14 +257,7 @@ type proc struct {
 }
 
 // exited reports whether the process ended.
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
+func (p *proc) exited() bool { return lab.Closed(p.done) }
 
 // wait waits up to d for the process to end and returns its error.
 func (p *proc) wait(t *testing.T, d time.Duration) error {
@@ -406,16 +395,8 @@ func (c *cluster) mtime(rel string) time.Time {
 // authorize, mode 0600, and returns its path.
 func foreignKey(t *testing.T, dir string) string {
 	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, err := ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := filepath.Join(dir, "foreign_ed25519")
-	if err := os.WriteFile(p, pem.EncodeToMemory(blk), 0o600); err != nil {
+	if _, err := lab.WriteKey(p, ""); err != nil {
 		t.Fatal(err)
 	}
 	return p

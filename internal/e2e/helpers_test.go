@@ -1,27 +1,15 @@
 package e2e_test
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
-	"os"
 	"testing"
 
-	"golang.org/x/crypto/ssh"
+	"github.com/nutslave/nutslave/internal/lab"
 )
 
 // newHostKey replaces the ed25519 host key at path with a fresh one.
 func newHostKey(t *testing.T, path string) {
 	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "nutslave e2e replaced host key")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+	if _, err := lab.WriteKey(path, "nutslave e2e replaced host key"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -239,6 +239,20 @@ func newKey(comment string) (ssh.PublicKey, []byte, error) {
 	return sshPub, pem.EncodeToMemory(block), nil
 }
 
+// WriteKey writes a fresh ed25519 private key in OpenSSH PEM form to path,
+// mode 0600 (a replacement host key, a key no server authorizes), and
+// returns its public half.
+func WriteKey(path, comment string) (ssh.PublicKey, error) {
+	pub, pemBytes, err := newKey(comment)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, pemBytes, 0o600); err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	return pub, nil
+}
+
 func (s *SSHD) config(opts SSHDOptions) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
