@@ -3,6 +3,7 @@ package slave
 import (
 	"time"
 
+	"github.com/nutslave/nutslave/flags"
 	"github.com/nutslave/nutslave/notify"
 )
 
@@ -57,4 +58,42 @@ func (l *listing) record(now time.Time, mark string, conn int, seen notify.Seen,
 		l.markSeen = now
 	}
 	l.conn, l.mark, l.at, l.seen, l.onl = conn, mark, now, seen, onl
+}
+
+// reading is what one listing of FLAGDIR says to the slave name.
+type reading struct {
+	seen notify.Seen
+	onl  notify.Onl
+	// drill is the master's drill flag, nil when there is none.
+	drill *flags.Info
+	// foreign are the flags someone other than FLAGOWNER wrote: they
+	// count for nothing, and the caller warns about them.
+	foreign []flags.Info
+}
+
+// read interprets one listing of FLAGDIR for the slave name. sdf and
+// battsdf are the master's verdicts for every slave, sdf.NAME and
+// battsdf.NAME (upsflags STAGES) for this one only: another slave's staged
+// verdict counts for nothing here. A flag whose owner is known and is not
+// owner counts for nothing either: only the master may give a verdict.
+func read(infos []flags.Info, name string, owner uint32) reading {
+	var r reading
+	mySDF, myBatt := flags.StagedSDF(name), flags.StagedBattSDF(name)
+	for _, in := range infos {
+		if in.HasOwner && in.UID != owner {
+			r.foreign = append(r.foreign, in)
+			continue
+		}
+		switch in.Name {
+		case flags.SDF, mySDF:
+			r.seen.SDF = true
+		case flags.BattSDF, myBatt:
+			r.seen.BattSDF = true
+		case flags.Onl:
+			r.onl = notify.Onl{Present: true, ModTime: in.ModTime, Size: in.Size}
+		case flags.Drill:
+			r.drill = &in
+		}
+	}
+	return r
 }

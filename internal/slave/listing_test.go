@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nutslave/nutslave/flags"
 	"github.com/nutslave/nutslave/notify"
 )
 
@@ -134,6 +135,62 @@ func TestListingNeverMissesAChange(t *testing.T) {
 			t.Logf("%d changes, %d polls, %d full readings (%.0f %%)", len(changes), polls, reads, 100*float64(reads)/float64(polls))
 			if reads*3 > polls {
 				t.Errorf("%d full readings in %d polls: the LSTAT saves nothing", reads, polls)
+			}
+		})
+	}
+}
+
+// TestRead: which flags of a listing are a verdict for the slave web1.
+// Only the master (FLAGOWNER, uid 0 here) gives verdicts: the master's
+// sdf and battsdf for everyone, sdf.web1 and battsdf.web1 for web1 alone.
+// Another slave's staged verdict, a flag another uid wrote (a slave that
+// could write FLAGDIR), and the slaves' own acknowledgements are never a
+// verdict for web1.
+func TestRead(t *testing.T) {
+	at := time.Date(2026, 12, 6, 4, 0, 0, 0, time.UTC)
+	master := func(n flags.Name) flags.Info { return flags.Info{Name: n, ModTime: at, Size: 60, HasOwner: true} }
+	byUID := func(n flags.Name, uid uint32) flags.Info { in := master(n); in.UID = uid; return in }
+	noOwner := func(n flags.Name) flags.Info { in := master(n); in.HasOwner = false; return in }
+	onl := notify.Onl{Present: true, ModTime: at, Size: 60}
+	tests := []struct {
+		name    string
+		infos   []flags.Info
+		seen    notify.Seen
+		onl     notify.Onl
+		drill   bool
+		foreign int
+	}{
+		{"empty", nil, notify.Seen{}, notify.Onl{}, false, 0},
+		{"the master's sdf", []flags.Info{master(flags.SDF)}, notify.Seen{SDF: true}, notify.Onl{}, false, 0},
+		{"the master's battsdf", []flags.Info{master(flags.BattSDF)}, notify.Seen{BattSDF: true}, notify.Onl{}, false, 0},
+		{"this slave's staged sdf", []flags.Info{master(flags.StagedSDF("web1"))}, notify.Seen{SDF: true}, notify.Onl{}, false, 0},
+		{"this slave's staged battsdf", []flags.Info{master(flags.StagedBattSDF("web1"))}, notify.Seen{BattSDF: true}, notify.Onl{}, false, 0},
+		{"another slave's staged verdicts", []flags.Info{master(flags.StagedSDF("web2")), master(flags.StagedBattSDF("web2")), master(flags.StagedSDF("web10"))}, notify.Seen{}, notify.Onl{}, false, 0},
+		{"a name that only starts like this slave's", []flags.Info{master(flags.StagedSDF("web1x"))}, notify.Seen{}, notify.Onl{}, false, 0},
+		{"onl", []flags.Info{master(flags.Onl)}, notify.Seen{}, onl, false, 0},
+		{"sdf written by another uid", []flags.Info{byUID(flags.SDF, 1000)}, notify.Seen{}, notify.Onl{}, false, 1},
+		{"staged sdf written by another uid", []flags.Info{byUID(flags.StagedSDF("web1"), 1000), byUID(flags.BattSDF, 1000)}, notify.Seen{}, notify.Onl{}, false, 2},
+		{"onl written by another uid", []flags.Info{byUID(flags.Onl, 1000)}, notify.Seen{}, notify.Onl{}, false, 1},
+		{"an SFTP server that reports no owners", []flags.Info{noOwner(flags.SDF), noOwner(flags.Onl)}, notify.Seen{SDF: true}, onl, false, 0},
+		{"the drill", []flags.Info{master(flags.Drill)}, notify.Seen{}, notify.Onl{}, true, 0},
+		{"a drill written by another uid", []flags.Info{byUID(flags.Drill, 1000)}, notify.Seen{}, notify.Onl{}, false, 1},
+		{"the slaves' own answers", []flags.Info{master(flags.Ack("web1")), master(flags.Seen("web1")), master(flags.DrillAck("web1")), master(flags.AnonAck)}, notify.Seen{}, notify.Onl{}, false, 0},
+		{"everything at once", []flags.Info{master(flags.Onl), master(flags.BattSDF), master(flags.SDF), master(flags.Drill)}, notify.Seen{SDF: true, BattSDF: true}, onl, true, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := read(tc.infos, "web1", 0)
+			if r.seen != tc.seen {
+				t.Errorf("seen %+v, want %+v", r.seen, tc.seen)
+			}
+			if r.onl != tc.onl {
+				t.Errorf("onl %+v, want %+v", r.onl, tc.onl)
+			}
+			if (r.drill != nil) != tc.drill {
+				t.Errorf("drill %v, want %v", r.drill, tc.drill)
+			}
+			if len(r.foreign) != tc.foreign {
+				t.Errorf("%d foreign flags %v, want %d", len(r.foreign), r.foreign, tc.foreign)
 			}
 		})
 	}

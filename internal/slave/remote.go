@@ -120,30 +120,18 @@ func (r *SFTP) Look(ctx context.Context) (notify.Attempt, error) {
 		err = r.broken(err)
 		return notify.Attempt{Reach: Reach(err)}, err
 	}
-	var seen notify.Seen
-	var onl notify.Onl
-	mySDF, myBatt := flags.StagedSDF(r.opts.Name), flags.StagedBattSDF(r.opts.Name)
-	for _, in := range infos {
-		if in.HasOwner && in.UID != r.opts.FlagOwner {
-			if !r.warnedOwner[in.Name] {
-				r.warnedOwner[in.Name] = true
-				r.log.Warn("ignoring a flag not owned by FLAGOWNER: someone other than the master wrote it", "flag", in.Name, "uid", in.UID, "want", r.opts.FlagOwner)
-			}
-			continue
-		}
-		switch in.Name {
-		case flags.SDF, mySDF:
-			seen.SDF = true
-		case flags.BattSDF, myBatt:
-			seen.BattSDF = true
-		case flags.Onl:
-			onl = notify.Onl{Present: true, ModTime: in.ModTime, Size: in.Size}
-		case flags.Drill:
-			AnswerDrill(pctx, r.log, r.opts, c, in)
+	rd := read(infos, r.opts.Name, r.opts.FlagOwner)
+	for _, in := range rd.foreign {
+		if !r.warnedOwner[in.Name] {
+			r.warnedOwner[in.Name] = true
+			r.log.Warn("ignoring a flag not owned by FLAGOWNER: someone other than the master wrote it", "flag", in.Name, "uid", in.UID, "want", r.opts.FlagOwner)
 		}
 	}
-	r.last.record(time.Now(), mark, r.sess.Connects, seen, onl)
-	return notify.Attempt{Reach: notify.Reached, Seen: seen, Onl: onl}, nil
+	if rd.drill != nil {
+		AnswerDrill(pctx, r.log, r.opts, c, *rd.drill)
+	}
+	r.last.record(time.Now(), mark, r.sess.Connects, rd.seen, rd.onl)
+	return notify.Attempt{Reach: notify.Reached, Seen: rd.seen, Onl: rd.onl}, nil
 }
 
 // Acknowledge implements Remote: sdfok.<NAME> in ACKDIR.
