@@ -13,8 +13,6 @@
 package conf
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -86,37 +84,49 @@ func Parse(path string, r io.Reader) ([]Entry, error) {
 	if len(data) > MaxFileSize {
 		return nil, &Error{Path: path, Err: fmt.Errorf("%w: more than %d bytes", ErrTooLarge, MaxFileSize)}
 	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 4096), MaxFileSize+1)
 	var out []Entry
 	seen := map[string]int{}
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
+	err = Lines(data, func(n int, line string) error {
 		key, rest, ok := strings.Cut(line, "=")
 		key = strings.TrimSpace(key)
 		key = strings.TrimPrefix(key, "export ")
 		if !ok || !validKey(key) {
-			return nil, &Error{Path: path, Line: n, Err: fmt.Errorf("%w: want KEY=VALUE, e.g. POLL=250ms", ErrSyntax)}
+			return &Error{Path: path, Line: n, Err: fmt.Errorf("%w: want KEY=VALUE, e.g. POLL=250ms", ErrSyntax)}
 		}
 		val, err := unquote(strings.TrimSpace(rest))
 		if err != nil {
-			return nil, &Error{Path: path, Line: n, Key: key, Err: fmt.Errorf("%w: %v", ErrSyntax, err)}
+			return &Error{Path: path, Line: n, Key: key, Err: fmt.Errorf("%w: %v", ErrSyntax, err)}
 		}
 		if prev, dup := seen[key]; dup {
-			return nil, &Error{Path: path, Line: n, Key: key, Err: fmt.Errorf("%w (first on line %d)", ErrDuplicateKey, prev)}
+			return &Error{Path: path, Line: n, Key: key, Err: fmt.Errorf("%w (first on line %d)", ErrDuplicateKey, prev)}
 		}
 		seen[key] = n
 		out = append(out, Entry{Key: key, Value: val, Line: n})
-	}
-	if err := sc.Err(); err != nil {
-		return nil, &Error{Path: path, Err: err}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// Lines calls fn with each line of data that is neither blank nor a
+// comment ('#' first), with white space trimmed and its number counted
+// from 1, and stops at the first error fn returns. Configuration files
+// and upsc's output (SOURCE=file:) are read with it.
+func Lines(data []byte, fn func(n int, line string) error) error {
+	n := 0
+	for l := range strings.Lines(string(data)) {
+		n++
+		line := strings.TrimSpace(l)
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		if err := fn(n, line); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func validKey(k string) bool {

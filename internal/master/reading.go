@@ -5,13 +5,13 @@
 package master
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nutslave/nutslave/internal/conf"
 )
 
 // Power is what the last reading said about the mains.
@@ -133,24 +133,17 @@ func ParseUpsc(b []byte) (map[string]string, error) {
 		return nil, fmt.Errorf("%w: more than %d bytes", ErrSyntax, MaxUpscSize)
 	}
 	vars := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 0, 4096), MaxUpscSize+1)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
+	err := conf.Lines(b, func(n int, line string) error {
 		name, val, ok := strings.Cut(line, ":")
 		name = strings.TrimSpace(name)
 		if !ok || !validVarName(name) {
-			return nil, fmt.Errorf("%w on line %d: want \"name: value\", e.g. \"ups.status: OB DISCHRG\"", ErrSyntax, n)
+			return fmt.Errorf("%w on line %d: want \"name: value\", e.g. \"ups.status: OB DISCHRG\"", ErrSyntax, n)
 		}
 		vars[name] = strings.TrimSpace(val)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSyntax, err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return vars, nil
 }
