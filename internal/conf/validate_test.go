@@ -2,8 +2,6 @@ package conf
 
 import (
 	"errors"
-	"fmt"
-	"slices"
 	"testing"
 	"time"
 )
@@ -43,23 +41,5 @@ func TestShort(t *testing.T) {
 		if got := short(d); got != want {
 			t.Errorf("short(%v) = %q, want %q", d, got, want)
 		}
-	}
-}
-
-func TestLines(t *testing.T) {
-	var got []string
-	data := []byte("# comment\r\n\nA=1\r\n  \t\n  # indented comment\nB = 2  \nlast without newline")
-	err := Lines(data, func(n int, line string) error {
-		got = append(got, fmt.Sprintf("%d:%s", n, line))
-		return nil
-	})
-	want := []string{"3:A=1", "6:B = 2", "7:last without newline"}
-	if err != nil || !slices.Equal(got, want) {
-		t.Fatalf("Lines = %q, %v; want %q", got, err, want)
-	}
-	stop := errors.New("stop")
-	calls := 0
-	if err := Lines(data, func(int, string) error { calls++; return stop }); err != stop || calls != 1 {
-		t.Errorf("an error from fn: got %v after %d calls, want it after 1", err, calls)
 	}
 }
