@@ -7,6 +7,11 @@ var (
 	// device went away during a transfer.
 	ErrNoDevice = errors.New("no matching USB UPS found")
 
+	// ErrAmbiguous is returned when more than one UPS matches the
+	// selector: reading one UPS's charge for another's, or telling the
+	// wrong one to cut its load, is worse than stopping.
+	ErrAmbiguous = errors.New("more than one USB UPS matches")
+
 	// ErrDeviceBusy is returned when another driver or process holds the
 	// device's interface; usually NUT's own driver (usbhid-ups, blazer_usb).
 	ErrDeviceBusy = errors.New("USB device is busy (claimed by another driver)")

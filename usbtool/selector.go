@@ -8,8 +8,8 @@ import (
 	"strings"
 )
 
-// Selector picks a USB UPS. Zero VID/PID means "the first UPS-like device
-// found".
+// Selector picks a USB UPS. Zero VID/PID means "the one UPS-like device
+// attached"; with several, [Find] refuses to guess.
 type Selector struct {
 	VID, PID uint16
 	Serial   string
@@ -133,17 +133,34 @@ type Options struct {
 	Megatec MegatecOptions
 }
 
-// Find returns the first device the backend lists that matches sel, or
-// [ErrNoDevice].
+// Find returns the one device the backend lists that matches sel:
+// [ErrNoDevice] when none does, [ErrAmbiguous] when several do (two UPSes
+// and a selector without VID:PID, or two units of one model without a
+// serial), since the wrong UPS's readings or shutdown command could power
+// a machine off when it should not, or leave it running when it must go.
 func Find(ctx context.Context, b Backend, sel Selector) (DeviceInfo, error) {
 	devs, err := b.List(ctx)
 	if err != nil {
 		return DeviceInfo{}, err
 	}
+	var found []DeviceInfo
 	for _, d := range devs {
 		if sel.Matches(d) {
-			return d, nil
+			found = append(found, d)
 		}
+	}
+	if len(found) > 1 {
+		ids := make([]string, len(found))
+		for i, d := range found {
+			ids[i] = d.ID()
+			if d.Serial != "" {
+				ids[i] += fmt.Sprintf(" (serial %q)", strings.TrimSpace(d.Serial))
+			}
+		}
+		return DeviceInfo{}, fmt.Errorf("%w %s: %s", ErrAmbiguous, sel, strings.Join(ids, ", "))
+	}
+	if len(found) == 1 {
+		return found[0], nil
 	}
 	want := "a UPS-like device"
 	if sel.VID != 0 || sel.PID != 0 {

@@ -71,6 +71,50 @@ func TestFind(t *testing.T) {
 	}
 }
 
+// TestFindRefusesToGuess: with two UPSes attached, a selector that does
+// not tell them apart is an error, never the first one listed; one that
+// does picks its UPS.
+func TestFindRefusesToGuess(t *testing.T) {
+	apc := &usbtest.Device{Info: usbtool.DeviceInfo{VID: 0x051d, PID: 0x0002, Serial: "A1", Bus: 1, Address: 2}}
+	apc2 := &usbtest.Device{Info: usbtool.DeviceInfo{VID: 0x051d, PID: 0x0002, Serial: "A2", Bus: 1, Address: 3}}
+	krauler := &usbtest.Device{Info: usbtool.DeviceInfo{VID: 0x0001, PID: 0x0000, Bus: 2, Address: 4}}
+	b := &usbtest.Backend{Devices: []*usbtest.Device{apc, apc2, krauler}}
+	for _, tt := range []struct {
+		sel       usbtool.Selector
+		ambiguous bool
+		want      *usbtest.Device
+	}{
+		{sel: usbtool.Selector{}, ambiguous: true},
+		{sel: usbtool.Selector{VID: 0x051d, PID: 0x0002}, ambiguous: true},
+		{sel: usbtool.Selector{VID: 0x051d, PID: 0x0002, Serial: "A2"}, want: apc2},
+		{sel: usbtool.Selector{Serial: "A1"}, want: apc},
+		{sel: usbtool.Selector{VID: 0x0001, PID: 0x0000}, want: krauler},
+	} {
+		got, err := usbtool.Find(context.Background(), b, tt.sel)
+		if tt.ambiguous {
+			if !errors.Is(err, usbtool.ErrAmbiguous) {
+				t.Errorf("Find(%v) = %s, %v; want ErrAmbiguous", tt.sel, got.ID(), err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want.Info {
+			t.Errorf("Find(%v) = %s, %v; want %s", tt.sel, got.ID(), err, tt.want.Info.ID())
+		}
+	}
+	// Neither Read nor Shutdown goes past the ambiguity.
+	if _, err := usbtool.Read(context.Background(), b, usbtool.Selector{}, usbtool.Options{}); !errors.Is(err, usbtool.ErrAmbiguous) {
+		t.Errorf("Read: %v, want ErrAmbiguous", err)
+	}
+	if _, err := usbtool.Shutdown(context.Background(), b, usbtool.Selector{}, usbtool.ShutdownOptions{}); !errors.Is(err, usbtool.ErrAmbiguous) {
+		t.Errorf("Shutdown: %v, want ErrAmbiguous", err)
+	}
+	for _, d := range b.Devices {
+		if d.Transfers() > 0 || d.Open() > 0 {
+			t.Errorf("%s (serial %q) was opened or spoken to", d.Info.ID(), d.Info.Serial)
+		}
+	}
+}
+
 // TestOpenBackend exercises the libusb backend on this machine: it must
 // either list devices or return an error, never panic. No UPS is expected.
 func TestOpenBackend(t *testing.T) {

@@ -41,7 +41,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func buildVersion() string { return command.Version(version) }
 
 var (
-	deviceFlag = &cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "select the UPS by `VID:PID` (hex), e.g. 0001:0000; default: the first UPS-like device"}
+	deviceFlag = &cli.StringFlag{Name: "device", Aliases: []string{"d"}, Usage: "select the UPS by `VID:PID` (hex), e.g. 0001:0000; default: the one UPS-like device attached (with several, name one)"}
 	serialFlag = &cli.StringFlag{Name: "serial", Usage: "select the UPS by USB serial number `SERIAL`"}
 	timeoutFlg = &cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "give up after `DURATION`"}
 )
@@ -117,6 +117,8 @@ func hint(err error) string {
 		return "run as root, or add a udev rule giving your group access to the UPS (/dev/bus/usb)"
 	case errors.Is(err, usbtool.ErrDeviceBusy):
 		return "NUT's driver (usbhid-ups, blazer_usb, nutdrv_qx) probably holds the UPS; read it through upsd instead: SOURCE=nut://ups@localhost in upsflags.conf"
+	case errors.Is(err, usbtool.ErrAmbiguous):
+		return "select the UPS with --device VID:PID, and --serial for two units of one model ('upsusb list' shows them)"
 	case errors.Is(err, usbtool.ErrNoDevice):
 		return "check the cable and 'upsusb list'; select the UPS with --device VID:PID"
 	case errors.Is(err, usbtool.ErrNoBackend):

@@ -75,7 +75,7 @@ func parseNUTName(v string) (string, string, error) {
 func permanent(err error) bool {
 	for _, e := range []error{
 		nut.ErrUnknownUPS, nut.ErrAccessDenied, nut.ErrProtocol,
-		usbtool.ErrNoBackend, usbtool.ErrUnsupported, fs.ErrPermission,
+		usbtool.ErrNoBackend, usbtool.ErrUnsupported, usbtool.ErrAmbiguous, fs.ErrPermission,
 		errChooseUPS, master.ErrSyntax,
 	} {
 		if errors.Is(err, e) {

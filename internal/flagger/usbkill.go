@@ -248,6 +248,8 @@ func usbHint(err error) string {
 	switch {
 	case errors.Is(err, usbtool.ErrNoDevice):
 		return "no USB UPS matched: check the cable and SOURCE with upsusb list"
+	case errors.Is(err, usbtool.ErrAmbiguous):
+		return "several USB UPSes match SOURCE: name this host's UPS, SOURCE=usb://VID:PID?serial=... (upsusb list shows them)"
 	case errors.Is(err, usbtool.ErrDeviceBusy):
 		return "another driver holds the UPS: with NUT's driver running use SOURCE=auto or nut://, and NUT's nutshutdown arms it"
 	case errors.Is(err, os.ErrPermission):
