@@ -162,7 +162,7 @@ upsflags.conf (KEY=VALUE lines; durations as 60, 60s, 250ms, 2m):
    POWEROFF_WAIT  SOURCE=usb: if the UPS reports line power at the hook, wait
                 this long for it to cut the load, then reboot: auto (OFFDELAY
                 + 20s, at most 80s), 0 (never reboot) or a duration (default
-                auto)
+                auto); the whole hook keeps within 85s
    REBOOTCMD    that reboot (default "/usr/bin/systemctl reboot --force --force")
    UPSMON_CONF  the master's upsmon.conf (default $UPSMON_CONF,
                 /etc/nut/upsmon.conf, /etc/ups/upsmon.conf)
@@ -320,7 +320,7 @@ func newApp(getenv func(string) string, stdout, stderr io.Writer) *cli.App {
 			UsageText: "upsflags killpower [poweroff|halt|reboot|kexec]\n\nRun by systemd-shutdown at the very end of the halt (" + "/usr/lib/systemd/system-shutdown/\nnutslave-killpower). " +
 				"Only when this boot ended in an sdf does it tell the UPS\n(over USB, no NUT driver) to cut its load after OFFDELAY and restore it\n" +
 				"when the mains returns; otherwise it does nothing. If the UPS reports line\npower (the mains came back during the shutdown), " +
-				"it reboots after\nPOWEROFF_WAIT unless the UPS has cut the load by then. It takes at most\n15 s plus POWEROFF_WAIT. With NUT's driver, NUT's nutshutdown does this.",
+				"it reboots after\nPOWEROFF_WAIT unless the UPS has cut the load by then. It takes at most\n15 s plus POWEROFF_WAIT, and 85 s in all. With NUT's driver, NUT's nutshutdown does this.",
 			Action: program.Action(getenv, func(c *cli.Context, cfg *flagger.Config) error {
 				return flagger.Killpower(c.Context, cfg, cmp.Or(c.Args().First(), "halt"), stdout)
 			}),

@@ -28,8 +28,18 @@ import (
 // hook reports on the console and in the kernel log.
 
 // usbBound bounds finding and commanding the UPS in the hook: the halt
-// waits at most this, plus POWEROFF_WAIT when the mains is back.
+// waits at most this, plus POWEROFF_WAIT when the mains is back, and
+// hookBudget in all.
 const usbBound = 15 * time.Second
+
+// hookBudget is how long the whole hook may take: systemd-shutdown kills
+// its hooks after 90 s and halts anyway, which after the power race would
+// leave this host off. The wait for the UPS's cut is shortened to fit, with
+// rebootReserve left for REBOOTCMD.
+const (
+	hookBudget    = 85 * time.Second
+	rebootReserve = 5 * time.Second
+)
 
 // armRecord is STATEDIR/upsflags.killpower.
 type armRecord struct {
@@ -83,6 +93,7 @@ type killHook struct {
 	// shutdown tells the UPS (usbtool.Shutdown on the libusb backend).
 	shutdown func(ctx context.Context, sel usbtool.Selector, opt usbtool.ShutdownOptions) (usbtool.ShutdownResult, error)
 	sleep    func(ctx context.Context, d time.Duration) error
+	now      func() time.Time
 }
 
 // Killpower is the systemd-shutdown hook of SOURCE=usb: after an sdf of
@@ -99,6 +110,7 @@ func Killpower(ctx context.Context, cfg *Config, action string, out io.Writer) e
 		boot:     poweroff.BootID(),
 		shutdown: tellUSB,
 		sleep:    sleepCtx,
+		now:      time.Now,
 	}
 	return h.run(ctx, action)
 }
@@ -162,6 +174,7 @@ func (h *killHook) say(format string, args ...any) {
 }
 
 func (h *killHook) run(ctx context.Context, action string) error {
+	start := h.now()
 	if h.cfg.Killpower == "no" {
 		h.note("KILLPOWER=no: the UPS is not told anything")
 		return nil
@@ -186,8 +199,11 @@ func (h *killHook) run(ctx context.Context, action string) error {
 	}
 	h.say("sdf at %s in this boot: telling the UPS %s to cut its load and restore it when the mains returns (%s)",
 		rec.Armed.Format(time.RFC3339), sel, action)
+	if h.cfg.DryRun {
+		h.say("DRYRUN=yes: only planning what the UPS would be told; no reboot either")
+	}
 	uctx, cancel := context.WithTimeout(ctx, usbBound)
-	res, err := h.shutdown(uctx, sel, usbtool.ShutdownOptions{OffDelay: h.cfg.OffDelay, OnDelay: h.cfg.OnDelay})
+	res, err := h.shutdown(uctx, sel, usbtool.ShutdownOptions{OffDelay: h.cfg.OffDelay, OnDelay: h.cfg.OnDelay, DryRun: h.cfg.DryRun})
 	cancel()
 	for _, s := range res.Steps {
 		h.say("sent: %s", s)
@@ -219,8 +235,12 @@ func (h *killHook) run(ctx context.Context, action string) error {
 	}
 	next := master.DecideAfterKill(master.KillOutcome{Sent: sent, OnLine: res.OnLine}, wait)
 	h.say("%s", next.Why)
-	if !next.Reboot {
+	if !next.Reboot || h.cfg.DryRun {
 		return err
+	}
+	if left := hookBudget - rebootReserve - h.now().Sub(start); next.Wait > left {
+		next.Wait = max(left, 0)
+		h.say("waiting %v only: systemd-shutdown stops this hook %v after it started", next.Wait.Round(time.Second), 90*time.Second)
 	}
 	if next.Wait > 0 {
 		if serr := h.sleep(ctx, next.Wait); serr != nil {

@@ -22,6 +22,10 @@ type hookRig struct {
 	told     []usbtool.ShutdownOptions // what the UPS was told
 	slept    []time.Duration
 	rebooted string // the reboot recorder's file
+	// clock is the hook's clock: the UPS's answer advances it by took,
+	// each wait by what was waited.
+	clock time.Time
+	took  time.Duration
 }
 
 // newHookRig: the UPS answers with res and err; the record says an sdf
@@ -49,9 +53,15 @@ func newHookRig(t *testing.T, armed bool, res usbtool.ShutdownResult, err error)
 				t.Errorf("hook told %s, want the armed device usb://0665:5161", sel)
 			}
 			r.told = append(r.told, opt)
+			r.clock = r.clock.Add(r.took)
 			return res, err
 		},
-		sleep: func(_ context.Context, d time.Duration) error { r.slept = append(r.slept, d); return nil },
+		sleep: func(_ context.Context, d time.Duration) error {
+			r.slept = append(r.slept, d)
+			r.clock = r.clock.Add(d)
+			return nil
+		},
+		now: func() time.Time { return r.clock },
 	}
 	return r
 }
@@ -77,6 +87,7 @@ func TestKillpowerHook(t *testing.T) {
 		res     usbtool.ShutdownResult
 		err     error
 		told    int
+		took    time.Duration // the UPS's answer takes this long
 		slept   []time.Duration
 		reboots int
 		says    string
@@ -96,9 +107,13 @@ func TestKillpowerHook(t *testing.T) {
 		{name: "krauler, mains back: reboot at once", armed: true, res: usbtool.ShutdownResult{Protocol: usbtool.ProtocolKrauler, Status: "OL", OnLine: true}, err: noCmd, told: 1,
 			reboots: 1, says: "rebooting instead of halting"},
 		{name: "no UPS found: halt, with the fix", armed: true, err: fmt.Errorf("usb: %w", usbtool.ErrNoDevice), told: 1, says: "upsusb list"},
+		{name: "power race, POWEROFF_WAIT=80s after a slow UPS: the wait fits systemd-shutdown's 90 s", armed: true, res: sentOL, told: 1, took: 14 * time.Second,
+			set: func(c *Config) { c.PoweroffWait = 80 * time.Second }, slept: []time.Duration{66 * time.Second}, reboots: 1, says: "stops this hook"},
+		{name: "DRYRUN, power race: planned only, no reboot", armed: true, res: sentOL, told: 1, set: func(c *Config) { c.DryRun = true }, says: "DRYRUN=yes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newHookRig(t, tc.armed, tc.res, tc.err)
+			r.took = tc.took
 			if tc.boot != "" {
 				r.h.boot = tc.boot
 			}
@@ -108,6 +123,11 @@ func TestKillpowerHook(t *testing.T) {
 			r.h.run(context.Background(), "poweroff")
 			if len(r.told) != tc.told {
 				t.Errorf("the UPS was told %d times, want %d\n%s", len(r.told), tc.told, &r.out)
+			}
+			for _, opt := range r.told {
+				if opt.DryRun != r.h.cfg.DryRun {
+					t.Errorf("told with DryRun %v, want DRYRUN's %v", opt.DryRun, r.h.cfg.DryRun)
+				}
 			}
 			if fmt.Sprint(r.slept) != fmt.Sprint(tc.slept) {
 				t.Errorf("waited %v, want %v\n%s", r.slept, tc.slept, &r.out)
