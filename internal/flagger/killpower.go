@@ -60,7 +60,7 @@ func (f *Flagger) armPath() (how int, sel usbtool.Selector) {
 	if a, ok := src.(*autoSource); ok && a.used != "" && !strings.HasPrefix(a.used, "nut://") {
 		src = a.usb // auto read the UPS over USB: no upsd serves it
 		if src == nil {
-			return armUSB, sel
+			src = &usbSource{}
 		}
 	}
 	switch s := src.(type) {

@@ -121,7 +121,9 @@ type autoSource struct {
 	addr, ups string
 	// usb reads the UPS when upsd is absent; nil means any USB UPS.
 	usb Source
-	// used says which way the last Read went, for status.
+	// used says which way the last successful Read went: for status, and
+	// for how the master arms the UPS (a failed USB read, say a device
+	// NUT's driver holds, must not make the master arm over USB).
 	used string
 }
 
@@ -151,11 +153,12 @@ func (s *autoSource) Read(ctx context.Context) master.Reading {
 		}
 		return master.NoReading(time.Now(), fmt.Errorf("upsd on %s: %w", s.addr, err))
 	}
-	s.used = "nut://" + name + "@" + s.addr
+	via := "nut://" + name + "@" + s.addr
 	vars, err := c.ListVars(ctx, name)
 	if err != nil {
-		return master.NoReading(time.Now(), fmt.Errorf("reading %s: %w", s.used, err))
+		return master.NoReading(time.Now(), fmt.Errorf("reading %s: %w", via, err))
 	}
+	s.used = via
 	return master.FromVars(vars, time.Now())
 }
 
@@ -164,11 +167,12 @@ func (s *autoSource) viaUSB(ctx context.Context, why string) master.Reading {
 	if u == nil {
 		u = &usbSource{}
 	}
-	s.used = u.String()
 	r := u.Read(ctx)
 	if !r.OK() {
 		r.Err = fmt.Errorf("%s; %w", why, r.Err)
+		return r
 	}
+	s.used = u.String()
 	return r
 }
 
