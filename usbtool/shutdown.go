@@ -35,7 +35,8 @@ type ShutdownOptions struct {
 // ShutdownResult says what was sent (or, with DryRun, would be sent).
 type ShutdownResult struct {
 	Protocol Protocol
-	// Steps are one line a command, for logs and for people:
+	// Steps are one line a command that went out (with DryRun: would go
+	// out), in order, for logs and for people:
 	// "SET_REPORT feature 0x0f UPS.PowerSummary.DelayBeforeStartup=30",
 	// "megatec C", "megatec S.3R0001".
 	Steps []string
@@ -100,8 +101,7 @@ func ShutdownTransport(ctx context.Context, t Transport, opt ShutdownOptions) (S
 }
 
 // PlanShutdown is [Shutdown] with DryRun set: it reads the device and
-// says what it would send, for "upsflags check" and "upsusb shutdown
-// --dry-run".
+// says what it would send.
 func PlanShutdown(ctx context.Context, b Backend, sel Selector, opt ShutdownOptions) (ShutdownResult, error) {
 	opt.DryRun = true
 	return Shutdown(ctx, b, sel, opt)

@@ -304,10 +304,10 @@ func shutdownHID(ctx context.Context, t Transport, d *Descriptor, opt ShutdownOp
 			}
 		}
 		step, sent, err := hidSet(ctx, t, d, data.Reports, w, opt.DryRun, &res)
-		res.Steps = append(res.Steps, step)
 		if err != nil {
 			return res, err
 		}
+		res.Steps = append(res.Steps, step)
 		switch w.what {
 		case "offdelay":
 			res.OffDelay = sent

@@ -97,8 +97,8 @@ func shutdownMegatec(ctx context.Context, t Transport, style MegatecStyle, opt S
 	case on != onD:
 		res.warnf("ondelay %s truncated to %s: the R part counts whole minutes", seconds(onD), seconds(on))
 	}
-	res.Steps = []string{"megatec C", "megatec " + cmd}
 	if opt.DryRun {
+		res.Steps = []string{"megatec C", "megatec " + cmd}
 		return res, nil
 	}
 	if err := megatecInstant(ctx, t, "C"); err != nil {
@@ -107,10 +107,13 @@ func shutdownMegatec(ctx context.Context, t Transport, style MegatecStyle, opt S
 		}
 		// NUT carries on: "No shutdown pending".
 		res.warnf("C (cancel a pending shutdown) not acknowledged: %v", err)
+	} else {
+		res.Steps = append(res.Steps, "megatec C")
 	}
 	if err := megatecInstant(ctx, t, cmd); err != nil {
 		return res, err
 	}
+	res.Steps = append(res.Steps, "megatec "+cmd)
 	return res, nil
 }
 

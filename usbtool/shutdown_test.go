@@ -180,6 +180,55 @@ func TestShutdownDryRunReadsOnce(t *testing.T) {
 	}
 }
 
+// failingTransport takes the first ok OUT requests (a cypress unit's Q1
+// aside) and fails the rest: the device went away mid-command.
+type failingTransport struct {
+	usbtool.Transport
+	ok int
+}
+
+func (f *failingTransport) Control(ctx context.Context, rType, req uint8, value, index uint16, data []byte) (int, error) {
+	if rType&0x80 == 0 && !bytes.HasPrefix(data, []byte("Q1\r")) {
+		if f.ok == 0 {
+			return 0, usbtool.ErrNoDevice
+		}
+		f.ok--
+		return len(data), nil // taken
+	}
+	return f.Transport.Control(ctx, rType, req, value, index, data)
+}
+
+// TestShutdownStepsAreWhatWentOut: when a command fails, Steps holds only
+// the commands that went out before it, never a planned one or an empty
+// line: the halt hook takes a step as a command the UPS may have acted on.
+func TestShutdownStepsAreWhatWentOut(t *testing.T) {
+	for _, tc := range []struct {
+		dev  *usbtest.Device
+		ok   int
+		want []string
+	}{
+		{eaton(t), 0, nil},
+		{eaton(t), 1, []string{"SET_REPORT"}},
+		{cypress(t), 1, []string{"megatec C"}},
+	} {
+		ft := &failingTransport{Transport: tc.dev.Transport(), ok: tc.ok}
+		res, err := usbtool.ShutdownTransport(context.Background(), ft, usbtool.ShutdownOptions{})
+		ft.Close()
+		if !errors.Is(err, usbtool.ErrNoDevice) {
+			t.Errorf("%s after %d commands: err %v, want ErrNoDevice", tc.dev.Info.ID(), tc.ok, err)
+		}
+		if len(res.Steps) != len(tc.want) {
+			t.Errorf("%s after %d commands: steps %q, want %d like %q", tc.dev.Info.ID(), tc.ok, res.Steps, len(tc.want), tc.want)
+			continue
+		}
+		for i, w := range tc.want {
+			if !strings.HasPrefix(res.Steps[i], w) {
+				t.Errorf("%s: step %d %q, want %q…", tc.dev.Info.ID(), i, res.Steps[i], w)
+			}
+		}
+	}
+}
+
 func eaton(t *testing.T) *usbtest.Device {
 	t.Helper()
 	dir := filepath.Join("..", "testdata", "hid")
