@@ -136,6 +136,10 @@ func delays(p Protocol, vid uint16, opt ShutdownOptions) (off, on time.Duration,
 	}
 	if opt.OnDelay != 0 {
 		on = opt.OnDelay
+	} else if on <= off {
+		// Only the offdelay was given, longer than the UPS's default
+		// ondelay: the ondelay must be the longer one, so it follows.
+		on = off + 10*time.Second
 	}
 	return ceilUnit(off, time.Second), ceilUnit(on, time.Second), nil
 }

@@ -254,3 +254,18 @@ func TestShutdownDelaysRoundUp(t *testing.T) {
 		t.Errorf("steps do not write 21 to DelayBeforeShutdown:\n%s", steps)
 	}
 }
+
+// TestShutdownOnDelayFollowsOffDelay: an offdelay longer than the UPS's
+// default ondelay, with no ondelay given, is not refused (the hook would
+// then tell the UPS nothing): the ondelay follows it; one given is kept,
+// and refused when it is not the longer one.
+func TestShutdownOnDelayFollowsOffDelay(t *testing.T) {
+	b := &usbtest.Backend{Devices: []*usbtest.Device{eaton(t)}}
+	res, err := usbtool.PlanShutdown(context.Background(), b, usbtool.Selector{}, usbtool.ShutdownOptions{OffDelay: 45 * time.Second})
+	if err != nil || res.OffDelay != 45*time.Second || res.OnDelay != 55*time.Second {
+		t.Errorf("offdelay 45s alone: %s, %s, %v; want 45s, 55s", res.OffDelay, res.OnDelay, err)
+	}
+	if _, err := usbtool.PlanShutdown(context.Background(), b, usbtool.Selector{}, usbtool.ShutdownOptions{OffDelay: 45 * time.Second, OnDelay: 30 * time.Second}); err == nil {
+		t.Error("offdelay 45s, ondelay 30s: planned, want refused")
+	}
+}

@@ -158,7 +158,8 @@ upsflags.conf (KEY=VALUE lines; durations as 60, 60s, 250ms, 2m):
    OFFDELAY, ONDELAY  SOURCE=usb: the UPS cuts its load OFFDELAY after the
                 hook's command and restores it when the mains is back and
                 ONDELAY passed (default 0: the UPS's own, e.g. HID 20s/30s,
-                Megatec 30s/3m)
+                Megatec 30s/3m); ONDELAY must be the longer, and left at 0
+                it follows a longer OFFDELAY
    POWEROFF_WAIT  SOURCE=usb: if the UPS reports line power at the hook, wait
                 this long for it to cut the load, then reboot: auto (OFFDELAY
                 + 20s, at most 80s), 0 (never reboot) or a duration (default

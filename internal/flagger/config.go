@@ -256,5 +256,11 @@ func (c *Config) Validate() error {
 	if c.FlagDir == "/" || c.AckDir == "/" {
 		return v.Bad("FLAGDIR", fmt.Errorf("%w: / cannot be a flag directory", conf.ErrBadValue))
 	}
+	if c.OffDelay > 0 && c.OnDelay > 0 && c.OnDelay <= c.OffDelay {
+		return v.Bad("ONDELAY", fmt.Errorf("%w: %v must be longer than OFFDELAY (%v): the UPS must cut its load before it counts down to restoring it", conf.ErrBadValue, c.OnDelay, c.OffDelay))
+	}
+	if c.PoweroffWait > 0 && c.PoweroffWait <= c.OffDelay {
+		return v.Bad("POWEROFF_WAIT", fmt.Errorf("%w: %v must be longer than OFFDELAY (%v): the master would reboot before the UPS cuts its load, and lose power while it boots", conf.ErrBadValue, c.PoweroffWait, c.OffDelay))
+	}
 	return nil
 }
