@@ -32,9 +32,11 @@ type checker struct {
 	// heartbeat's tries again while the master is busy.
 	dial func(ctx context.Context, sc sftpstore.Config) (*sftpstore.Conn, error)
 	// keep leaves the connection to the master open in conn, for the
-	// heartbeat to send its report over, rather than closing it.
-	keep bool
-	conn *sftpstore.Conn
+	// heartbeat to send its report over, rather than closing it; dialErr
+	// is why there is none when the check tried.
+	keep    bool
+	conn    *sftpstore.Conn
+	dialErr error
 }
 
 // Check verifies everything an outage will need, so a broken slave is
@@ -125,6 +127,7 @@ func checkMaster(ctx context.Context, k *checker, cfg *Config, signer ssh.Signer
 	cctx, cancel := context.WithTimeout(ctx, 3*cfg.ConnectTimeout)
 	defer cancel()
 	if err != nil {
+		k.dialErr = err
 		if errors.Is(err, sftpstore.ErrHostKey) {
 			k.Config, k.hostKey = true, true
 		}

@@ -33,9 +33,14 @@ func Heartbeat(ctx context.Context, cfg *Config, log *eventlog.Logger, w io.Writ
 
 	// The report goes over the self-check's connection: one connection a
 	// heartbeat, which matters when every slave boots at once. The check
-	// leaves none when it stopped before the master (a missing shutdown
-	// command, say), or could not reach it; then the heartbeat dials.
+	// leaves none when it could not reach the master (already tried, with
+	// the busy retries: not again) or stopped before it (a missing
+	// shutdown command, say: then the heartbeat dials).
 	conn := k.conn
+	if k.dialErr != nil {
+		log.Error("heartbeat: master unreachable", "err", k.dialErr)
+		return errors.Join(checkErr, k.dialErr)
+	}
 	if conn == nil {
 		signer, err := sftpstore.LoadSigner(cfg.Identity)
 		if err != nil {
