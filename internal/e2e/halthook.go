@@ -36,11 +36,12 @@ func UpsmonK(confDir string) bool {
 }
 
 // RunHaltHook runs Debian's nutshutdown as systemd does at the end of a
-// halt, in a private mount namespace where /sbin/upsdrvctl is a recorder
-// and /etc/nut/nut.conf says MODE=netserver (and no POWEROFF_WAIT, which
-// would make the hook reboot the machine), reading upsmon.conf from
-// confDir. The recorder and its log go into dir (created). It returns
-// what the recorder saw: one "upsdrvctl ARGS" line per call. If a bind
+// halt, in a private mount namespace where /sbin/upsdrvctl, systemctl,
+// reboot, poweroff and halt are a recorder and /etc/nut/nut.conf says
+// MODE=netserver (and no POWEROFF_WAIT, which would make the hook reboot
+// the machine), reading upsmon.conf from confDir. The recorder and its log
+// go into dir (created). It returns what the recorder saw: one
+// "upsdrvctl ARGS" (or "systemctl ARGS", …) line per call. If a bind
 // mount fails, the hook does not run. The real /etc/killpower, nut.conf
 // and upsdrvctl are never touched.
 func RunHaltHook(confDir, dir string) (string, error) {
@@ -49,8 +50,8 @@ func RunHaltHook(confDir, dir string) (string, error) {
 	}
 	log := filepath.Join(dir, "upsdrvctl.calls")
 	os.Remove(log)
-	rec := filepath.Join(dir, "upsdrvctl")
-	if err := os.WriteFile(rec, []byte("#!/bin/sh\necho \"upsdrvctl $*\" >> "+log+"\n"), 0o755); err != nil {
+	rec := filepath.Join(dir, "recorder")
+	if err := os.WriteFile(rec, []byte("#!/bin/sh\necho \"$(basename \"$0\") $*\" >> '"+log+"'\n"), 0o755); err != nil {
 		return "", err
 	}
 	if err := hookCallsOnly(NutShutdownHook, "/sbin/upsdrvctl"); err != nil {
@@ -60,13 +61,19 @@ func RunHaltHook(confDir, dir string) (string, error) {
 	if err := os.WriteFile(nutConf, []byte("MODE=netserver\n"), 0o644); err != nil {
 		return "", err
 	}
+	// The reboot and poweroff commands are recorded too: should a hook
+	// ever find another reason to reboot than POWEROFF_WAIT, the log
+	// shows it instead of the machine doing it.
 	script := strings.Join([]string{
 		"set -e",
-		"mount --bind " + rec + " /sbin/upsdrvctl",
-		"mount --bind " + nutConf + " /etc/nut/nut.conf",
-		"exec " + NutShutdownHook,
+		`mount --bind "$1" /sbin/upsdrvctl`,
+		`for c in /bin/systemctl /sbin/reboot /sbin/poweroff /sbin/halt; do`,
+		`  if [ -e "$c" ]; then mount --bind "$1" "$c"; fi`,
+		`done`,
+		`mount --bind "$2" /etc/nut/nut.conf`,
+		`exec "$3"`,
 	}, "\n")
-	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script)
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", rec, nutConf, NutShutdownHook)
 	cmd.Env = []string{"NUT_CONFPATH=" + confDir, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("the halt hook in its namespace: %w: %s", err, out)
