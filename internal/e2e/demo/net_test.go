@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -83,7 +84,7 @@ func TestWakeListener(t *testing.T) {
 	}
 	defer w.close()
 	sendMagic(t, n, l, "02:00:00:00:00:01")
-	time.Sleep(100 * time.Millisecond)
+	waitPackets(t, w, 1)
 	if w.woken() {
 		t.Fatalf("woken by a magic packet for another MAC")
 	}
@@ -98,9 +99,12 @@ func TestWakeListener(t *testing.T) {
 		t.Fatalf("no boot after the magic packet; packets: %v", packetsOf(w))
 	}
 	sendMagic(t, n, l, l.mac)
-	time.Sleep(300 * time.Millisecond)
-	if len(boots) != 0 {
+	waitPackets(t, w, 3)
+	// A second boot would come one boot time after its packet.
+	select {
+	case <-boots:
 		t.Errorf("a second magic packet booted the slave again")
+	case <-time.After(200 * time.Millisecond):
 	}
 	p, back, _ := w.state()
 	if len(p) != 3 || back.IsZero() || p[0].mac != "02:00:00:00:00:01" || p[1].mac != l.mac {
@@ -109,6 +113,15 @@ func TestWakeListener(t *testing.T) {
 }
 
 func packetsOf(w *wakeListener) []packet { p, _, _ := w.state(); return p }
+
+// waitPackets waits until the listener has recorded n packets.
+func waitPackets(t *testing.T, w *wakeListener, n int) {
+	t.Helper()
+	if err := lab.WaitFor(context.Background(), 5*time.Second, fmt.Sprintf("magic packet %d at the listener", n),
+		func() bool { return len(packetsOf(w)) >= n }); err != nil {
+		t.Fatalf("%v; packets: %v", err, packetsOf(w))
+	}
+}
 
 // TestRelay: a connection made inside the master's namespace reaches a
 // server on the root namespace's loopback, and closing the relay ends it.
