@@ -110,19 +110,6 @@ func (f *Flagger) wakeConfig() master.WakeConfig {
 	return master.WakeConfig{MinCharge: f.cfg.RestoreMinCharge, For: f.cfg.WakeFor, Backoff: wakeBackoff}
 }
 
-// magicPacket is Wake-on-LAN's payload: six 0xff bytes, then the MAC
-// sixteen times.
-func magicPacket(mac net.HardwareAddr) []byte {
-	p := make([]byte, 0, 6+16*len(mac))
-	for range 6 {
-		p = append(p, 0xff)
-	}
-	for range 16 {
-		p = append(p, mac...)
-	}
-	return p
-}
-
 // errNoLink means no interface of this host is on the slave's network:
 // magic packets are never routed.
 var errNoLink = errors.New("no interface of this master is on the slave's network (magic packets are never routed)")
@@ -151,7 +138,7 @@ func sendWake(mac net.HardwareAddr, addr net.IP) (string, error) {
 		return ifc, fmt.Errorf("socket on %s: %w", ifc, err)
 	}
 	defer pc.Close()
-	if _, err := pc.WriteTo(magicPacket(mac), &net.UDPAddr{IP: bcast, Port: wolPort}); err != nil {
+	if _, err := pc.WriteTo(master.MagicPacket(mac), &net.UDPAddr{IP: bcast, Port: wolPort}); err != nil {
 		return ifc, fmt.Errorf("send on %s to %s: %w", ifc, bcast, err)
 	}
 	return ifc, nil

@@ -1,6 +1,7 @@
 package master
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"time"
@@ -140,4 +141,30 @@ func backoff(base time.Duration, tries int) time.Duration {
 		d *= 2
 	}
 	return d
+}
+
+// MagicPacket is Wake-on-LAN's payload for mac: six 0xff bytes, then the
+// MAC sixteen times.
+func MagicPacket(mac net.HardwareAddr) []byte {
+	p := bytes.Repeat([]byte{0xff}, 6)
+	for range 16 {
+		p = append(p, mac...)
+	}
+	return p
+}
+
+// MagicMAC returns the MAC a magic packet wakes, as a network card reads
+// it: six 0xff bytes, then sixteen equal copies of a 6-byte MAC; what
+// follows (a SecureOn password) is ignored. ok is false for anything else.
+func MagicMAC(p []byte) (mac net.HardwareAddr, ok bool) {
+	if len(p) < 6+16*6 || !bytes.Equal(p[:6], bytes.Repeat([]byte{0xff}, 6)) {
+		return nil, false
+	}
+	m := p[6:12]
+	for i := 1; i < 16; i++ {
+		if !bytes.Equal(p[6+6*i:12+6*i], m) {
+			return nil, false
+		}
+	}
+	return net.HardwareAddr(bytes.Clone(m)), true
 }

@@ -1,6 +1,7 @@
 package master
 
 import (
+	"bytes"
 	"net"
 	"strings"
 	"testing"
@@ -93,5 +94,43 @@ func TestWake(t *testing.T) {
 				t.Errorf("done = %v, want %v", o.Done, tc.done)
 			}
 		})
+	}
+}
+
+func TestMagicPacket(t *testing.T) {
+	mac, _ := net.ParseMAC("02:00:5e:10:00:01")
+	p := MagicPacket(mac)
+	if len(p) != 102 {
+		t.Fatalf("len = %d, want 6 + 16×6 = 102", len(p))
+	}
+	if !bytes.Equal(p[:6], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}) {
+		t.Errorf("header = % x, want six ff", p[:6])
+	}
+	for i := range 16 {
+		if !bytes.Equal(p[6+6*i:12+6*i], mac) {
+			t.Fatalf("copy %d = % x, want the MAC", i, p[6+6*i:12+6*i])
+		}
+	}
+}
+
+func TestMagicMAC(t *testing.T) {
+	mac := net.HardwareAddr{0x02, 0x42, 0xac, 0x11, 0x00, 0x02}
+	got, ok := MagicMAC(MagicPacket(mac))
+	if !ok || got.String() != "02:42:ac:11:00:02" {
+		t.Errorf("MagicMAC(a magic packet) = %v, %v", got, ok)
+	}
+	// A SecureOn password after the sixteen copies is ignored, as a card does.
+	if got, ok := MagicMAC(append(MagicPacket(mac), 1, 2, 3, 4, 5, 6)); !ok || !bytes.Equal(got, mac) {
+		t.Errorf("MagicMAC(with a password) = %v, %v", got, ok)
+	}
+	bad := MagicPacket(mac)
+	bad[6+6*9] ^= 1 // the tenth copy differs
+	short := MagicPacket(mac)[:6+15*6]
+	noSync := MagicPacket(mac)
+	noSync[0] = 0
+	for name, p := range map[string][]byte{"a copy differs": bad, "15 copies": short, "no sync": noSync, "empty": nil} {
+		if got, ok := MagicMAC(p); ok {
+			t.Errorf("MagicMAC(%s) = %v, true; want not a magic packet", name, got)
+		}
 	}
 }

@@ -9,36 +9,6 @@ import (
 	"github.com/nutslave/nutslave/internal/lab"
 )
 
-func magic(mac []byte) []byte {
-	p := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
-	for range 16 {
-		p = append(p, mac...)
-	}
-	return p
-}
-
-func TestMagicMAC(t *testing.T) {
-	mac := []byte{0x02, 0x42, 0xac, 0x11, 0x00, 0x02}
-	got, ok := magicMAC(magic(mac))
-	if !ok || got.String() != "02:42:ac:11:00:02" {
-		t.Errorf("magicMAC(a magic packet) = %v, %v", got, ok)
-	}
-	// A SecureOn password after the sixteen copies is ignored, as a card does.
-	if got, ok := magicMAC(append(magic(mac), 1, 2, 3, 4, 5, 6)); !ok || !slices.Equal(got, net.HardwareAddr(mac)) {
-		t.Errorf("magicMAC(with a password) = %v, %v", got, ok)
-	}
-	bad := magic(mac)
-	bad[6+6*9] ^= 1 // the tenth copy differs
-	short := magic(mac)[:6+15*6]
-	noSync := magic(mac)
-	noSync[0] = 0
-	for name, p := range map[string][]byte{"a copy differs": bad, "15 copies": short, "no sync": noSync, "empty": nil} {
-		if got, ok := magicMAC(p); ok {
-			t.Errorf("magicMAC(%s) = %v, true; want not a magic packet", name, got)
-		}
-	}
-}
-
 func TestStaleNamespaces(t *testing.T) {
 	list := strings.Join([]string{
 		"nutslave-demo-111-m (id: 3)",

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nutslave/nutslave/internal/lab"
+	"github.com/nutslave/nutslave/internal/master"
 )
 
 // newTestNet makes the demo's namespaces for one slave, or skips.
@@ -63,7 +64,7 @@ func sendMagic(t *testing.T, n *demoNet, l *slaveLink, mac string) {
 	defer pc.Close()
 	bcast := net.ParseIP(l.slaveIP).To4()
 	bcast[3] |= 3 // the /30's broadcast address
-	if _, err := pc.WriteTo(magic(hw), &net.UDPAddr{IP: bcast, Port: 9}); err != nil {
+	if _, err := pc.WriteTo(master.MagicPacket(hw), &net.UDPAddr{IP: bcast, Port: 9}); err != nil {
 		t.Fatal(err)
 	}
 }

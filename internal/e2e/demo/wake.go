@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,23 +15,8 @@ import (
 	"time"
 
 	"github.com/nutslave/nutslave/internal/lab"
+	"github.com/nutslave/nutslave/internal/master"
 )
-
-// magicMAC returns the MAC address a Wake-on-LAN magic packet is for: six
-// 0xff bytes, then one MAC sixteen times (what a network card looks for;
-// anything after that is ignored, as a card would).
-func magicMAC(p []byte) (net.HardwareAddr, bool) {
-	if len(p) < 6+16*6 || !bytes.Equal(p[:6], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}) {
-		return nil, false
-	}
-	mac := p[6:12]
-	for i := 1; i < 16; i++ {
-		if !bytes.Equal(p[6+6*i:12+6*i], mac) {
-			return nil, false
-		}
-	}
-	return net.HardwareAddr(bytes.Clone(mac)), true
-}
 
 // A packet is one datagram a wake listener received.
 type packet struct {
@@ -87,7 +71,7 @@ func (w *wakeListener) serve() {
 			return
 		}
 		p := packet{at: time.Now(), from: from.String()}
-		if mac, ok := magicMAC(buf[:n]); ok {
+		if mac, ok := master.MagicMAC(buf[:n]); ok {
 			p.mac = mac.String()
 		}
 		w.mu.Lock()

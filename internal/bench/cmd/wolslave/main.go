@@ -30,6 +30,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/nutslave/nutslave/internal/master"
 )
 
 func main() {
@@ -50,7 +52,6 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "usage: wolslave -mac MAC -out FILE [-boot D] [-ignore N] [-cmdout FILE] [-max D] COMMAND [ARG...]")
 		return 2
 	}
-	want := magic(hw)
 	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "wolslave:", err)
@@ -85,7 +86,7 @@ func run() int {
 		if err != nil {
 			break
 		}
-		if !bytes.Equal(buf[:n], want) {
+		if m, ok := master.MagicMAC(buf[:n]); !ok || !bytes.Equal(m, hw) {
 			note("other %d", now.UnixNano())
 			continue
 		}
@@ -147,14 +148,4 @@ func runCommand(ctx context.Context, outPath string, note func(string, ...any)) 
 	}
 	note("heartbeat %d %d exit=%d", t0.UnixNano(), t1.UnixNano(), code)
 	return code
-}
-
-// magic is Wake-on-LAN's payload for mac: six 0xff bytes, then the MAC
-// sixteen times (built here, independently of upsflags).
-func magic(mac net.HardwareAddr) []byte {
-	p := bytes.Repeat([]byte{0xff}, 6)
-	for range 16 {
-		p = append(p, mac...)
-	}
-	return p
 }
