@@ -19,6 +19,7 @@ func killpowerRig(t *testing.T) (*Flagger, string, *bytes.Buffer) {
 	flag := filepath.Join(dir, "killpower")
 	cfg := defaultConfig(filepath.Join(dir, "upsflags.conf"))
 	cfg.Source = "nut://ups@127.0.0.1:1"
+	cfg.StateDir, cfg.Trigger = dir, filepath.Join(dir, "upsflags.trigger") // never the machine's
 	cfg.UpsmonConf = filepath.Join(dir, "upsmon.conf")
 	if err := os.WriteFile(cfg.UpsmonConf, []byte("MONITOR ups@localhost 1 u p primary\nPOWERDOWNFLAG "+flag+"\n"), 0o640); err != nil {
 		t.Fatal(err)

@@ -21,7 +21,7 @@ import (
 // nothing to do; the package's own systemd-shutdown hook
 // (/usr/lib/systemd/system-shutdown/nutslave-killpower: "upsflags
 // killpower") tells the UPS instead. The master records, just before its
-// shutdown command, that this boot ended in an sdf (STATEDIR/
+// shutdown command, that this boot ended in an sdf (/run/nutslave/
 // upsflags.killpower, with the boot's id); the hook acts only on a record
 // of the current boot, so an ordinary halt or reboot never cuts the load.
 // At that point the file systems are read-only and journald is gone: the
@@ -41,7 +41,7 @@ const (
 	rebootReserve = 5 * time.Second
 )
 
-// armRecord is STATEDIR/upsflags.killpower.
+// armRecord is upsflags.killpower beside TRIGGER (see armFile).
 type armRecord struct {
 	BootID string    `json:"boot_id"`
 	Armed  time.Time `json:"armed"`
@@ -49,12 +49,20 @@ type armRecord struct {
 	Device string `json:"device"`
 }
 
-func armFile(cfg *Config) string { return filepath.Join(cfg.StateDir, "upsflags.killpower") }
+// armFile is upsflags.killpower in TRIGGER's directory, /run/nutslave by
+// default: a tmpfs that systemd-shutdown keeps mounted until after its
+// hooks, where STATEDIR (/var/lib) may be unmounted by then on a host with
+// a /var of its own, and that every boot starts empty.
+func armFile(cfg *Config) string { return filepath.Join(filepath.Dir(cfg.Trigger), "upsflags.killpower") }
 
 // armUSB records that this boot ended in an sdf, for the shutdown hook.
 func (f *Flagger) armUSB(sel usbtool.Selector) {
 	rec := armRecord{BootID: f.boot, Armed: time.Now().UTC(), Device: sel.String()}
-	if err := statefile.Save(armFile(f.cfg), rec); err != nil {
+	err := os.MkdirAll(filepath.Dir(armFile(f.cfg)), 0o750) // the package's tmpfiles.d makes it; a bare install may not
+	if err == nil {
+		err = statefile.Save(armFile(f.cfg), rec)
+	}
+	if err != nil {
 		f.log.Error("cannot arm the UPS: the shutdown hook will not tell it to cut and restore its load", "file", armFile(f.cfg), "err", err)
 		return
 	}

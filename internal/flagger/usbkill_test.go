@@ -35,6 +35,7 @@ func newHookRig(t *testing.T, armed bool, res usbtool.ShutdownResult, err error)
 	dir := t.TempDir()
 	cfg := defaultConfig(filepath.Join(dir, "upsflags.conf"))
 	cfg.StateDir = dir
+	cfg.Trigger = filepath.Join(dir, "upsflags.trigger") // the record goes beside it
 	cfg.Source = "usb://0665:5161"
 	r := &hookRig{rebooted: filepath.Join(dir, "rebooted")}
 	cfg.RebootCmd = []string{"/bin/sh", "-c", "echo reboot >> " + r.rebooted}
