@@ -162,7 +162,7 @@ upsflags.conf (KEY=VALUE lines; durations as 60, 60s, 250ms, 2m):
                 it follows a longer OFFDELAY
    POWEROFF_WAIT  SOURCE=usb: if the UPS reports line power at the hook, wait
                 this long for it to cut the load, then reboot: auto (OFFDELAY
-                + 20s, at most 80s), 0 (never reboot) or a duration (default
+                + 20s, at most 80s), 0 or off (never reboot) or a duration (default
                 auto); the whole hook keeps within 85s
    REBOOTCMD    that reboot (default "/usr/bin/systemctl reboot --force --force")
    UPSMON_CONF  the master's upsmon.conf (default $UPSMON_CONF,

@@ -207,7 +207,7 @@ func upsDelay(p *time.Duration) conf.Setter {
 	}
 }
 
-// poweroffWait is the Setter for POWEROFF_WAIT: auto, 0 (never reboot) or
+// poweroffWait is the Setter for POWEROFF_WAIT: auto, 0 or off (never reboot) or
 // a duration up to master.MaxPoweroffWait.
 func poweroffWait(p *time.Duration) conf.Setter {
 	return func(v string) error {
@@ -221,7 +221,7 @@ func poweroffWait(p *time.Duration) conf.Setter {
 		}
 		d, err := conf.ParseDuration(v)
 		if err != nil || d > master.MaxPoweroffWait {
-			return fmt.Errorf("%q: want auto, 0 (never reboot) or a duration up to %v (systemd-shutdown kills its hooks after 90 s)", v, master.MaxPoweroffWait)
+			return fmt.Errorf("%q: want auto, 0 or off (never reboot) or a duration up to %v (systemd-shutdown kills its hooks after 90 s)", v, master.MaxPoweroffWait)
 		}
 		*p = d
 		return nil
@@ -255,12 +255,6 @@ func (c *Config) Validate() error {
 	}
 	if c.FlagDir == "/" || c.AckDir == "/" {
 		return v.Bad("FLAGDIR", fmt.Errorf("%w: / cannot be a flag directory", conf.ErrBadValue))
-	}
-	if c.OffDelay > 0 && c.OnDelay > 0 && c.OnDelay <= c.OffDelay {
-		return v.Bad("ONDELAY", fmt.Errorf("%w: %v must be longer than OFFDELAY (%v): the UPS must cut its load before it counts down to restoring it", conf.ErrBadValue, c.OnDelay, c.OffDelay))
-	}
-	if c.PoweroffWait > 0 && c.PoweroffWait <= c.OffDelay {
-		return v.Bad("POWEROFF_WAIT", fmt.Errorf("%w: %v must be longer than OFFDELAY (%v): the master would reboot before the UPS cuts its load, and lose power while it boots", conf.ErrBadValue, c.PoweroffWait, c.OffDelay))
 	}
 	return nil
 }

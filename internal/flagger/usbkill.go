@@ -1,6 +1,7 @@
 package flagger
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -53,7 +54,9 @@ type armRecord struct {
 // default: a tmpfs that systemd-shutdown keeps mounted until after its
 // hooks, where STATEDIR (/var/lib) may be unmounted by then on a host with
 // a /var of its own, and that every boot starts empty.
-func armFile(cfg *Config) string { return filepath.Join(filepath.Dir(cfg.Trigger), "upsflags.killpower") }
+func armFile(cfg *Config) string {
+	return filepath.Join(filepath.Dir(cfg.Trigger), "upsflags.killpower")
+}
 
 // armUSB records that this boot ended in an sdf, for the shutdown hook.
 func (f *Flagger) armUSB(sel usbtool.Selector) {
@@ -309,6 +312,11 @@ func checkUSBKill(ctx context.Context, k *checker, cfg *Config, sel usbtool.Sele
 	}
 	for _, w := range res.Warnings {
 		k.Warn("the UPS's shutdown command: %s", w)
+	}
+	// A warning, not a configuration error: a master whose configuration
+	// does not load does not shut anything down.
+	if off := cmp.Or(res.OffDelay, cfg.OffDelay); cfg.PoweroffWait > 0 && cfg.PoweroffWait <= off {
+		k.Warn("POWEROFF_WAIT %v is not longer than the UPS's offdelay %v: in the power race the master reboots before the UPS cuts its load, and loses power while it boots; make it longer, or auto", cfg.PoweroffWait, off)
 	}
 	if rec, ok := armedIn(cfg, poweroff.BootID()); ok {
 		k.Warn("the UPS is armed (%s, %s): the next halt tells it to cut its load (upsflags reset clears it at boot)", armFile(cfg), rec.Armed.Format(time.RFC3339))

@@ -218,6 +218,7 @@ func TestCheckUSBKill(t *testing.T) {
 		{"HID", usbtool.ShutdownResult{Steps: []string{"SET_REPORT feature 0x0f UPS.PowerSummary.DelayBeforeStartup=30"}}, nil, "sends over USB: SET_REPORT"},
 		{"krauler", usbtool.ShutdownResult{}, fmt.Errorf("%w: krauler", usbtool.ErrNoShutdownCommand), "firmware powers on at AC recovery"},
 		{"busy", usbtool.ShutdownResult{}, usbtool.ErrDeviceBusy, "another driver holds the UPS"},
+		{"POWEROFF_WAIT not longer than the offdelay", usbtool.ShutdownResult{OffDelay: 20 * time.Second}, nil, "POWEROFF_WAIT 15s is not longer than the UPS's offdelay 20s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tellUSB = func(_ context.Context, _ usbtool.Selector, opt usbtool.ShutdownOptions) (usbtool.ShutdownResult, error) {
@@ -226,8 +227,10 @@ func TestCheckUSBKill(t *testing.T) {
 				}
 				return tc.res, tc.err
 			}
-			cfg := defaultConfig(filepath.Join(t.TempDir(), "upsflags.conf"))
-			cfg.StateDir = t.TempDir()
+			dir := t.TempDir()
+			cfg := defaultConfig(filepath.Join(dir, "upsflags.conf"))
+			cfg.StateDir, cfg.Trigger = dir, filepath.Join(dir, "upsflags.trigger")
+			cfg.PoweroffWait = 15 * time.Second
 			var out bytes.Buffer
 			k := &checker{Checker: command.Checker{W: &out}}
 			checkUSBKill(context.Background(), k, cfg, usbtool.Selector{})
