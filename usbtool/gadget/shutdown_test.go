@@ -254,8 +254,8 @@ func TestHIDShutdownBadDelays(t *testing.T) {
 		{OffDelay: -time.Second},
 		{OnDelay: -time.Second},
 		{OffDelay: 30 * time.Second, OnDelay: 30 * time.Second},
-		{OffDelay: 60 * time.Second},                           // not below the default ondelay 30s
-		{OffDelay: 20 * time.Second, OnDelay: 1e6 * time.Hour}, // beyond the field
+		{OffDelay: 60 * time.Second, OnDelay: 45 * time.Second}, // not below the ondelay given (left at 0, it follows: TestShutdownOnDelayFollowsOffDelay)
+		{OffDelay: 20 * time.Second, OnDelay: 1e6 * time.Hour},  // beyond the field
 	} {
 		var log bytes.Buffer
 		h := loadHID(t, "eaton-3s-700", gadget.NewRecorder(&log))
